@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { AppError, invalidQuery } from '../monitor/errors';
+import { RUN_STATUSES, RUN_TRIGGERS } from '../monitor/run';
+import { decodeCursor, MAX_PAGE_SIZE, type RunQuery } from '../monitor/run-store';
+
+export const JOB_ID = /^[a-z][a-z0-9_]{0,63}$/;
+/** BullMQ ids: ours (`m3fa9c2b1d4e5`), scheduler ones (`repeat:cache_warming:1700000000000`). */
+export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9:_-]{0,127}$/;
+
+/** Checks a path parameter; a malformed one is 400 `invalid_<name>`. */
+export function param(value: unknown, pattern: RegExp, name: string): string {
+  if (typeof value !== 'string' || !pattern.test(value)) {
+    throw new AppError(`invalid_${name}`, 400, `${name} must match ${pattern}`);
+  }
+  return value;
+}
+
+const single = (schema: z.ZodType) =>
+  z.preprocess((v) => (Array.isArray(v) ? Symbol('repeated') : v === '' ? undefined : v), schema);
+
+const runsQuerySchema = z.strictObject({
+  job_id: single(z.string().regex(JOB_ID, { error: 'expected a job id' }).optional()),
+  status: single(
+    z
+      .string()
+      .transform((s) => s.split(','))
+      .pipe(z.array(z.enum(RUN_STATUSES, { error: `expected ${RUN_STATUSES.join('|')}` })))
+      .optional(),
+  ),
+  user_id: single(z.string().max(128, { error: 'at most 128 characters' }).optional()),
+  trigger: single(z.enum(RUN_TRIGGERS, { error: `expected ${RUN_TRIGGERS.join('|')}` }).optional()),
+  since: single(
+    z
+      .string()
+      .transform((s, ctx) => {
+        const ms = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
+        if (!Number.isFinite(ms) || ms < 0) {
+          ctx.addIssue({ code: 'custom', message: 'expected an ISO date or epoch milliseconds' });
+          return z.NEVER;
+        }
+        return ms;
+      })
+      .optional(),
+  ),
+  limit: single(
+    z.coerce
+      .number({ error: 'expected a number' })
+      .int({ error: 'expected a whole number' })
+      .min(1, { error: 'at least 1' })
+      .max(MAX_PAGE_SIZE, { error: `at most ${MAX_PAGE_SIZE}` })
+      .optional(),
+  ),
+  cursor: single(
+    z
+      .string()
+      .max(300)
+      .refine((c) => decodeCursor(c) !== null, { error: 'not a cursor from a previous page' })
+      .optional(),
+  ),
+});
+
+/** Parses `GET /api/jobs/runs` query parameters. @throws 400 invalid_query naming the field. */
+export function parseRunsQuery(query: unknown): RunQuery {
+  const r = runsQuerySchema.safeParse(query ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const field = String(issue.path[0] ?? (issue as { keys?: string[] }).keys?.[0] ?? 'query');
+    const message = issue.code === 'unrecognized_keys' ? 'unknown parameter' : issue.message;
+    throw invalidQuery(field, message);
+  }
+  return r.data as RunQuery;
+}

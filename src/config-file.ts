@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import yaml from 'js-yaml';
+import type { z } from 'zod';
+
+/** A configuration problem, with a message that names the file, the field and the reason. */
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  constructor(
+    message: string,
+    readonly problems: string[] = [message],
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** `jobs[2].interval_seconds` from a zod issue path. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out || '(root)';
+}
+
+/** Turns zod issues into `file: path: reason` lines. */
+export function formatIssues(file: string, issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => `${file}: ${formatPath(i.path)}: ${i.message}`);
+}
+
+/**
+ * Reads a YAML file and validates it with a zod schema.
+ * @throws ConfigError naming the file, the path inside it and the reason.
+ */
+export function loadYamlFile<S extends z.ZodType>(
+  file: string,
+  schema: S,
+  env?: NodeJS.ProcessEnv,
+): z.output<S> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return parseYaml(file, text, schema, env);
+}
+
+/** Parses YAML text (see {@link loadYamlFile}); `${VAR}` references are filled from `env` when given. */
+export function parseYaml<S extends z.ZodType>(
+  file: string,
+  text: string,
+  schema: S,
+  env?: NodeJS.ProcessEnv,
+): z.output<S> {
+  let doc: unknown;
+  try {
+    doc = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: file });
+  } catch (err) {
+    const e = err as { reason?: string; mark?: { line: number; column: number } };
+    const where = e.mark ? `line ${e.mark.line + 1}, column ${e.mark.column + 1}` : '(document)';
+    throw new ConfigError(`${file}: ${where}: invalid YAML: ${e.reason ?? String(err)}`);
+  }
+  if (env) doc = substituteEnv(doc, env);
+  const parsed = schema.safeParse(doc);
+  if (!parsed.success) {
+    const problems = formatIssues(file, parsed.error.issues);
+    throw new ConfigError(problems.join('\n'), problems);
+  }
+  return parsed.data;
+}
+
+/** Replaces `${NAME}` in every string of a parsed document; an unset variable becomes ''. */
+export function substituteEnv(doc: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof doc === 'string')
+    return doc.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => env[name] ?? '');
+  if (Array.isArray(doc)) return doc.map((d) => substituteEnv(d, env));
+  if (doc && typeof doc === 'object') {
+    return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, substituteEnv(v, env)]));
+  }
+  return doc;
+}

@@ -1,0 +1,59 @@
+import { ConfigError } from './config-file';
+import { loadConfig } from './config';
+import { createLogger } from './logger';
+import { startSystem } from './system';
+
+/** Entry point: `npm start` (all roles) or `ROLES=worker npm start` (one role per process). */
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
+    process.exit(78);
+  }
+  const logger = createLogger(config.LOG_LEVEL);
+  let system: Awaited<ReturnType<typeof startSystem>>;
+  try {
+    system = await startSystem(config, logger.child({}));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78);
+    }
+    logger.fatal({ err: (err as Error).message }, 'start_failed');
+    logger.flush();
+    process.exit(1);
+  }
+  logger.info({ roles: config.ROLES }, 'started');
+  if (config.tokenGenerated && system.port !== undefined) {
+    // Printed once to the terminal, never into the structured log.
+    process.stdout.write(
+      `\nJobs Monitor is up. No DB_HEALTH_TOKEN was set, so this one was generated for this run:\n` +
+        `  token:     ${config.DB_HEALTH_TOKEN}\n` +
+        `  dashboard: http://localhost:${system.port}/jobs/monitor\n` +
+        `  try:       curl -X POST -H "Authorization: Bearer ${config.DB_HEALTH_TOKEN}" localhost:${system.port}/api/jobs/cache_warming/trigger\n\n`,
+    );
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutdown_started');
+    system
+      .stop()
+      .then(() => {
+        logger.info({}, 'shutdown_complete');
+        logger.flush();
+        setTimeout(() => process.exit(0), 50);
+      })
+      .catch((err) => {
+        logger.error({ err: (err as Error).message }, 'shutdown_failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,29 @@
+/**
+ * An error a caller can act on: a stable `code` (the API's `{"error": code}`), the HTTP status it maps to,
+ * and optional extra fields for the response body.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message?: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message ?? code);
+    this.name = 'AppError';
+  }
+}
+
+export const jobNotFound = (jobId: string) => new AppError('job_not_found', 404, `no job "${jobId}"`);
+export const runNotFound = (runId: string) => new AppError('run_not_found', 404, `no run "${runId}"`);
+export const jobNotTriggerable = (jobId: string) =>
+  new AppError('job_not_triggerable', 400, `"${jobId}" is a dynamic job and can't be run by hand`);
+export const jobDisabled = (jobId: string) => new AppError('job_disabled', 409, `"${jobId}" is disabled`);
+export const jobAlreadyRunning = (jobId: string, runId: string) =>
+  new AppError('job_already_running', 409, `"${jobId}" is already running (run ${runId})`, { run_id: runId });
+export const invalidQuery = (field: string, message: string) =>
+  new AppError('invalid_query', 400, `${field}: ${message}`, { field });
+export const runNotFailed = (runId: string, status: string) =>
+  new AppError('run_not_failed', 409, `run "${runId}" is ${status}; only failed runs can be retried`, {
+    status,
+  });

@@ -1,0 +1,224 @@
+import {
+  type JobRun,
+  type LogLevel,
+  type RunLog,
+  type RunTrigger,
+  type RunUpdate,
+  seqFromEventId,
+} from './run';
+
+/** One entry of a queue's BullMQ events stream. */
+export interface LifecycleEvent {
+  queue: string;
+  /** Redis stream id, e.g. `1700000000000-0`; its first part is the event's time in ms. */
+  id: string;
+  /** BullMQ event name (added, active, progress, completed, failed, ...) or one of ours (`jm:log`). */
+  event: string;
+  jobId: string;
+  args: Record<string, unknown>;
+}
+
+/** What the tracker reads from a BullMQ job hash to complete a run record. */
+export interface JobSnapshot {
+  name: string;
+  data: JobEnvelope;
+  timestamp: number | null;
+  /** Delay in ms the job was added with (scheduler jobs wait for their slot this way). */
+  delay: number;
+  processedOn: number | null;
+  finishedOn: number | null;
+  attemptsMade: number;
+  attemptsStarted: number;
+  stalls: number;
+  processedBy: string | null;
+  failedReason: string | null;
+}
+
+/**
+ * The data of every job this system enqueues: who/what started it and the processor's payload.
+ */
+export interface JobEnvelope {
+  trigger?: RunTrigger;
+  user_id?: string | null;
+  payload?: unknown;
+}
+
+/** Name of our custom stream event that carries a batch of a run's log lines. */
+export const LOG_EVENT = 'jm:log';
+
+/** Result value a processor returns when it declined to run; the run is recorded as `skipped`. */
+export interface SkippedResult {
+  skipped: true;
+  reason: string;
+}
+
+export function isSkippedResult(v: unknown): v is SkippedResult {
+  return !!v && typeof v === 'object' && (v as SkippedResult).skipped === true;
+}
+
+/** The events the tracker turns into run updates; others (drained, cleaned, ...) are ignored. */
+export const TRACKED_EVENTS = [
+  'added',
+  'waiting',
+  'delayed',
+  'active',
+  'progress',
+  'stalled',
+  'completed',
+  'failed',
+  'removed',
+  LOG_EVENT,
+] as const;
+
+/** Events after which the tracker re-reads the job hash (attempts, worker, error). Progress and logs don't. */
+export function needsSnapshot(event: string): boolean {
+  return event !== 'progress' && event !== LOG_EVENT;
+}
+
+function iso(ms: number | null | undefined): string | null {
+  return ms ? new Date(ms).toISOString() : null;
+}
+
+function eventTime(id: string): number {
+  return Number(id.split('-')[0]);
+}
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** Parses the lines of a `jm:log` event; malformed entries are dropped, never thrown. */
+export function parseLogLines(raw: unknown, seq: string): RunLog[] {
+  let arr: unknown;
+  try {
+    arr = typeof raw === 'string' ? JSON.parse(raw) : raw;
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(arr)) return [];
+  return arr
+    .filter(
+      (l): l is { time: string; level: LogLevel; message: string } => !!l && typeof l.message === 'string',
+    )
+    .map((l) => ({
+      time: typeof l.time === 'string' ? l.time : new Date(eventTime(seq)).toISOString(),
+      level: LEVELS.includes(l.level) ? l.level : 'info',
+      message: l.message,
+      seq,
+    }));
+}
+
+/** Progress as processors report it: a percentage or `{processed, total}`. */
+function progressPatch(data: unknown): Partial<JobRun> {
+  if (typeof data === 'number' && Number.isFinite(data)) return { progress: clampPct(data) };
+  if (data && typeof data === 'object') {
+    const { processed, total } = data as { processed?: unknown; total?: unknown };
+    if (typeof processed === 'number' && typeof total === 'number' && total > 0) {
+      return {
+        processed_items: processed,
+        total_items: total,
+        progress: clampPct((processed / total) * 100),
+      };
+    }
+    if (typeof processed === 'number') return { processed_items: processed };
+  }
+  return {};
+}
+
+function clampPct(n: number): number {
+  return Math.max(0, Math.min(100, Math.round(n * 10) / 10));
+}
+
+/**
+ * Translates one lifecycle event (plus, for most events, a fresh snapshot of the job) into a run update.
+ * Returns null for events that don't change a run. Pure: the tracker owns I/O.
+ */
+export function eventToUpdate(ev: LifecycleEvent, snap: JobSnapshot | undefined): RunUpdate | null {
+  const at = eventTime(ev.id);
+  const seq = seqFromEventId(ev.id);
+  const envelope = snap?.data ?? {};
+  const identity = {
+    job_id: snap?.name ?? String(ev.args.name ?? 'unknown'),
+    queue: ev.queue,
+    // A delayed job's run begins when it is due, not when it was put in the queue.
+    created_at: iso(snap?.timestamp ? snap.timestamp + (snap.delay || 0) : at)!,
+    trigger: envelope.trigger ?? (ev.jobId.startsWith('repeat:') ? 'scheduled' : 'api'),
+    user_id: envelope.user_id == null ? null : String(envelope.user_id),
+  } satisfies RunUpdate['identity'];
+  const base = { run_id: ev.jobId, seq, identity, logs: [] as RunLog[] };
+  const counters = snap
+    ? {
+        attempts: Math.max(snap.attemptsMade, snap.attemptsStarted),
+        stalls: snap.stalls,
+        worker: snap.processedBy,
+      }
+    : {};
+
+  // A job waiting for a future slot (next scheduler run, a reminder) is not a run yet; it becomes one
+  // when it is promoted ('waiting') or starts. Retries after a failed attempt do count.
+  const notDueYet =
+    (ev.event === 'added' || ev.event === 'delayed') && !!snap?.delay && snap.attemptsMade === 0;
+  if (notDueYet) return null;
+
+  switch (ev.event) {
+    case 'added':
+      return { ...base, patch: { status: 'pending' } };
+    case 'waiting':
+    case 'delayed':
+      // Back in line after a failed or stalled attempt, or a delayed job: pending again.
+      if (ev.event === 'waiting' && ev.args.prev !== 'active')
+        return { ...base, patch: { status: 'pending' } };
+      return {
+        ...base,
+        patch: {
+          status: 'pending',
+          ...counters,
+          ...(snap?.failedReason ? { error_message: snap.failedReason } : {}),
+        },
+      };
+    case 'active':
+      return {
+        ...base,
+        patch: { status: 'running', started_at: iso(snap?.processedOn ?? at), ended_at: null, ...counters },
+      };
+    case 'stalled':
+      return { ...base, patch: { status: 'pending', ...counters } };
+    case 'progress':
+      return { ...base, patch: progressPatch(ev.args.data) };
+    case LOG_EVENT:
+      return { ...base, patch: {}, logs: parseLogLines(ev.args.lines, seq) };
+    case 'completed':
+    case 'failed': {
+      const startedMs = snap?.processedOn ?? null;
+      const endedMs = snap?.finishedOn ?? at;
+      const common = {
+        ...counters,
+        ended_at: iso(endedMs),
+        duration_ms: startedMs ? Math.max(0, endedMs - startedMs) : null,
+        ...(startedMs ? { started_at: iso(startedMs) } : {}),
+      };
+      if (ev.event === 'failed') {
+        const reason = String(ev.args.failedReason ?? snap?.failedReason ?? 'failed');
+        return { ...base, patch: { status: 'failed', error_message: reason, ...common } };
+      }
+      const result = ev.args.returnvalue ?? null;
+      if (isSkippedResult(result)) return { ...base, patch: { status: 'skipped', result, ...common } };
+      return {
+        ...base,
+        patch: { status: 'completed', progress: 100, error_message: null, result, ...common },
+      };
+    }
+    case 'removed': {
+      const prev = String(ev.args.prev ?? '');
+      if (prev === 'completed' || prev === 'failed') return null;
+      return {
+        ...base,
+        patch: {
+          status: 'failed',
+          error_message: `removed from the queue while ${prev || 'unfinished'}`,
+          ended_at: iso(at),
+        },
+      };
+    }
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,64 @@
+import type { JobRun, RunStatus, RunTrigger, RunUpdate } from './run';
+
+/** Filters for {@link RunStore.list}; every field is optional and they combine with AND. */
+export interface RunQuery {
+  job_id?: string;
+  status?: RunStatus[];
+  user_id?: string;
+  trigger?: RunTrigger;
+  /** Only runs created at or after this time (ms since epoch). */
+  since?: number;
+  /** Page size; stores cap it at {@link MAX_PAGE_SIZE}. */
+  limit?: number;
+  /** Opaque cursor from a previous page's `next_cursor`. */
+  cursor?: string | null;
+}
+
+export interface RunPage {
+  runs: JobRun[];
+  /** Pass back as `cursor` for the next (older) page; null on the last page. */
+  next_cursor: string | null;
+}
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 200;
+
+/**
+ * Where runs live (`job_runs`). Implementations: MongoRunStore (production) and RedisRunStore
+ * (when MONGO_URL is unset). Both pass the same contract suite (test/integration/run-store.contract.ts).
+ */
+export interface RunStore {
+  /** Creates indexes; safe to call on every start. */
+  init(): Promise<void>;
+  /** Applies a batch of idempotent updates (see {@link RunUpdate}); order within the batch is kept per run. */
+  apply(updates: RunUpdate[]): Promise<void>;
+  /** One run with its logs, or null. */
+  get(runId: string): Promise<JobRun | null>;
+  /** Runs newest first (by created_at, then run_id), with a stable cursor. */
+  list(query: RunQuery): Promise<RunPage>;
+  /** Throws when the store can't be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Cursor encoding shared by the stores: `<created_at ms>:<run_id>` in base64url. */
+export function encodeCursor(createdAtMs: number, runId: string): string {
+  return Buffer.from(`${createdAtMs}:${runId}`, 'utf8').toString('base64url');
+}
+
+/** Decodes a cursor; returns null for anything that is not one of ours. */
+export function decodeCursor(cursor: string): { createdAtMs: number; runId: string } | null {
+  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
+  const i = raw.indexOf(':');
+  if (i <= 0) return null;
+  const createdAtMs = Number(raw.slice(0, i));
+  const runId = raw.slice(i + 1);
+  if (!Number.isSafeInteger(createdAtMs) || createdAtMs < 0 || runId.length === 0) return null;
+  return { createdAtMs, runId };
+}
+
+/** Clamps a requested page size to 1..MAX_PAGE_SIZE. */
+export function pageSize(limit: number | undefined): number {
+  if (!limit || limit < 1) return DEFAULT_PAGE_SIZE;
+  return Math.min(Math.floor(limit), MAX_PAGE_SIZE);
+}

@@ -1,0 +1,124 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { JobEnvelope } from '../monitor/lifecycle';
+import type { JobDefinition, JobRegistry } from '../monitor/registry';
+import type { QueueSet } from '../queues/queue-set';
+
+export interface SyncReport {
+  created: string[];
+  updated: string[];
+  removed: string[];
+  unchanged: string[];
+  once_added: string[];
+}
+
+function repeatOptions(job: JobDefinition): { every?: number; pattern?: string } {
+  return job.job_type === 'cron'
+    ? { pattern: job.cron! }
+    : { every: Math.round(job.interval_seconds! * 1000) };
+}
+
+/**
+ * Keeps BullMQ job schedulers in step with the registry: creates or updates one scheduler per enabled
+ * repeating/cron job (scheduler id = job_id), and removes the schedulers of jobs that were disabled or
+ * deleted, in every queue the scheduler has ever managed. Every step is idempotent, so several
+ * scheduler processes can sync at once; `once` jobs are enqueued a single time fleet-wide.
+ */
+export class Scheduler {
+  private timer: NodeJS.Timeout | null = null;
+  private readonly managedKey: string;
+
+  constructor(
+    private readonly registry: JobRegistry,
+    private readonly queues: QueueSet,
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly logger: Logger,
+  ) {
+    this.managedKey = `${prefix}:jm:scheduler:queues`;
+  }
+
+  /** Syncs now, then every `intervalMs` (to repair drift, e.g. a scheduler removed by hand). */
+  async start(intervalMs = 60_000): Promise<SyncReport> {
+    const report = await this.sync();
+    this.timer = setInterval(() => {
+      this.sync().catch((err) => this.logger.warn({ err: (err as Error).message }, 'scheduler_sync_failed'));
+    }, intervalMs);
+    this.timer.unref();
+    return report;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async sync(): Promise<SyncReport> {
+    const report: SyncReport = { created: [], updated: [], removed: [], unchanged: [], once_added: [] };
+    const desired = new Map(this.registry.scheduled().map((j) => [j.job_id, j]));
+    const registryQueues = this.registry.queues();
+    if (registryQueues.length) await this.redis.sadd(this.managedKey, ...registryQueues);
+    const managed = await this.redis.smembers(this.managedKey);
+
+    for (const queueName of managed) {
+      const inRegistry = registryQueues.includes(queueName);
+      const queue = inRegistry ? this.queues.get(queueName) : this.queues.ephemeral(queueName);
+      try {
+        const existing = await queue.getJobSchedulers(0, -1);
+        for (const s of existing) {
+          const id = s.key;
+          const want = desired.get(id);
+          if (!want || want.queue !== queueName) {
+            await queue.removeJobScheduler(id);
+            report.removed.push(id);
+          }
+        }
+        for (const job of desired.values()) {
+          if (job.queue !== queueName) continue;
+          const current = existing.find((s) => s.key === job.job_id);
+          const opts = repeatOptions(job);
+          if (
+            current &&
+            current.every === opts.every &&
+            current.pattern === opts.pattern &&
+            current.name === job.job_id
+          ) {
+            report.unchanged.push(job.job_id);
+            continue;
+          }
+          await queue.upsertJobScheduler(job.job_id, opts, {
+            name: job.job_id,
+            data: { trigger: 'scheduled', user_id: null } satisfies JobEnvelope,
+          });
+          (current ? report.updated : report.created).push(job.job_id);
+        }
+      } finally {
+        if (!inRegistry) await queue.close();
+      }
+    }
+
+    for (const job of this.registry.jobs.filter((j) => j.job_type === 'once' && j.enabled)) {
+      const first = await this.redis.set(
+        `${this.prefix}:jm:once:${job.job_id}`,
+        new Date().toISOString(),
+        'NX',
+      );
+      if (first) {
+        await this.queues
+          .get(job.queue)
+          .add(job.job_id, { trigger: 'scheduled', user_id: null } satisfies JobEnvelope);
+        report.once_added.push(job.job_id);
+      }
+    }
+    this.logger.info(
+      {
+        created: report.created,
+        updated: report.updated,
+        removed: report.removed,
+        unchanged: report.unchanged.length,
+        once_added: report.once_added,
+      },
+      'scheduler_synced',
+    );
+    return report;
+  }
+}

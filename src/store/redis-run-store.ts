@@ -1,0 +1,229 @@
+import type { Redis } from 'ioredis';
+import { type JobRun, RUN_RETENTION_SECONDS, type RunLog, type RunUpdate } from '../monitor/run';
+import {
+  decodeCursor,
+  encodeCursor,
+  pageSize,
+  type RunPage,
+  type RunQuery,
+  type RunStore,
+} from '../monitor/run-store';
+import { APPLY_UPDATE_LUA } from './redis-run-store-lua';
+
+type ApplyCommand = (
+  runKey: string,
+  logKey: string,
+  idxSet: string,
+  ...args: (string | number)[]
+) => Promise<number>;
+
+const JSON_FIELDS = [
+  'job_id',
+  'queue',
+  'status',
+  'progress',
+  'total_items',
+  'processed_items',
+  'created_at',
+  'started_at',
+  'ended_at',
+  'duration_ms',
+  'trigger',
+  'user_id',
+  'attempts',
+  'stalls',
+  'worker',
+  'error_message',
+  'result',
+] as const;
+
+export interface RedisRunStoreOptions {
+  /** Key prefix; every key of the store starts with `${prefix}:runs:`. Use a hash tag (`{jm}`) for Cluster. */
+  prefix: string;
+  retentionSeconds?: number;
+}
+
+/**
+ * RunStore on Redis, used when MONGO_URL is unset. A run is a hash (JSON-encoded fields) plus a capped
+ * list of its last 50 logs; sorted sets scored by created_at index it by job, status, job+status, user
+ * and trigger, so every query reads an index instead of scanning. Every key expires after the retention
+ * (7 days) and index entries older than that are trimmed, so nothing grows without bound.
+ */
+export class RedisRunStore implements RunStore {
+  private readonly base: string;
+  private readonly retentionMs: number;
+  private lastTrim = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    opts: RedisRunStoreOptions,
+  ) {
+    this.base = `${opts.prefix}:runs:`;
+    this.retentionMs = (opts.retentionSeconds ?? RUN_RETENTION_SECONDS) * 1000;
+    if (!(redis as unknown as { jmApplyRun?: unknown }).jmApplyRun) {
+      redis.defineCommand('jmApplyRun', { numberOfKeys: 3, lua: APPLY_UPDATE_LUA });
+    }
+  }
+
+  private runKey(id: string) {
+    return `${this.base}r:${id}`;
+  }
+  private logKey(id: string) {
+    return `${this.base}l:${id}`;
+  }
+  private idx(name: string) {
+    return `${this.base}i:${name}`;
+  }
+
+  async init(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async apply(updates: RunUpdate[]): Promise<void> {
+    if (updates.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    const apply = (pipeline as unknown as { jmApplyRun: ApplyCommand }).jmApplyRun.bind(pipeline);
+    for (const u of updates) {
+      const id = Object.entries(u.identity).flatMap(([k, v]) => [k, JSON.stringify(v)]);
+      const patch = Object.entries(u.patch)
+        .filter(([, v]) => v !== undefined)
+        .flatMap(([k, v]) => [k, JSON.stringify(v)]);
+      const logs = u.logs.flatMap((l) => [
+        l.seq ?? '',
+        JSON.stringify({ time: l.time, level: l.level, message: l.message }),
+      ]);
+      apply(
+        this.runKey(u.run_id),
+        this.logKey(u.run_id),
+        this.idx('_registry'),
+        this.idx(''),
+        u.run_id,
+        u.seq,
+        this.retentionMs,
+        Date.parse(u.identity.created_at) || Date.now(),
+        id.length / 2,
+        patch.length / 2,
+        logs.length / 2,
+        ...id,
+        ...patch,
+        ...logs,
+      );
+    }
+    const results = await pipeline.exec();
+    const failed = results?.find(([err]) => err);
+    if (failed) throw failed[0];
+    await this.trimIndexes();
+  }
+
+  async get(runId: string): Promise<JobRun | null> {
+    const [[, hash], [, logs]] = (await this.redis
+      .multi()
+      .hgetall(this.runKey(runId))
+      .lrange(this.logKey(runId), 0, -1)
+      .exec()) as [[null, Record<string, string>], [null, string[]]];
+    if (!hash || Object.keys(hash).length === 0) return null;
+    return this.decode(runId, hash, logs);
+  }
+
+  async list(query: RunQuery): Promise<RunPage> {
+    const limit = pageSize(query.limit);
+    const statuses = query.status?.length ? query.status : undefined;
+    // Pick the most selective index; the remaining filters are applied to what it returns.
+    let keys: string[];
+    if (query.job_id && statuses) keys = statuses.map((s) => this.idx(`js:${query.job_id}:${s}`));
+    else if (query.job_id) keys = [this.idx(`job:${query.job_id}`)];
+    else if (statuses) keys = statuses.map((s) => this.idx(`status:${s}`));
+    else if (query.user_id) keys = [this.idx(`user:${query.user_id}`)];
+    else if (query.trigger) keys = [this.idx(`trigger:${query.trigger}`)];
+    else keys = [this.idx('all')];
+
+    // Walk the candidate indexes newest first from the cursor position, filling the page.
+    let pos = query.cursor ? decodeCursor(query.cursor) : null;
+    const min = query.since !== undefined ? String(query.since) : '-inf';
+    const chunk = Math.max(limit + 1, 50);
+    const out: JobRun[] = [];
+    for (let round = 0; round < 10_000 && out.length <= limit; round++) {
+      const max = pos ? String(pos.createdAtMs) : '+inf';
+      // Entries with the cursor's own score may precede it; ask for enough to get past them.
+      const ties = pos ? await this.countAtScore(keys, pos.createdAtMs) : 0;
+      const batch: { id: string; score: number }[] = [];
+      const fetch = this.redis.pipeline();
+      for (const key of keys)
+        fetch.zrange(key, max, min, 'BYSCORE', 'REV', 'LIMIT', 0, chunk + ties, 'WITHSCORES');
+      for (const [, raw] of (await fetch.exec()) ?? []) {
+        const r = raw as string[];
+        for (let i = 0; i < r.length; i += 2) batch.push({ id: r[i], score: Number(r[i + 1]) });
+      }
+      const p = pos;
+      const page = batch
+        .filter((c) => !p || c.score < p.createdAtMs || (c.score === p.createdAtMs && c.id < p.runId))
+        .sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+        .slice(0, chunk);
+      if (page.length === 0) break;
+      const read = this.redis.pipeline();
+      for (const c of page) read.hgetall(this.runKey(c.id));
+      const hashes = (await read.exec()) ?? [];
+      for (let i = 0; i < page.length && out.length <= limit; i++) {
+        const hash = hashes[i][1] as Record<string, string>;
+        pos = { createdAtMs: page[i].score, runId: page[i].id };
+        if (!hash || Object.keys(hash).length === 0) continue; // expired; its index entry is trimmed later
+        const run = this.decode(page[i].id, hash, []);
+        if (query.user_id && run.user_id !== query.user_id) continue;
+        if (query.trigger && run.trigger !== query.trigger) continue;
+        if (statuses && !statuses.includes(run.status)) continue;
+        if (query.job_id && run.job_id !== query.job_id) continue;
+        out.push(run);
+      }
+      if (page.length < chunk) break;
+    }
+    const runs = out.slice(0, limit);
+    const last = runs[runs.length - 1];
+    const next_cursor = out.length > limit && last ? encodeCursor(this.scoreOf(last), last.run_id) : null;
+    return { runs, next_cursor };
+  }
+
+  private async countAtScore(keys: string[], score: number): Promise<number> {
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.zcount(key, score, score);
+    const res = (await pipeline.exec()) ?? [];
+    return res.reduce((n, [, c]) => n + Number(c), 0);
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    // The Redis connection belongs to the caller (composition root).
+  }
+
+  /** Drops index entries older than the retention, at most once a minute. */
+  private async trimIndexes(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastTrim < 60_000) return;
+    this.lastTrim = now;
+    const registry = this.idx('_registry');
+    const keys = await this.redis.smembers(registry);
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.zremrangebyscore(key, '-inf', now - this.retentionMs);
+    for (const key of keys) pipeline.exists(key);
+    const res = (await pipeline.exec()) ?? [];
+    const gone = keys.filter((_, i) => res[keys.length + i]?.[1] === 0);
+    if (gone.length) await this.redis.srem(registry, ...gone);
+  }
+
+  private scoreOf(run: JobRun): number {
+    return (run as JobRun & { created_ms?: number }).created_ms ?? Date.parse(run.created_at);
+  }
+
+  private decode(runId: string, hash: Record<string, string>, logs: string[]): JobRun {
+    const run: Record<string, unknown> = { run_id: runId };
+    for (const f of JSON_FIELDS) run[f] = hash[f] === undefined ? null : JSON.parse(hash[f]);
+    run.seq = hash.seq ?? '';
+    run.progress = run.progress ?? 0;
+    run.attempts = run.attempts ?? 0;
+    run.stalls = run.stalls ?? 0;
+    run.logs = logs.map((l) => JSON.parse(l) as RunLog);
+    return run as unknown as JobRun;
+  }
+}

@@ -1,0 +1,20 @@
+import type { QueueSet } from '../../queues/queue-set';
+import type { Processor } from '../processor-context';
+import { cacheWarming } from './cache-warming';
+import { queueCleanup } from './queue-cleanup';
+
+export interface ProcessorDeps {
+  queues: QueueSet;
+  retentionSeconds: number;
+}
+
+/**
+ * Every processor this system ships, by the `callback_name` jobs.yml uses. To add a job: write a
+ * processor file in this folder, register it here, and add its entry to config/jobs.yml.
+ */
+export function buildProcessors(deps: ProcessorDeps): Record<string, Processor<never>> {
+  return {
+    cacheWarming: cacheWarming as Processor<never>,
+    queueCleanup: queueCleanup(deps.queues, deps.retentionSeconds),
+  };
+}

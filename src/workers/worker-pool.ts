@@ -1,0 +1,157 @@
+import { hostname } from 'node:os';
+import { type Job, QueueEventsProducer, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { SkippedResult } from '../monitor/lifecycle';
+import type { JobRegistry } from '../monitor/registry';
+import { type EventPublisher, type Processor, RunContext } from './processor-context';
+
+export interface WorkerPoolOptions {
+  registry: JobRegistry;
+  processors: Readonly<Record<string, Processor<never>>>;
+  /** Queues this process serves; default: every queue in the registry. */
+  queues?: string[];
+  /** Shared connection for locks and log events. */
+  redis: Redis;
+  /** Options BullMQ uses to open each worker's own blocking connection. */
+  connection: object;
+  prefix: string;
+  concurrency: number;
+  eventsMaxLen: number;
+  logger: Logger;
+  /** Identity stored on each run (`host:pid` by default). */
+  name?: string;
+  /** Stalled-job check interval, ms (BullMQ default 30000). Lower only in tests. */
+  stalledInterval?: number;
+  lockDuration?: number;
+}
+
+const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/**
+ * One BullMQ Worker per queue, dispatching each job to the processor its registry entry names.
+ * Jobs that must not overlap (allow_concurrent: false) take a fleet-wide Redis lock for the run; a run
+ * that finds it taken ends as `skipped`. A run that exceeds timeout_seconds is aborted and fails.
+ */
+export class WorkerPool {
+  readonly workers: Worker[] = [];
+  private readonly producers = new Map<string, QueueEventsProducer>();
+  private readonly hardStop = new AbortController();
+  readonly name: string;
+
+  constructor(private readonly opts: WorkerPoolOptions) {
+    this.name = opts.name ?? `${hostname()}:${process.pid}`;
+    const known = new Set(Object.keys(opts.processors));
+    for (const job of opts.registry.jobs) {
+      if (!known.has(job.callback_name)) {
+        opts.logger.warn({ job_id: job.job_id, callback_name: job.callback_name }, 'processor_missing');
+      }
+    }
+  }
+
+  start(): void {
+    const queues = this.opts.queues ?? this.opts.registry.queues();
+    for (const queue of queues) {
+      const producer = new QueueEventsProducer(queue, {
+        connection: this.opts.redis,
+        prefix: this.opts.prefix,
+      });
+      this.producers.set(queue, producer);
+      const publisher: EventPublisher = {
+        publish: ({ eventName, ...rest }) =>
+          producer.publishEvent({ eventName, ...rest }, this.opts.eventsMaxLen),
+      };
+      const worker = new Worker(queue, (job) => this.run(job, publisher), {
+        connection: this.opts.connection as never,
+        prefix: this.opts.prefix,
+        concurrency: this.opts.concurrency,
+        name: this.name,
+        ...(this.opts.stalledInterval ? { stalledInterval: this.opts.stalledInterval } : {}),
+        ...(this.opts.lockDuration ? { lockDuration: this.opts.lockDuration } : {}),
+      });
+      worker.on('error', (err) => this.opts.logger.warn({ queue, err: err.message }, 'worker_error'));
+      this.workers.push(worker);
+    }
+    this.opts.logger.info(
+      { queues, concurrency: this.opts.concurrency, worker: this.name },
+      'workers_started',
+    );
+  }
+
+  /**
+   * Stops taking jobs and waits for the active ones; after `graceMs` the rest are abandoned (BullMQ's
+   * stalled-job recovery hands them to another worker).
+   */
+  async close(graceMs: number): Promise<boolean> {
+    const closing = Promise.all(this.workers.map((w) => w.close()));
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      closing.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      this.hardStop.abort();
+      await Promise.all(this.workers.map((w) => w.close(true)));
+    }
+    await Promise.all([...this.producers.values()].map((p) => p.close()));
+    return finished;
+  }
+
+  private async run(job: Job, publisher: EventPublisher): Promise<unknown> {
+    const def = this.opts.registry.get(job.name);
+    const processor = def && this.opts.processors[def.callback_name];
+    if (!def || !processor) {
+      throw new UnrecoverableError(`no processor for job "${job.name}"`);
+    }
+    const log = this.opts.logger.child({ queue: def.queue, job_id: def.job_id, run_id: job.id });
+    const abort = new AbortController();
+    const onHardStop = () => abort.abort(new Error('worker shutting down'));
+    this.hardStop.signal.addEventListener('abort', onHardStop);
+    const ctx = new RunContext(job, publisher, log, abort.signal);
+
+    const lockKey = `${this.opts.prefix}:jm:lock:${def.job_id}`;
+    if (!def.allow_concurrent) {
+      const ttlMs = (def.timeout_seconds ?? 3600) * 1000 + 60_000;
+      const got = await this.opts.redis.set(lockKey, job.id!, 'PX', ttlMs, 'NX');
+      if (!got && (await this.opts.redis.get(lockKey)) !== job.id) {
+        const holder = await this.opts.redis.get(lockKey);
+        ctx.log(`skipped: run ${holder} of ${def.job_id} is still running`, 'warn');
+        await ctx.flush();
+        return { skipped: true, reason: `already_running:${holder}` } satisfies SkippedResult;
+      }
+    }
+
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const work = (processor as Processor)(ctx);
+      const result = def.timeout_seconds
+        ? await Promise.race([
+            work,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => {
+                const err = new Error(`timed out after ${def.timeout_seconds} s`);
+                abort.abort(err);
+                reject(err);
+              }, def.timeout_seconds! * 1000);
+            }),
+          ])
+        : await work;
+      await ctx.flush();
+      return result ?? null;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      ctx.log(`attempt ${ctx.attempt} failed: ${message}`, 'error');
+      await ctx.flush();
+      log.warn({ err: message, attempt: ctx.attempt }, 'job_attempt_failed');
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      this.hardStop.signal.removeEventListener('abort', onHardStop);
+      if (!def.allow_concurrent)
+        await this.opts.redis.eval(RELEASE_LOCK, 1, lockKey, job.id!).catch(() => undefined);
+    }
+  }
+}
