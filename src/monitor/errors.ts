@@ -28,4 +28,8 @@ export const runNotFailed = (runId: string, status: string) =>
     status,
   });
 export const tooManyAuthFailures = () =>
-  new AppError('too_many_auth_failures', 429, 'too many failed authentications from this address; wait a minute');
+  new AppError(
+    'too_many_auth_failures',
+    429,
+    'too many failed authentications from this address; wait a minute',
+  );
