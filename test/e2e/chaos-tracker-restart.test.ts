@@ -83,4 +83,5 @@ it('a tracker killed while 1,000 jobs run catches up after restart: job_runs end
   expect(active.runs).toEqual([]);
   // The events stream kept everything the stopped tracker missed (EVENTS_MAX_LEN is far above this).
   expect(await redis.xlen(`${prefix}:tq:events`)).toBeGreaterThan(JOBS);
+  expect(await redis.hget(`${prefix}:tq:meta`, 'opts.maxLenEvents')).toBe('100000');
 });
