@@ -75,6 +75,18 @@ const envSchema = z.object({
   WEBAPP_URL: optionalString.pipe(url(['http:', 'https:']).optional()),
   JOBS_STUCK_THRESHOLD_MINUTES: num(20),
   JOBS_STUCK_MONITOR_INTERVAL_SECS: num(60),
+
+  // --- Reliability (issue 8): failure handling knobs; the defaults suit production ---
+  /** How often workers look for jobs whose worker died (BullMQ stalledInterval). */
+  WORKER_STALLED_INTERVAL_MS: int(30_000, 100),
+  /** How long a job's lock lives without renewal; a dead worker's jobs are recovered after it expires. */
+  WORKER_LOCK_DURATION_MS: int(30_000, 500),
+  /** Times one job may be recovered from a dead worker before it fails (BullMQ maxStalledCount). */
+  WORKER_MAX_STALLED_COUNT: int(1, 0),
+  /** Runs whose updates the tracker keeps in memory while the run store is down; past it the oldest drop. */
+  TRACKER_MAX_BUFFERED_RUNS: int(100_000, 1),
+  /** Failed API authentications (401/403) one address may make per minute before 429; 0 turns it off. */
+  AUTH_RATE_LIMIT_PER_MINUTE: int(30, 0),
 });
 
 export type Env = z.output<typeof envSchema>;

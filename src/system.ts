@@ -40,7 +40,7 @@ export interface StartOptions {
   /** Extra or replacement processors (tests, host applications). */
   processors?: Record<string, Processor<never>>;
   /** Worker tuning for tests. */
-  workerOverrides?: { stalledInterval?: number; lockDuration?: number };
+  workerOverrides?: { stalledInterval?: number; lockDuration?: number; maxStalledCount?: number };
 }
 
 /** Builds the RunStore the config asks for: MongoDB when MONGO_URL is set, Redis otherwise. */
@@ -93,6 +93,7 @@ export async function startSystem(
       source: new BullmqLifecycleSource(workerRedis, connection, config.QUEUE_PREFIX),
       store,
       logger: logger.child({ role: 'tracker' }),
+      maxBufferedRuns: config.TRACKER_MAX_BUFFERED_RUNS,
     });
     await tracker.start();
     system.tracker = tracker;
@@ -124,6 +125,9 @@ export async function startSystem(
       concurrency: config.WORKER_CONCURRENCY,
       eventsMaxLen: config.EVENTS_MAX_LEN,
       logger: logger.child({ role: 'worker' }),
+      stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+      lockDuration: config.WORKER_LOCK_DURATION_MS,
+      maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
       ...options.workerOverrides,
     });
     workers.start();
@@ -136,6 +140,7 @@ export async function startSystem(
       token: config.DB_HEALTH_TOKEN,
       logger: logger.child({ role: 'api' }),
       readiness: { redis: () => redis.ping(), store: () => store.ping() },
+      authRateLimitPerMinute: config.AUTH_RATE_LIMIT_PER_MINUTE,
     });
     const server = app.listen(config.PORT);
     await new Promise<void>((resolve, reject) => {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { AppError } from '../monitor/errors';
 import type { JobsService } from '../monitor/jobs-service';
 import { type AltAuth, requireToken } from './auth';
+import { withAuthRateLimit } from './auth-rate-limit';
 import { errorHandler } from './error-handler';
 import { jobsRouter } from './jobs-routes';
 
@@ -19,6 +20,8 @@ export interface ApiDeps {
    * 404 and error handlers. `guard` is the bearer-token (or session) middleware.
    */
   mounts?: ((app: Express, guard: ReturnType<typeof requireToken>) => void)[];
+  /** Failed authentications per minute per address before 429 (0 = no limit; default 30). */
+  authRateLimitPerMinute?: number;
 }
 
 /** Builds the Express app; nothing listens until the caller does. */
@@ -49,8 +52,16 @@ export function createApp(deps: ApiDeps): Express {
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'unavailable', checks });
   });
 
-  const guard = requireToken(deps.token, deps.altAuth, (req: Request) =>
-    deps.logger.warn({ ip: req.ip, path: req.path }, 'auth_wrong_token'),
+  const guard = withAuthRateLimit(
+    requireToken(deps.token, deps.altAuth, (req: Request) =>
+      deps.logger.warn({ ip: req.ip, path: req.path }, 'auth_wrong_token'),
+    ),
+    {
+      expected: deps.token,
+      alt: deps.altAuth,
+      perMinute: deps.authRateLimitPerMinute ?? 30,
+      onLimited: (req) => deps.logger.warn({ ip: req.ip, path: req.path }, 'auth_rate_limited'),
+    },
   );
   app.use('/api/jobs', guard, jobsRouter(deps.service));
   for (const mount of deps.mounts ?? []) mount(app, guard);

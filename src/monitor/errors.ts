@@ -27,3 +27,9 @@ export const runNotFailed = (runId: string, status: string) =>
   new AppError('run_not_failed', 409, `run "${runId}" is ${status}; only failed runs can be retried`, {
     status,
   });
+export const tooManyAuthFailures = () =>
+  new AppError(
+    'too_many_auth_failures',
+    429,
+    'too many failed authentications from this address; wait a minute',
+  );

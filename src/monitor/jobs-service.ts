@@ -77,7 +77,7 @@ export class JobsService {
   /**
    * Runs a static job now. Refuses dynamic jobs (job_not_triggerable), disabled ones (job_disabled) and,
    * unless allow_concurrent, a job with a run already pending or running (job_already_running).
-   * The pending run is stored before this returns, so its id can be looked up at once.
+   * The pending run is stored before this returns (when the store answers), so its id can be looked up at once.
    */
   async trigger(
     jobId: string,
@@ -149,28 +149,35 @@ export class JobsService {
     return { run_id: res.runId };
   }
 
-  /** Stores the pending run right away; the tracker's events (newer seq) take over from there. */
-  private recordPending(
+  /**
+   * Stores the pending run right away; the tracker's events (newer seq) take over from there. Best effort:
+   * the job is already queued, so a store outage must not turn this call into an error (a caller who
+   * retried would run the job twice); the tracker records the run from its `added` event once the store
+   * is back.
+   */
+  private async recordPending(
     def: JobDefinition,
     runId: string,
     envelope: JobEnvelope,
     createdAt: Date,
   ): Promise<void> {
-    return this.store.apply([
-      {
-        run_id: runId,
-        seq: '',
-        identity: {
-          job_id: def.job_id,
-          queue: def.queue,
-          created_at: createdAt.toISOString(),
-          trigger: envelope.trigger ?? 'api',
-          user_id: envelope.user_id ?? null,
+    await this.store
+      .apply([
+        {
+          run_id: runId,
+          seq: '',
+          identity: {
+            job_id: def.job_id,
+            queue: def.queue,
+            created_at: createdAt.toISOString(),
+            trigger: envelope.trigger ?? 'api',
+            user_id: envelope.user_id ?? null,
+          },
+          patch: {},
+          logs: [],
         },
-        patch: {},
-        logs: [],
-      },
-    ]);
+      ])
+      .catch(() => undefined);
   }
 }
 

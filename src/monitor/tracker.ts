@@ -59,6 +59,7 @@ export class Tracker {
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
   private readonly listeners: AppliedListener[] = [];
+  private droppedCount = 0;
 
   constructor(private readonly opts: TrackerOptions) {
     this.maxBuffered = opts.maxBufferedRuns ?? 100_000;
@@ -106,6 +107,11 @@ export class Tracker {
   idle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Run updates dropped since start because the buffer was full during a store outage (for metrics). */
+  get dropped(): number {
+    return this.droppedCount;
   }
 
   /** Number of runs whose updates wait for the store. */
@@ -213,6 +219,7 @@ export class Tracker {
       const drop = state.pending.size - this.maxBuffered;
       const it = state.pending.keys();
       for (let i = 0; i < drop; i++) state.pending.delete(it.next().value as string);
+      this.droppedCount += drop;
       this.opts.onDropped?.(drop);
       this.opts.logger.error({ queue: state.queue, dropped: drop }, 'tracker_buffer_overflow');
     }

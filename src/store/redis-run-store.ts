@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { type JobRun, RUN_RETENTION_SECONDS, type RunLog, type RunUpdate } from '../monitor/run';
 import {
   decodeCursor,
@@ -16,6 +16,18 @@ type ApplyCommand = (
   idxSet: string,
   ...args: (string | number)[]
 ) => Promise<number>;
+
+/**
+ * Runs a pipeline or transaction and returns its replies. ioredis reports errors per command (a pipeline
+ * "succeeds" with `[err, undefined]` entries when Redis is away); this throws the first one instead, so
+ * an outage surfaces as the connection error (→ 503 in the API, a retry in the tracker), never a TypeError.
+ */
+async function execAll(p: ChainableCommander): Promise<unknown[]> {
+  const res = await p.exec();
+  if (!res) throw new Error('Redis transaction aborted');
+  for (const [err] of res) if (err) throw err;
+  return res.map(([, v]) => v);
+}
 
 const JSON_FIELDS = [
   'job_id',
@@ -109,18 +121,14 @@ export class RedisRunStore implements RunStore {
         ...logs,
       );
     }
-    const results = await pipeline.exec();
-    const failed = results?.find(([err]) => err);
-    if (failed) throw failed[0];
+    await execAll(pipeline);
     await this.trimIndexes();
   }
 
   async get(runId: string): Promise<JobRun | null> {
-    const [[, hash], [, logs]] = (await this.redis
-      .multi()
-      .hgetall(this.runKey(runId))
-      .lrange(this.logKey(runId), 0, -1)
-      .exec()) as [[null, Record<string, string>], [null, string[]]];
+    const [hash, logs] = (await execAll(
+      this.redis.multi().hgetall(this.runKey(runId)).lrange(this.logKey(runId), 0, -1),
+    )) as [Record<string, string>, string[]];
     if (!hash || Object.keys(hash).length === 0) return null;
     return this.decode(runId, hash, logs);
   }
@@ -150,7 +158,7 @@ export class RedisRunStore implements RunStore {
       const fetch = this.redis.pipeline();
       for (const key of keys)
         fetch.zrange(key, max, min, 'BYSCORE', 'REV', 'LIMIT', 0, chunk + ties, 'WITHSCORES');
-      for (const [, raw] of (await fetch.exec()) ?? []) {
+      for (const raw of await execAll(fetch)) {
         const r = raw as string[];
         for (let i = 0; i < r.length; i += 2) batch.push({ id: r[i], score: Number(r[i + 1]) });
       }
@@ -162,9 +170,9 @@ export class RedisRunStore implements RunStore {
       if (page.length === 0) break;
       const read = this.redis.pipeline();
       for (const c of page) read.hgetall(this.runKey(c.id));
-      const hashes = (await read.exec()) ?? [];
+      const hashes = await execAll(read);
       for (let i = 0; i < page.length && out.length <= limit; i++) {
-        const hash = hashes[i][1] as Record<string, string>;
+        const hash = hashes[i] as Record<string, string>;
         pos = { createdAtMs: page[i].score, runId: page[i].id };
         if (!hash || Object.keys(hash).length === 0) continue; // expired; its index entry is trimmed later
         const run = this.decode(page[i].id, hash, []);
@@ -185,8 +193,8 @@ export class RedisRunStore implements RunStore {
   private async countAtScore(keys: string[], score: number): Promise<number> {
     const pipeline = this.redis.pipeline();
     for (const key of keys) pipeline.zcount(key, score, score);
-    const res = (await pipeline.exec()) ?? [];
-    return res.reduce((n, [, c]) => n + Number(c), 0);
+    const res = await execAll(pipeline);
+    return res.reduce((n: number, c) => n + Number(c), 0);
   }
 
   async ping(): Promise<void> {
@@ -207,8 +215,8 @@ export class RedisRunStore implements RunStore {
     const pipeline = this.redis.pipeline();
     for (const key of keys) pipeline.zremrangebyscore(key, '-inf', now - this.retentionMs);
     for (const key of keys) pipeline.exists(key);
-    const res = (await pipeline.exec()) ?? [];
-    const gone = keys.filter((_, i) => res[keys.length + i]?.[1] === 0);
+    const res = await execAll(pipeline);
+    const gone = keys.filter((_, i) => res[keys.length + i] === 0);
     if (gone.length) await this.redis.srem(registry, ...gone);
   }
 

@@ -24,6 +24,8 @@ export interface WorkerPoolOptions {
   /** Stalled-job check interval, ms (BullMQ default 30000). Lower only in tests. */
   stalledInterval?: number;
   lockDuration?: number;
+  /** Times a job may be recovered from a dead worker before it fails (BullMQ default 1). */
+  maxStalledCount?: number;
 }
 
 const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
@@ -68,6 +70,7 @@ export class WorkerPool {
         name: this.name,
         ...(this.opts.stalledInterval ? { stalledInterval: this.opts.stalledInterval } : {}),
         ...(this.opts.lockDuration ? { lockDuration: this.opts.lockDuration } : {}),
+        ...(this.opts.maxStalledCount !== undefined ? { maxStalledCount: this.opts.maxStalledCount } : {}),
       });
       worker.on('error', (err) => this.opts.logger.warn({ queue, err: err.message }, 'worker_error'));
       this.workers.push(worker);

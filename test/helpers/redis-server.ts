@@ -1,0 +1,114 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** A free TCP port on 127.0.0.1 (listen(0), then release it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const running = new Set<OwnRedis>();
+
+/**
+ * A redis-server of the test's own (127.0.0.1, free port, temp dir, AOF on), for tests that stop,
+ * restart or break Redis. Always call {@link stopAllRedis} (or `destroy()`) in afterAll.
+ */
+export class OwnRedis {
+  private proc: ChildProcess | null = null;
+  readonly dir = mkdtempSync(join(tmpdir(), 'jm-redis-'));
+
+  private constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts a server on a free port and waits until it answers PING. */
+  static async create(): Promise<OwnRedis> {
+    const r = new OwnRedis(await freePort());
+    running.add(r);
+    await r.start();
+    return r;
+  }
+
+  /** (Re)starts the server on the same port and data dir; AOF brings the data back. */
+  async start(): Promise<void> {
+    if (this.proc) return;
+    const proc = spawn(
+      '/usr/bin/redis-server',
+      [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(this.port),
+        '--dir',
+        this.dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--maxmemory-policy',
+        'noeviction',
+      ],
+      { stdio: 'ignore' },
+    );
+    this.proc = proc;
+    proc.once('exit', () => {
+      if (this.proc === proc) this.proc = null;
+    });
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const probe = new Redis(this.url, {
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+      });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        if ((await probe.ping()) === 'PONG') return;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not start`);
+        await new Promise((r) => setTimeout(r, 100));
+      } finally {
+        probe.disconnect();
+      }
+    }
+  }
+
+  /** Stops the server (SIGTERM: a clean shutdown that keeps the AOF; SIGKILL: a crash) and waits for the exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const proc = this.proc;
+    if (!proc) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill(signal);
+    const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+    this.proc = null;
+  }
+
+  /** Stops the server and deletes its data dir. */
+  async destroy(): Promise<void> {
+    await this.stop('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+    running.delete(this);
+  }
+}
+
+/** Destroys every OwnRedis this test file started. */
+export async function stopAllRedis(): Promise<void> {
+  await Promise.all([...running].map((r) => r.destroy()));
+}
