@@ -33,7 +33,9 @@ async function main(): Promise<void> {
       note(`lag round ${r} ${work}: p99 ${round(percentile(lags, 99), 0)} ms`);
     }
   }
-  console.log(`\nlag: job.finishedOn -> final run record stored, ${jobs} jobs, concurrency 50, RedisRunStore`);
+  console.log(
+    `\nlag: job.finishedOn -> final run record stored, ${jobs} jobs, concurrency 50, RedisRunStore`,
+  );
   printTable(['round', 'work', 'runs', 'jobs/s', 'p50 ms', 'p99 ms', 'max ms'], rows);
   const p99 = percentile(all, 99);
   console.log(`\nno-op rounds together: p50 ${round(percentile(all, 50), 0)} ms, p99 ${round(p99, 0)} ms`);

@@ -10,7 +10,9 @@ async function main(): Promise<void> {
   const [side = 'tracked', work = 'noop', jobs = '20000'] = process.argv.slice(2);
   const res = await runRound({ side: side as Side, work: work as Work, jobs: Number(jobs) });
   const p99 = res.lagsMs?.length ? Math.round(percentile(res.lagsMs, 99)) : '-';
-  console.log(`${side} ${work}: ${Math.round(res.jobsPerSec)} jobs/s, store done ${res.storeIdleMs ?? '-'} ms, lag p99 ${p99} ms`);
+  console.log(
+    `${side} ${work}: ${Math.round(res.jobsPerSec)} jobs/s, store done ${res.storeIdleMs ?? '-'} ms, lag p99 ${p99} ms`,
+  );
   process.exit(0);
 }
 

@@ -18,8 +18,11 @@ export const BENCH_JOB = 'bench_job';
 
 /** What each job does: nothing, or report progress every 10% and write 20 log lines. */
 export type Work = 'noop' | 'logs';
-/** bare = BullMQ Queue + Worker only; tracked = WorkerPool + Tracker + RunStore (Redis, or Mongo). */
-export type Side = 'bare' | 'tracked' | 'tracked-mongo';
+/**
+ * bare = BullMQ Queue + Worker only; tracked = WorkerPool + Tracker + RunStore (Redis, or Mongo);
+ * pool-only = our WorkerPool without a tracker (diagnostics: splits the cost between the two).
+ */
+export type Side = 'bare' | 'tracked' | 'tracked-mongo' | 'pool-only';
 
 /** A registry with the single bench job (dynamic, so nothing schedules it; concurrent runs allowed). */
 export function benchJobsYml(): string {
@@ -188,16 +191,17 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
   const config = benchConfig(prefix, {
     WORKER_CONCURRENCY: String(concurrency),
     ...(mongoDb ? { MONGO_URL: process.env.MONGO_URL!, MONGO_DB: mongoDb } : { MONGO_URL: '' }),
+    ...(o.side === 'pool-only' ? { ROLES: 'worker' } : {}),
   });
   const sys = await startSystem(config, benchLogger(), {
     processors: { bench: trackedProcessor(o.work) },
   });
   try {
-    const tracker = sys.tracker!;
+    const tracker = sys.tracker;
     const workers = sys.workers!.workers;
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     const lags: number[] = [];
-    tracker.onApplied((updates) => {
+    tracker?.onApplied((updates) => {
       const now = Date.now();
       for (const u of updates) {
         const s = u.patch.status;
@@ -211,7 +215,7 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
     await enqueueAll(sys.queues.get(BENCH_QUEUE), o.jobs);
     const t1 = await fin.done;
     // The tracker has everything once it stored a final record for every job.
-    while (lags.length < o.jobs && Date.now() - t1 < 120_000) {
+    while (tracker && lags.length < o.jobs && Date.now() - t1 < 120_000) {
       await tracker.idle();
       if (lags.length < o.jobs) await new Promise((r) => setTimeout(r, 5));
     }
@@ -222,8 +226,7 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
       jobs: o.jobs,
       ms,
       jobsPerSec: (o.jobs * 1000) / ms,
-      storeIdleMs: t2 - t0,
-      lagsMs: lags,
+      ...(tracker ? { storeIdleMs: t2 - t0, lagsMs: lags } : {}),
       failed: fin.failed(),
     };
   } finally {

@@ -34,7 +34,8 @@ export async function runThroughput(o: ThroughputOptions): Promise<void> {
 
   // One short warm-up round per side (JIT, connections), not counted.
   note(`${o.name}: warm-up`);
-  for (const v of variants.slice(0, 2)) await runRound({ side: v.side, work: v.work, jobs: Math.min(jobs, 2000) });
+  for (const v of variants.slice(0, 2))
+    await runRound({ side: v.side, work: v.work, jobs: Math.min(jobs, 2000) });
 
   const results = new Map<string, RoundResult[]>(variants.map((v) => [v.label, []]));
   const rows: (string | number)[][] = [];

@@ -4,13 +4,14 @@ export const APPLY_UPDATES_LUA = `
 -- semantics). One call per batch instead of one per update: the per-call cost (client command encoding,
 -- script dispatch) was most of the tracker's write cost.
 -- KEYS[1] index registry set
--- ARGV[1] key base ("<prefix>:runs:"), ARGV[2] retention ms, ARGV[3] number of updates, then per update:
---   run id, seq, created_at ms, n identity pairs, n patch pairs, n log pairs, then the pairs
---   (identity and patch: field, JSON value; logs: seq, JSON line).
+-- ARGV[1] key base ("<prefix>:runs:"), ARGV[2] retention ms, then one argument per update: a JSON array of
+--   strings [run id, seq, created_at ms, n identity pairs, n patch pairs, n log pairs, then the pairs]
+--   (identity and patch: field, JSON-encoded value; logs: seq, JSON line). One string per update keeps the
+--   client's per-argument encoding cost low; values stay JSON text, so nothing is re-encoded here.
 -- Run keys are built from the base: the base carries the store's hash tag, so in Redis Cluster every key
 -- lives in the registry's slot. Logs keep the last 50 lines (MAX_RUN_LOGS).
 local idxSet = KEYS[1]
-local base, retention, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local base, retention = ARGV[1], tonumber(ARGV[2])
 local idxPrefix = base .. 'i:'
 local touched, touchedList = {}, {}
 
@@ -24,14 +25,14 @@ local function index(name, score, member)
 end
 
 local applied = 0
-local i = 4
-for _ = 1, n do
-  local runId, seq, createdMs = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local nId, nPatch, nLogs = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
-  local idStart = i + 6
+for a = 3, #ARGV do
+  local U = cjson.decode(ARGV[a])
+  local runId, seq, createdMs = U[1], U[2], U[3]
+  local nId, nPatch, nLogs = tonumber(U[4]), tonumber(U[5]), tonumber(U[6])
+  local idStart = 7
   local patchStart = idStart + 2 * nId
   local logStart = patchStart + 2 * nPatch
-  i = logStart + 2 * nLogs
+  local logEnd = logStart + 2 * nLogs
 
   local runKey = base .. 'r:' .. runId
   local state = redis.call('HMGET', runKey, 'seq', 'job_id', 'status', 'created_ms')
@@ -44,9 +45,9 @@ for _ = 1, n do
       -- First sight of this run: identity and defaults, and its permanent indexes.
       local ident = {}
       for k = idStart, patchStart - 1, 2 do
-        ident[ARGV[k]] = ARGV[k + 1]
-        fields[#fields + 1] = ARGV[k]
-        fields[#fields + 1] = ARGV[k + 1]
+        ident[U[k]] = U[k + 1]
+        fields[#fields + 1] = U[k]
+        fields[#fields + 1] = U[k + 1]
       end
       fields[#fields + 1] = 'created_ms'
       fields[#fields + 1] = createdMs
@@ -67,9 +68,9 @@ for _ = 1, n do
 
     local status = oldStatus or 'pending'
     for k = patchStart, logStart - 1, 2 do
-      fields[#fields + 1] = ARGV[k]
-      fields[#fields + 1] = ARGV[k + 1]
-      if ARGV[k] == 'status' then status = cjson.decode(ARGV[k + 1]) end
+      fields[#fields + 1] = U[k]
+      fields[#fields + 1] = U[k + 1]
+      if U[k] == 'status' then status = cjson.decode(U[k + 1]) end
     end
     fields[#fields + 1] = 'seq'
     fields[#fields + 1] = seq
@@ -86,8 +87,8 @@ for _ = 1, n do
     end
 
     local lines = {}
-    for k = logStart, i - 1, 2 do
-      if ARGV[k] > cur then lines[#lines + 1] = ARGV[k + 1] end
+    for k = logStart, logEnd - 1, 2 do
+      if U[k] > cur then lines[#lines + 1] = U[k + 1] end
     end
     if #lines > 0 then
       local logKey = base .. 'l:' .. runId

@@ -35,14 +35,14 @@ const JSON_FIELDS = [
   'result',
 ] as const;
 
-/** Appends one update's arguments in the layout APPLY_UPDATES_LUA reads. */
-function encodeUpdate(u: RunUpdate, args: (string | number)[]): void {
+/** One update as the JSON array of strings APPLY_UPDATES_LUA reads. */
+function encodeUpdate(u: RunUpdate): string {
   const id = u.identity;
   const created = Date.parse(id.created_at) || Date.now();
   const patch = u.patch as Record<string, unknown>;
   let nPatch = 0;
   for (const k in patch) if (patch[k] !== undefined) nPatch++;
-  args.push(u.run_id, u.seq, created, 5, nPatch, u.logs.length);
+  const args: string[] = [u.run_id, u.seq, String(created), '5', String(nPatch), String(u.logs.length)];
   args.push(
     'job_id',
     JSON.stringify(id.job_id),
@@ -59,6 +59,7 @@ function encodeUpdate(u: RunUpdate, args: (string | number)[]): void {
   for (const l of u.logs) {
     args.push(l.seq ?? '', JSON.stringify({ time: l.time, level: l.level, message: l.message }));
   }
+  return JSON.stringify(args);
 }
 
 export interface RedisRunStoreOptions {
@@ -113,8 +114,8 @@ export class RedisRunStore implements RunStore {
     const apply = (pipeline as unknown as { jmApplyRuns: ApplyCommand }).jmApplyRuns.bind(pipeline);
     for (let start = 0; start < updates.length; start += APPLY_CHUNK) {
       const chunk = updates.slice(start, start + APPLY_CHUNK);
-      const args: (string | number)[] = [this.base, this.retentionMs, chunk.length];
-      for (const u of chunk) encodeUpdate(u, args);
+      const args: (string | number)[] = [this.base, this.retentionMs];
+      for (const u of chunk) args.push(encodeUpdate(u));
       apply(this.idx('_registry'), ...args);
     }
     const results = await pipeline.exec();

@@ -106,11 +106,15 @@ export class WorkerPool {
     if (!def || !processor) {
       throw new UnrecoverableError(`no processor for job "${job.name}"`);
     }
-    const log = this.opts.logger.child({ queue: def.queue, job_id: def.job_id, run_id: job.id });
+    let log: Logger | undefined;
+    const logger = () => {
+      log ??= this.opts.logger.child({ queue: def.queue, job_id: def.job_id, run_id: job.id });
+      return log;
+    };
     const abort = new AbortController();
     const onHardStop = () => abort.abort(new Error('worker shutting down'));
     this.hardStop.signal.addEventListener('abort', onHardStop);
-    const ctx = new RunContext(job, publisher, log, abort.signal);
+    const ctx = new RunContext(job, publisher, logger, abort.signal);
 
     const lockKey = `${this.opts.prefix}:jm:lock:${def.job_id}`;
     if (!def.allow_concurrent) {
@@ -145,7 +149,7 @@ export class WorkerPool {
       const message = err instanceof Error ? err.message : String(err);
       ctx.log(`attempt ${ctx.attempt} failed: ${message}`, 'error');
       await ctx.flush();
-      log.warn({ err: message, attempt: ctx.attempt }, 'job_attempt_failed');
+      logger().warn({ err: message, attempt: ctx.attempt }, 'job_attempt_failed');
       throw err;
     } finally {
       clearTimeout(timer);
