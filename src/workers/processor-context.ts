@@ -48,6 +48,7 @@ export class RunContext<P = unknown> implements ProcessorContext<P> {
   private sentPct = -1;
   private pendingFlushes = 0;
   private childLogger: Logger | null = null;
+  private controller: AbortController | null = null;
 
   /**
    * @param makeLogger builds the run's child logger; called on first use only (most runs never log
@@ -57,7 +58,6 @@ export class RunContext<P = unknown> implements ProcessorContext<P> {
     readonly job: Job,
     private readonly publisher: EventPublisher,
     private readonly makeLogger: () => Logger,
-    readonly signal: AbortSignal,
   ) {
     const env = (job.data ?? {}) as JobEnvelope;
     this.runId = job.id!;
@@ -65,6 +65,18 @@ export class RunContext<P = unknown> implements ProcessorContext<P> {
     this.userId = env.user_id == null ? null : String(env.user_id);
     this.data = env.payload as P;
     this.attempt = job.attemptsStarted || job.attemptsMade + 1;
+  }
+
+  /** Created on first use: most processors never look at it, and one per job showed in the profile. */
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  /** Aborts the run's signal (timeout, hard shutdown); the worker pool calls it. */
+  abort(reason: unknown): void {
+    this.controller ??= new AbortController();
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
   }
 
   get logger(): Logger {
