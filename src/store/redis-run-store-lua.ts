@@ -41,7 +41,8 @@ for a = 3, #ARGV do
     applied = applied + 1
     local fields = {}
     local jobId, oldStatus
-    if not cur then
+    local created = not cur
+    if created then
       -- First sight of this run: identity and defaults, and its permanent indexes.
       local ident = {}
       for k = idStart, patchStart - 1, 2 do
@@ -75,7 +76,8 @@ for a = 3, #ARGV do
     fields[#fields + 1] = 'seq'
     fields[#fields + 1] = seq
     redis.call('HSET', runKey, unpack(fields))
-    redis.call('PEXPIRE', runKey, retention)
+    -- The retention counts from the run's creation (as the index trim does): set the TTL once.
+    if created then redis.call('PEXPIRE', runKey, retention) end
 
     if status ~= oldStatus then
       if oldStatus then
@@ -92,9 +94,9 @@ for a = 3, #ARGV do
     end
     if #lines > 0 then
       local logKey = base .. 'l:' .. runId
-      redis.call('RPUSH', logKey, unpack(lines))
-      redis.call('LTRIM', logKey, -50, -1)
-      redis.call('PEXPIRE', logKey, retention)
+      local len = redis.call('RPUSH', logKey, unpack(lines))
+      if len > 50 then redis.call('LTRIM', logKey, -50, -1) end
+      if len == #lines then redis.call('PEXPIRE', logKey, retention) end
     end
   end
 end
