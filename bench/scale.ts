@@ -5,29 +5,22 @@
  * There is no target: it shows how throughput grows with processes on this machine.
  * Usage: npm run bench:scale  (BENCH_JOBS, BENCH_SCALE=1,2,4, BENCH_REDIS_URL)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { startSystem } from '../src/system';
-import { BENCH_JOB, BENCH_QUEUE, benchConfig, benchLogger } from './lib/pipeline';
+import {
+  BENCH_JOB,
+  BENCH_QUEUE,
+  benchConfig,
+  benchLogger,
+  startRoleProcess,
+  stopProcess,
+} from './lib/pipeline';
 import { benchPrefix, benchRedis, deletePrefix } from './lib/redis';
 import { note, printTable, verdict } from './lib/report';
 import { round } from './lib/stats';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
 const COUNTS = (process.env.BENCH_SCALE ?? '1,2,4').split(',').map(Number);
-
-function startWorker(prefix: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'lib', 'worker-process.ts')], {
-      env: { ...process.env, BENCH_PREFIX: prefix },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker process exited with ${code}`)));
-  });
-}
 
 async function measure(n: number): Promise<{ n: number; jobsPerSec: number; storeSecs: number }> {
   const prefix = benchPrefix(`scale${n}`);
@@ -51,7 +44,9 @@ async function measure(n: number): Promise<{ n: number; jobsPerSec: number; stor
         })),
       );
     }
-    children.push(...(await Promise.all(Array.from({ length: n }, () => startWorker(prefix)))));
+    children.push(
+      ...(await Promise.all(Array.from({ length: n }, () => startRoleProcess(prefix, 'worker')))),
+    );
     await sys.tracker!.idle();
     const t0 = Date.now();
     await queue.resume();
@@ -68,16 +63,7 @@ async function measure(n: number): Promise<{ n: number; jobsPerSec: number; stor
     note(`scale ${n} process(es): ${Math.round(jobsPerSec)} jobs/s`);
     return { n, jobsPerSec, storeSecs: (t2 - t0) / 1000 };
   } finally {
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise((r) => {
-            c.removeAllListeners('exit');
-            c.once('exit', r);
-            c.kill('SIGTERM');
-          }),
-      ),
-    );
+    await Promise.all(children.map(stopProcess));
     await sys.stop();
     await deletePrefix(redis, prefix);
     await redis.quit();

@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,9 +21,34 @@ export const BENCH_JOB = 'bench_job';
 export type Work = 'noop' | 'logs';
 /**
  * bare = BullMQ Queue + Worker only; tracked = WorkerPool + Tracker + RunStore (Redis, or Mongo);
+ * tracked-split = WorkerPool here, Tracker + RedisRunStore in a child process (ROLES=monitor);
  * pool-only = our WorkerPool without a tracker (diagnostics: splits the cost between the two).
  */
-export type Side = 'bare' | 'tracked' | 'tracked-mongo' | 'pool-only';
+export type Side = 'bare' | 'tracked' | 'tracked-mongo' | 'tracked-split' | 'pool-only';
+
+/** Starts bench/lib/role-process.ts with the given roles on a prefix; resolves once it printed `ready`. */
+export function startRoleProcess(prefix: string, roles: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'role-process.ts')], {
+      env: { ...process.env, BENCH_PREFIX: prefix, BENCH_ROLES: roles },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`bench process (${roles}) exited with ${code}`)));
+  });
+}
+
+/** Stops a process started by {@link startRoleProcess} (SIGTERM: graceful) and waits for it. */
+export function stopProcess(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.removeAllListeners('exit');
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
 
 /** A registry with the single bench job (dynamic, so nothing schedules it; concurrent runs allowed). */
 export function benchJobsYml(): string {
@@ -191,8 +217,9 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
   const config = benchConfig(prefix, {
     WORKER_CONCURRENCY: String(concurrency),
     ...(mongoDb ? { MONGO_URL: process.env.MONGO_URL!, MONGO_DB: mongoDb } : { MONGO_URL: '' }),
-    ...(o.side === 'pool-only' ? { ROLES: 'worker' } : {}),
+    ...(o.side === 'pool-only' || o.side === 'tracked-split' ? { ROLES: 'worker' } : {}),
   });
+  const trackerProcess = o.side === 'tracked-split' ? await startRoleProcess(prefix, 'monitor') : null;
   const sys = await startSystem(config, benchLogger(), {
     processors: { bench: trackedProcessor(o.work) },
   });
@@ -219,6 +246,15 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
       await tracker.idle();
       if (lags.length < o.jobs) await new Promise((r) => setTimeout(r, 5));
     }
+    if (trackerProcess) {
+      // The other process's tracker is done when every run is in the completed index.
+      const completedIdx = `${prefix}:runs:i:status:completed`;
+      const redis = benchRedis();
+      while ((await redis.zcard(completedIdx)) < o.jobs && Date.now() - t1 < 120_000) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await redis.quit();
+    }
     const t2 = Date.now();
     const ms = t1 - t0;
     return {
@@ -227,10 +263,12 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
       ms,
       jobsPerSec: (o.jobs * 1000) / ms,
       ...(tracker ? { storeIdleMs: t2 - t0, lagsMs: lags } : {}),
+      ...(trackerProcess ? { storeIdleMs: t2 - t0 } : {}),
       failed: fin.failed(),
     };
   } finally {
     await sys.stop();
+    if (trackerProcess) await stopProcess(trackerProcess);
     if (mongoDb) {
       const client = new MongoClient(process.env.MONGO_URL!);
       await client.connect();

@@ -26,6 +26,8 @@ export async function runThroughput(o: ThroughputOptions): Promise<void> {
   const variants: Variant[] = [
     { label: 'bare', side: 'bare', work: o.work },
     { label: 'tracked-redis', side: 'tracked', work: o.work },
+    // The same, with the tracker in its own process (ROLES=monitor), as in a scaled deployment.
+    { label: 'tracked-split', side: 'tracked-split', work: o.work },
   ];
   if (process.env.MONGO_URL) variants.push({ label: 'tracked-mongo', side: 'tracked-mongo', work: o.work });
   else note('MONGO_URL unset: MongoRunStore rounds skipped');
