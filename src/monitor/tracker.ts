@@ -220,10 +220,11 @@ export class Tracker {
       throw err;
     }
     for (const ev of events) {
-      const update = eventToUpdate(ev, snaps.get(ev.jobId));
+      const known = state.pending.get(ev.jobId);
+      const update = eventToUpdate(ev, snaps.get(ev.jobId), known?.identity);
       state.pendingUpTo = ev.id;
       if (!update) continue;
-      const prev = state.pending.get(update.run_id);
+      const prev = known?.run_id === update.run_id ? known : state.pending.get(update.run_id);
       if (prev) {
         state.pending.delete(update.run_id);
         state.pending.set(update.run_id, mergeUpdates(prev, update));
