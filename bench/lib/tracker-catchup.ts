@@ -80,7 +80,9 @@ async function main(): Promise<void> {
   sess.connect();
   const post = (m: string, p?: object) =>
     new Promise<{ profile?: unknown }>((res, rej) =>
-      sess.post(m as never, p as never, (e: unknown, r: unknown) => (e ? rej(e) : res(r))),
+      sess.post(m as never, p as never, (e: unknown, r: unknown) =>
+        e ? rej(e) : res(r as { profile?: unknown }),
+      ),
     );
   await post('Profiler.enable');
   await post('Profiler.start');
