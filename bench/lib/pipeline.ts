@@ -17,8 +17,13 @@ import { BENCH_REDIS_URL, benchPrefix, benchRedis, deletePrefix } from './redis'
 export const BENCH_QUEUE = 'bench';
 export const BENCH_JOB = 'bench_job';
 
-/** What each job does: nothing, or report progress every 10% and write 20 log lines. */
-export type Work = 'noop' | 'logs';
+/**
+ * What each job does: nothing; report progress every 10% and write 20 log lines; or wait 20 ms of
+ * simulated I/O (`io`, a job that is not CPU-bound, for comparison).
+ */
+export type Work = 'noop' | 'logs' | 'io';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * bare = BullMQ Queue + Worker only; tracked = WorkerPool + Tracker + RunStore (Redis, or Mongo);
  * tracked-split = WorkerPool here, Tracker + RedisRunStore in a child process (ROLES=monitor);
@@ -84,6 +89,7 @@ export function benchLogger(): Logger {
 /** Our processor for the bench job (goes through the ProcessorContext: throttled progress, batched logs). */
 export function trackedProcessor(work: Work): Processor<never> {
   if (work === 'noop') return (async () => null) as Processor<never>;
+  if (work === 'io') return (async () => sleep(20).then(() => null)) as Processor<never>;
   return (async (ctx) => {
     for (let i = 1; i <= 10; i++) {
       await ctx.progress(i, 10);
@@ -97,6 +103,7 @@ export function trackedProcessor(work: Work): Processor<never> {
 /** The same work written against plain BullMQ (job.updateProgress, job.log). */
 export function bareProcessor(work: Work): (job: Job) => Promise<unknown> {
   if (work === 'noop') return async () => null;
+  if (work === 'io') return async () => sleep(20).then(() => null);
   return async (job: Job) => {
     for (let i = 1; i <= 10; i++) {
       await job.updateProgress({ processed: i, total: 10 });
