@@ -1,5 +1,6 @@
 import {
   type JobRun,
+  type RunIdentity,
   type LogLevel,
   type RunLog,
   type RunTrigger,
@@ -127,22 +128,32 @@ function clampPct(n: number): number {
   return Math.max(0, Math.min(100, Math.round(n * 10) / 10));
 }
 
-/**
- * Translates one lifecycle event (plus, for most events, a fresh snapshot of the job) into a run update.
- * Returns null for events that don't change a run. Pure: the tracker owns I/O.
- */
-export function eventToUpdate(ev: LifecycleEvent, snap: JobSnapshot | undefined): RunUpdate | null {
-  const at = eventTime(ev.id);
-  const seq = seqFromEventId(ev.id);
+/** The write-once fields of a run, from the job hash (or the event alone when the hash is gone). */
+function identityOf(ev: LifecycleEvent, snap: JobSnapshot | undefined, at: number): RunIdentity {
   const envelope = snap?.data ?? {};
-  const identity = {
+  return {
     job_id: snap?.name ?? String(ev.args.name ?? 'unknown'),
     queue: ev.queue,
     // A delayed job's run begins when it is due, not when it was put in the queue.
     created_at: iso(snap?.timestamp ? snap.timestamp + (snap.delay || 0) : at)!,
     trigger: envelope.trigger ?? (ev.jobId.startsWith('repeat:') ? 'scheduled' : 'api'),
     user_id: envelope.user_id == null ? null : String(envelope.user_id),
-  } satisfies RunUpdate['identity'];
+  };
+}
+
+/**
+ * Translates one lifecycle event (plus, for most events, a fresh snapshot of the job) into a run update.
+ * Returns null for events that don't change a run. Pure: the tracker owns I/O. `knownIdentity` (the
+ * identity of an update already pending for this run) skips recomputing it: only the first one is stored.
+ */
+export function eventToUpdate(
+  ev: LifecycleEvent,
+  snap: JobSnapshot | undefined,
+  knownIdentity?: RunIdentity,
+): RunUpdate | null {
+  const at = eventTime(ev.id);
+  const seq = seqFromEventId(ev.id);
+  const identity = knownIdentity ?? identityOf(ev, snap, at);
   const base = { run_id: ev.jobId, seq, identity, logs: [] as RunLog[] };
   const counters = snap
     ? {

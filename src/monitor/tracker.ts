@@ -30,6 +30,14 @@ export interface TrackerOptions {
   maxBufferedRuns?: number;
   /** Called with the number of updates dropped because the buffer was full. */
   onDropped?: (count: number) => void;
+  /**
+   * How long the first event of a batch waits for others before the batch is written (default 25 ms).
+   * A short job's `active` and `completed` then usually land in one batch and cost one snapshot read and
+   * one store write instead of two; the throughput bench showed this as the biggest lever.
+   */
+  batchWindowMs?: number;
+  /** Checkpoints are saved at most this often while events keep coming (default 250 ms), and when idle. */
+  checkpointEveryMs?: number;
 }
 
 interface QueueState {
@@ -44,6 +52,8 @@ interface QueueState {
   failures: number;
   retryTimer: NodeJS.Timeout | null;
   sub: { close(): Promise<void> } | null;
+  /** When the checkpoint was last saved (ms). */
+  checkpointAt: number;
 }
 
 /**
@@ -56,6 +66,8 @@ interface QueueState {
 export class Tracker {
   private readonly states = new Map<string, QueueState>();
   private readonly maxBuffered: number;
+  private readonly windowMs: number;
+  private readonly checkpointEveryMs: number;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
   private readonly listeners: AppliedListener[] = [];
@@ -63,6 +75,8 @@ export class Tracker {
 
   constructor(private readonly opts: TrackerOptions) {
     this.maxBuffered = opts.maxBufferedRuns ?? 100_000;
+    this.windowMs = opts.batchWindowMs ?? 25;
+    this.checkpointEveryMs = opts.checkpointEveryMs ?? 250;
   }
 
   async start(): Promise<void> {
@@ -77,6 +91,7 @@ export class Tracker {
         failures: 0,
         retryTimer: null,
         sub: null,
+        checkpointAt: 0,
       };
       this.states.set(queue, state);
       const from = (await this.opts.source.loadCheckpoint(queue)) ?? '0';
@@ -132,10 +147,10 @@ export class Tracker {
     state.incoming.push(ev);
     if (!state.scheduled && !state.flushing && !state.retryTimer) {
       state.scheduled = true;
-      setImmediate(() => {
+      setTimeout(() => {
         state.scheduled = false;
         void this.flush(state);
-      });
+      }, this.windowMs);
     }
   }
 
@@ -183,7 +198,14 @@ export class Tracker {
             this.opts.logger.warn({ err: (err as Error).message }, 'tracker_listener_failed');
           }
         }
-        if (upTo && state.pending.size === 0) await this.opts.source.saveCheckpoint(state.queue, upTo);
+        // The checkpoint only moves once everything before it is stored. Under a steady stream it is saved
+        // every checkpointEveryMs (a restart replays at most that much, harmlessly), and always at idle.
+        const now = Date.now();
+        const due = !state.incoming.length || now - state.checkpointAt >= this.checkpointEveryMs;
+        if (upTo && state.pending.size === 0 && due) {
+          state.checkpointAt = now;
+          await this.opts.source.saveCheckpoint(state.queue, upTo);
+        }
       }
     } finally {
       state.flushing = false;
@@ -204,10 +226,11 @@ export class Tracker {
       throw err;
     }
     for (const ev of events) {
-      const update = eventToUpdate(ev, snaps.get(ev.jobId));
+      const known = state.pending.get(ev.jobId);
+      const update = eventToUpdate(ev, snaps.get(ev.jobId), known?.identity);
       state.pendingUpTo = ev.id;
       if (!update) continue;
-      const prev = state.pending.get(update.run_id);
+      const prev = known?.run_id === update.run_id ? known : state.pending.get(update.run_id);
       if (prev) {
         state.pending.delete(update.run_id);
         state.pending.set(update.run_id, mergeUpdates(prev, update));

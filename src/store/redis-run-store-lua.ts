@@ -1,80 +1,108 @@
-/** Lua for RedisRunStore.apply: one atomic, idempotent run update (see redis-run-store.ts). */
-export const APPLY_UPDATE_LUA = `
--- Applies one RunUpdate atomically (see src/monitor/run.ts applyRunUpdate for the reference semantics).
--- KEYS[1] run hash, KEYS[2] run logs list, KEYS[3] index registry set
--- ARGV[1] index key prefix, ARGV[2] run id, ARGV[3] seq, ARGV[4] retention ms, ARGV[5] created_at ms,
--- ARGV[6] n identity pairs, ARGV[7] n patch pairs, ARGV[8] n log pairs, then the pairs (logs: seq, json).
--- Logs keep the last 50 lines (MAX_RUN_LOGS).
-local runKey, logKey, idxSet = KEYS[1], KEYS[2], KEYS[3]
-local prefix, runId, seq, retention, createdMs = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
-local nId, nPatch, nLogs = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+/** Lua for RedisRunStore.apply: a batch of atomic, idempotent run updates (see redis-run-store.ts). */
+export const APPLY_UPDATES_LUA = `
+-- Applies a batch of RunUpdates in one call (see src/monitor/run.ts applyRunUpdate for the reference
+-- semantics). One call per batch instead of one per update: the per-call cost (client command encoding,
+-- script dispatch) was most of the tracker's write cost.
+-- KEYS[1] index registry set
+-- ARGV[1] key base ("<prefix>:runs:"), ARGV[2] retention ms, then one argument per update: a JSON array of
+--   strings [run id, seq, created_at ms, n identity pairs, n patch pairs, n log pairs, then the pairs]
+--   (identity and patch: field, JSON-encoded value; logs: seq, JSON line). One string per update keeps the
+--   client's per-argument encoding cost low; values stay JSON text, so nothing is re-encoded here.
+-- Run keys are built from the base: the base carries the store's hash tag, so in Redis Cluster every key
+-- lives in the registry's slot. Logs keep the last 50 lines (MAX_RUN_LOGS).
+local idxSet = KEYS[1]
+local base, retention = ARGV[1], tonumber(ARGV[2])
+local idxPrefix = base .. 'i:'
+local touched, touchedList = {}, {}
 
 local function index(name, score, member)
-  local key = prefix .. name
+  local key = idxPrefix .. name
   redis.call('ZADD', key, score, member)
-  redis.call('PEXPIRE', key, retention)
-  redis.call('SADD', idxSet, key)
-end
-
-local cur = redis.call('HGET', runKey, 'seq')
-if cur and seq <= cur then return 0 end
-
-local jobId, status, oldStatus
-local i = 9
-if not cur then
-  -- First sight of this run: write identity and defaults, index it.
-  local ident = {}
-  for _ = 1, nId do
-    ident[ARGV[i]] = ARGV[i + 1]
-    redis.call('HSET', runKey, ARGV[i], ARGV[i + 1])
-    i = i + 2
+  if not touched[key] then
+    touched[key] = true
+    touchedList[#touchedList + 1] = key
   end
-  redis.call('HSET', runKey, 'created_ms', createdMs, 'status', '"pending"')
-  jobId = cjson.decode(ident['job_id'])
-  index('all', createdMs, runId)
-  index('job:' .. jobId, createdMs, runId)
-  index('trigger:' .. cjson.decode(ident['trigger']), createdMs, runId)
-  local user = ident['user_id'] and cjson.decode(ident['user_id'])
-  if type(user) == 'string' then index('user:' .. user, createdMs, runId) end
-  oldStatus = nil
-  cur = ''
-else
-  i = i + 2 * nId
-  jobId = cjson.decode(redis.call('HGET', runKey, 'job_id'))
-  oldStatus = cjson.decode(redis.call('HGET', runKey, 'status'))
-  createdMs = redis.call('HGET', runKey, 'created_ms')
 end
 
-status = oldStatus or 'pending'
-for _ = 1, nPatch do
-  redis.call('HSET', runKey, ARGV[i], ARGV[i + 1])
-  if ARGV[i] == 'status' then status = cjson.decode(ARGV[i + 1]) end
-  i = i + 2
-end
+local applied = 0
+for a = 3, #ARGV do
+  local U = cjson.decode(ARGV[a])
+  local runId, seq, createdMs = U[1], U[2], U[3]
+  local nId, nPatch, nLogs = tonumber(U[4]), tonumber(U[5]), tonumber(U[6])
+  local idStart = 7
+  local patchStart = idStart + 2 * nId
+  local logStart = patchStart + 2 * nPatch
+  local logEnd = logStart + 2 * nLogs
 
-if status ~= oldStatus then
-  if oldStatus then
-    redis.call('ZREM', prefix .. 'status:' .. oldStatus, runId)
-    redis.call('ZREM', prefix .. 'js:' .. jobId .. ':' .. oldStatus, runId)
+  local runKey = base .. 'r:' .. runId
+  local state = redis.call('HMGET', runKey, 'seq', 'job_id', 'status', 'created_ms')
+  local cur = state[1]
+  if not (cur and seq <= cur) then
+    applied = applied + 1
+    local fields = {}
+    local jobId, oldStatus
+    local created = not cur
+    if created then
+      -- First sight of this run: identity and defaults, and its permanent indexes.
+      local ident = {}
+      for k = idStart, patchStart - 1, 2 do
+        ident[U[k]] = U[k + 1]
+        fields[#fields + 1] = U[k]
+        fields[#fields + 1] = U[k + 1]
+      end
+      fields[#fields + 1] = 'created_ms'
+      fields[#fields + 1] = createdMs
+      fields[#fields + 1] = 'status'
+      fields[#fields + 1] = '"pending"'
+      jobId = cjson.decode(ident['job_id'])
+      index('all', createdMs, runId)
+      index('job:' .. jobId, createdMs, runId)
+      index('trigger:' .. cjson.decode(ident['trigger']), createdMs, runId)
+      local user = ident['user_id'] and cjson.decode(ident['user_id'])
+      if type(user) == 'string' then index('user:' .. user, createdMs, runId) end
+      cur = ''
+    else
+      jobId = cjson.decode(state[2])
+      oldStatus = cjson.decode(state[3])
+      createdMs = state[4]
+    end
+
+    local status = oldStatus or 'pending'
+    for k = patchStart, logStart - 1, 2 do
+      fields[#fields + 1] = U[k]
+      fields[#fields + 1] = U[k + 1]
+      if U[k] == 'status' then status = cjson.decode(U[k + 1]) end
+    end
+    fields[#fields + 1] = 'seq'
+    fields[#fields + 1] = seq
+    redis.call('HSET', runKey, unpack(fields))
+    -- The retention counts from the run's creation (as the index trim does): set the TTL once.
+    if created then redis.call('PEXPIRE', runKey, retention) end
+
+    if status ~= oldStatus then
+      if oldStatus then
+        redis.call('ZREM', idxPrefix .. 'status:' .. oldStatus, runId)
+        redis.call('ZREM', idxPrefix .. 'js:' .. jobId .. ':' .. oldStatus, runId)
+      end
+      index('status:' .. status, createdMs, runId)
+      index('js:' .. jobId .. ':' .. status, createdMs, runId)
+    end
+
+    local lines = {}
+    for k = logStart, logEnd - 1, 2 do
+      if U[k] > cur then lines[#lines + 1] = U[k + 1] end
+    end
+    if #lines > 0 then
+      local logKey = base .. 'l:' .. runId
+      local len = redis.call('RPUSH', logKey, unpack(lines))
+      if len > 50 then redis.call('LTRIM', logKey, -50, -1) end
+      if len == #lines then redis.call('PEXPIRE', logKey, retention) end
+    end
   end
-  index('status:' .. status, createdMs, runId)
-  index('js:' .. jobId .. ':' .. status, createdMs, runId)
 end
 
-local pushed = 0
-for _ = 1, nLogs do
-  if ARGV[i] > cur then
-    redis.call('RPUSH', logKey, ARGV[i + 1])
-    pushed = pushed + 1
-  end
-  i = i + 2
-end
-if pushed > 0 then
-  redis.call('LTRIM', logKey, -50, -1)
-  redis.call('PEXPIRE', logKey, retention)
-end
-
-redis.call('HSET', runKey, 'seq', seq)
-redis.call('PEXPIRE', runKey, retention)
-return 1
+-- Each index key touched gets its TTL and registry entry once per batch, not once per run.
+for _, key in ipairs(touchedList) do redis.call('PEXPIRE', key, retention) end
+if #touchedList > 0 then redis.call('SADD', idxSet, unpack(touchedList)) end
+return applied
 `;

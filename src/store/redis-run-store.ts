@@ -8,14 +8,12 @@ import {
   type RunQuery,
   type RunStore,
 } from '../monitor/run-store';
-import { APPLY_UPDATE_LUA } from './redis-run-store-lua';
+import { APPLY_UPDATES_LUA } from './redis-run-store-lua';
 
-type ApplyCommand = (
-  runKey: string,
-  logKey: string,
-  idxSet: string,
-  ...args: (string | number)[]
-) => Promise<number>;
+type ApplyCommand = (idxSet: string, ...args: (string | number)[]) => Promise<number>;
+
+/** Updates per Lua call: big enough to amortise the call, small enough not to block Redis for long. */
+const APPLY_CHUNK = 200;
 
 /**
  * Runs a pipeline or transaction and returns its replies. ioredis reports errors per command (a pipeline
@@ -49,6 +47,33 @@ const JSON_FIELDS = [
   'result',
 ] as const;
 
+/** One update as the JSON array of strings APPLY_UPDATES_LUA reads. */
+function encodeUpdate(u: RunUpdate): string {
+  const id = u.identity;
+  const created = Date.parse(id.created_at) || Date.now();
+  const patch = u.patch as Record<string, unknown>;
+  let nPatch = 0;
+  for (const k in patch) if (patch[k] !== undefined) nPatch++;
+  const args: string[] = [u.run_id, u.seq, String(created), '5', String(nPatch), String(u.logs.length)];
+  args.push(
+    'job_id',
+    JSON.stringify(id.job_id),
+    'queue',
+    JSON.stringify(id.queue),
+    'created_at',
+    JSON.stringify(id.created_at),
+    'trigger',
+    JSON.stringify(id.trigger),
+    'user_id',
+    JSON.stringify(id.user_id),
+  );
+  for (const k in patch) if (patch[k] !== undefined) args.push(k, JSON.stringify(patch[k]));
+  for (const l of u.logs) {
+    args.push(l.seq ?? '', JSON.stringify({ time: l.time, level: l.level, message: l.message }));
+  }
+  return JSON.stringify(args);
+}
+
 export interface RedisRunStoreOptions {
   /** Key prefix; every key of the store starts with `${prefix}:runs:`. Use a hash tag (`{jm}`) for Cluster. */
   prefix: string;
@@ -72,8 +97,8 @@ export class RedisRunStore implements RunStore {
   ) {
     this.base = `${opts.prefix}:runs:`;
     this.retentionMs = (opts.retentionSeconds ?? RUN_RETENTION_SECONDS) * 1000;
-    if (!(redis as unknown as { jmApplyRun?: unknown }).jmApplyRun) {
-      redis.defineCommand('jmApplyRun', { numberOfKeys: 3, lua: APPLY_UPDATE_LUA });
+    if (!(redis as unknown as { jmApplyRuns?: unknown }).jmApplyRuns) {
+      redis.defineCommand('jmApplyRuns', { numberOfKeys: 1, lua: APPLY_UPDATES_LUA });
     }
   }
 
@@ -91,35 +116,19 @@ export class RedisRunStore implements RunStore {
     await this.redis.ping();
   }
 
+  /**
+   * Writes the updates with one Lua call per {@link APPLY_CHUNK} updates, all in one pipeline (one round
+   * trip). Each update is atomic and idempotent on its own; see {@link RunUpdate}.
+   */
   async apply(updates: RunUpdate[]): Promise<void> {
     if (updates.length === 0) return;
     const pipeline = this.redis.pipeline();
-    const apply = (pipeline as unknown as { jmApplyRun: ApplyCommand }).jmApplyRun.bind(pipeline);
-    for (const u of updates) {
-      const id = Object.entries(u.identity).flatMap(([k, v]) => [k, JSON.stringify(v)]);
-      const patch = Object.entries(u.patch)
-        .filter(([, v]) => v !== undefined)
-        .flatMap(([k, v]) => [k, JSON.stringify(v)]);
-      const logs = u.logs.flatMap((l) => [
-        l.seq ?? '',
-        JSON.stringify({ time: l.time, level: l.level, message: l.message }),
-      ]);
-      apply(
-        this.runKey(u.run_id),
-        this.logKey(u.run_id),
-        this.idx('_registry'),
-        this.idx(''),
-        u.run_id,
-        u.seq,
-        this.retentionMs,
-        Date.parse(u.identity.created_at) || Date.now(),
-        id.length / 2,
-        patch.length / 2,
-        logs.length / 2,
-        ...id,
-        ...patch,
-        ...logs,
-      );
+    const apply = (pipeline as unknown as { jmApplyRuns: ApplyCommand }).jmApplyRuns.bind(pipeline);
+    for (let start = 0; start < updates.length; start += APPLY_CHUNK) {
+      const chunk = updates.slice(start, start + APPLY_CHUNK);
+      const args: (string | number)[] = [this.base, this.retentionMs];
+      for (const u of chunk) args.push(encodeUpdate(u));
+      apply(this.idx('_registry'), ...args);
     }
     await execAll(pipeline);
     await this.trimIndexes();

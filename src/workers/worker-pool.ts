@@ -39,6 +39,8 @@ export class WorkerPool {
   readonly workers: Worker[] = [];
   private readonly producers = new Map<string, QueueEventsProducer>();
   private readonly hardStop = new AbortController();
+  /** Runs in progress in this process (aborted together on a hard stop). */
+  private readonly active = new Set<RunContext>();
   readonly name: string;
 
   constructor(private readonly opts: WorkerPoolOptions) {
@@ -97,6 +99,7 @@ export class WorkerPool {
     clearTimeout(timer);
     if (!finished) {
       this.hardStop.abort();
+      for (const ctx of this.active) ctx.abort(new Error('worker shutting down'));
       await Promise.all(this.workers.map((w) => w.close(true)));
     }
     await Promise.all([...this.producers.values()].map((p) => p.close()));
@@ -109,11 +112,14 @@ export class WorkerPool {
     if (!def || !processor) {
       throw new UnrecoverableError(`no processor for job "${job.name}"`);
     }
-    const log = this.opts.logger.child({ queue: def.queue, job_id: def.job_id, run_id: job.id });
-    const abort = new AbortController();
-    const onHardStop = () => abort.abort(new Error('worker shutting down'));
-    this.hardStop.signal.addEventListener('abort', onHardStop);
-    const ctx = new RunContext(job, publisher, log, abort.signal);
+    let log: Logger | undefined;
+    const logger = () => {
+      log ??= this.opts.logger.child({ queue: def.queue, job_id: def.job_id, run_id: job.id });
+      return log;
+    };
+    const ctx = new RunContext(job, publisher, logger);
+    this.active.add(ctx);
+    if (this.hardStop.signal.aborted) ctx.abort(new Error('worker shutting down'));
 
     const lockKey = `${this.opts.prefix}:jm:lock:${def.job_id}`;
     if (!def.allow_concurrent) {
@@ -136,7 +142,7 @@ export class WorkerPool {
             new Promise<never>((_, reject) => {
               timer = setTimeout(() => {
                 const err = new Error(`timed out after ${def.timeout_seconds} s`);
-                abort.abort(err);
+                ctx.abort(err);
                 reject(err);
               }, def.timeout_seconds! * 1000);
             }),
@@ -148,11 +154,11 @@ export class WorkerPool {
       const message = err instanceof Error ? err.message : String(err);
       ctx.log(`attempt ${ctx.attempt} failed: ${message}`, 'error');
       await ctx.flush();
-      log.warn({ err: message, attempt: ctx.attempt }, 'job_attempt_failed');
+      logger().warn({ err: message, attempt: ctx.attempt }, 'job_attempt_failed');
       throw err;
     } finally {
       clearTimeout(timer);
-      this.hardStop.signal.removeEventListener('abort', onHardStop);
+      this.active.delete(ctx);
       if (!def.allow_concurrent)
         await this.opts.redis.eval(RELEASE_LOCK, 1, lockKey, job.id!).catch(() => undefined);
     }

@@ -213,6 +213,31 @@ export function runStoreContract(
       });
     });
 
+    it('applies a large batch (hundreds of runs, several updates each) like one update at a time', async () => {
+      // Trackers write whole micro-batches at once; stores may split them internally (the Redis store
+      // sends 200 updates per Lua call), so the same run's updates straddle those splits here.
+      const batch: RunUpdate[] = [];
+      for (let i = 0; i < 450; i++) {
+        const identity = ident({ user_id: i % 2 ? 'u1' : null }, i);
+        batch.push(upd(`b${i}`, 1, { status: 'pending' }, { identity }));
+      }
+      for (let i = 0; i < 450; i++) {
+        const identity = ident({}, i);
+        const status = i % 3 === 0 ? 'failed' : 'completed';
+        batch.push(upd(`b${i}`, 3, { status, attempts: 1 }, { identity, logs: [log(3, `done ${i}`)] }));
+        if (i % 5 === 0) batch.push(upd(`b${i}`, 2, { status: 'running' }, { identity }));
+      }
+      await store.apply(batch);
+      expect(await store.get('b7')).toMatchObject({ status: 'completed', attempts: 1, user_id: 'u1' });
+      expect((await store.get('b300'))?.logs.map((l) => l.message)).toEqual(['done 300']);
+      expect((await store.get('b300'))?.status).toBe('failed');
+      const failed = await store.list({ status: ['failed'], limit: 200 });
+      expect(failed.runs).toHaveLength(150);
+      expect(failed.runs[0].run_id).toBe('b447');
+      expect((await store.list({ status: ['pending', 'running'] })).runs).toHaveLength(0);
+      expect((await store.list({ user_id: 'u1', limit: 200 })).runs).toHaveLength(200);
+    });
+
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

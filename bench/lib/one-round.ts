@@ -1,0 +1,19 @@
+/**
+ * One round of the throughput bench, for profiling: `node --cpu-prof --import tsx bench/lib/one-round.ts
+ * tracked noop 20000`. Prints jobs/s and the lag p99.
+ */
+import type { Side, Work } from './pipeline';
+import { runRound } from './pipeline';
+import { percentile } from './stats';
+
+async function main(): Promise<void> {
+  const [side = 'tracked', work = 'noop', jobs = '20000'] = process.argv.slice(2);
+  const res = await runRound({ side: side as Side, work: work as Work, jobs: Number(jobs) });
+  const p99 = res.lagsMs?.length ? Math.round(percentile(res.lagsMs, 99)) : '-';
+  console.log(
+    `${side} ${work}: ${Math.round(res.jobsPerSec)} jobs/s, store done ${res.storeIdleMs ?? '-'} ms, lag p99 ${p99} ms`,
+  );
+  process.exit(0);
+}
+
+void main();
