@@ -75,6 +75,22 @@ const envSchema = z.object({
   WEBAPP_URL: optionalString.pipe(url(['http:', 'https:']).optional()),
   JOBS_STUCK_THRESHOLD_MINUTES: num(20),
   JOBS_STUCK_MONITOR_INTERVAL_SECS: num(60),
+
+  // --- Telegram (shared by the alert channel and the bot) ---
+  /** Bot token from @BotFather; the telegram alert channel and the bot are off without it. */
+  TELEGRAM_BOT_TOKEN: optionalString,
+  /** Bot API server; tests point it at a local fake. */
+  TELEGRAM_API_ROOT: url(['http:', 'https:']).default('https://api.telegram.org'),
+
+  // --- Alerts and metrics (issue 5); config/alerts.yml reads these through ${VAR} ---
+  /** Comma list of chat ids the telegram alert channel writes to. */
+  TELEGRAM_ALERT_CHAT_IDS: optionalString,
+  /** Slack incoming-webhook URL; the slack alert channel is off without it. */
+  SLACK_WEBHOOK_URL: optionalString.pipe(url(['http:', 'https:']).optional()),
+  /** URL the webhook alert channel POSTs JSON to; off without it. */
+  ALERT_WEBHOOK_URL: optionalString.pipe(url(['http:', 'https:']).optional()),
+  /** true: GET /metrics answers without the bearer token. */
+  METRICS_PUBLIC: envBool.default(false),
 });
 
 export type Env = z.output<typeof envSchema>;
