@@ -101,10 +101,10 @@ describe('/metrics', () => {
   it('shows run, duration, alert and queue series matching what ran', async () => {
     for (let i = 0; i < 2; i++) await finished((await sys.service.trigger('quick_job')).run_id);
     await finished((await sys.service.trigger('slow_job', { payload: { ms: 300 } })).run_id);
-    const text = await waitFor(async () => {
+    const text = (await waitFor(async () => {
       const { text } = await scrape();
-      return text.includes('job_runs_total{job_id="slow_job",status="completed"} 1') ? text : null;
-    }, 10_000);
+      return text.includes('job_runs_total{job_id="slow_job",status="completed"} 1') ? text : '';
+    }, 10_000)) as string;
     expect(text).toContain('job_runs_total{job_id="boom_job",status="failed"} 3');
     expect(text).toContain('job_runs_total{job_id="quick_job",status="completed"} 2');
     expect(text).toContain('job_run_duration_seconds_count{job_id="quick_job"} 2');
@@ -134,5 +134,17 @@ describe('/metrics', () => {
     const { text } = await scrape();
     expect(text).toContain('recording_requests_total{status="202"} 2');
     expect(text).toContain('recording_requests_total{status="404"} 1');
+  });
+});
+
+describe('start-up with a malformed alerts.yml', () => {
+  it('fails naming the file, the rule and the field', async () => {
+    const bad = tempYaml(
+      'alerts:\n  - { name: noisy, event_pattern: job_failed, severity: loud, cooldown_seconds: 5, message: "{job_id}", channels: [log] }\n',
+      'alerts.yml',
+    );
+    await expect(startTestSystem({ ALERTS_CONFIG: bad })).rejects.toThrow(
+      `${bad}: alerts[0] (noisy).severity: expected info, warning, error, critical`,
+    );
   });
 });

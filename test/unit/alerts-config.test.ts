@@ -84,7 +84,7 @@ describe('alerts.yml', () => {
     expect(JSON.stringify(lines)).not.toContain('secret-token-1');
   });
 
-  it('reads ${VAR} from the config too (values set through the loaded environment)', () => {
+  it('fills VAR references from the config too (values set through the loaded environment)', () => {
     const config = loadConfig({ NODE_ENV: 'test', SLACK_WEBHOOK_URL: 'http://127.0.0.1:9/slack' });
     const cfg = parseAlertsConfig(SHIPPED, 'config/alerts.yml', alertsEnv(config, {}));
     expect(cfg.channels.slack).toMatchObject({ webhook_url: 'http://127.0.0.1:9/slack' });
