@@ -87,6 +87,22 @@ const envSchema = z.object({
   TRACKER_MAX_BUFFERED_RUNS: int(100_000, 1),
   /** Failed API authentications (401/403) one address may make per minute before 429; 0 turns it off. */
   AUTH_RATE_LIMIT_PER_MINUTE: int(30, 0),
+
+  // --- Telegram (shared by the alert channel and the bot) ---
+  /** Bot token from @BotFather; the telegram alert channel and the bot are off without it. */
+  TELEGRAM_BOT_TOKEN: optionalString,
+  /** Bot API server; tests point it at a local fake. */
+  TELEGRAM_API_ROOT: url(['http:', 'https:']).default('https://api.telegram.org'),
+
+  // --- Alerts and metrics (issue 5); config/alerts.yml reads these through ${VAR} ---
+  /** Comma list of chat ids the telegram alert channel writes to. */
+  TELEGRAM_ALERT_CHAT_IDS: optionalString,
+  /** Slack incoming-webhook URL; the slack alert channel is off without it. */
+  SLACK_WEBHOOK_URL: optionalString.pipe(url(['http:', 'https:']).optional()),
+  /** URL the webhook alert channel POSTs JSON to; off without it. */
+  ALERT_WEBHOOK_URL: optionalString.pipe(url(['http:', 'https:']).optional()),
+  /** true: GET /metrics answers without the bearer token. */
+  METRICS_PUBLIC: envBool.default(false),
 });
 
 export type Env = z.output<typeof envSchema>;

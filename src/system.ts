@@ -8,6 +8,7 @@ import { JobsService } from './monitor/jobs-service';
 import { JobRegistry } from './monitor/registry';
 import type { RunStore } from './monitor/run-store';
 import { Tracker } from './monitor/tracker';
+import { loadAlerts, Observability } from './observability';
 import { BullmqEnqueuer } from './queues/bullmq-enqueuer';
 import { BullmqLifecycleSource } from './queues/lifecycle-source';
 import { QueueSet } from './queues/queue-set';
@@ -32,6 +33,8 @@ export interface System {
   workers?: WorkerPool;
   tracker?: Tracker;
   scheduler?: Scheduler;
+  /** Metrics, events, stuck monitor and alerts (issue 5). */
+  observability: Observability;
   /** Graceful stop: API stops accepting, workers finish active jobs (within the grace period), tracker flushes. */
   stop(): Promise<void>;
 }
@@ -68,6 +71,8 @@ export async function startSystem(
 ): Promise<System> {
   const registry = JobRegistry.fromFile(config.JOBS_CONFIG);
   const roles = new Set(config.ROLES);
+  // A bad alerts.yml stops start-up before anything connects.
+  const alertsConfig = roles.has('monitor') ? loadAlerts(config) : null;
   const redis = createRedis(config.REDIS_URL, { failFast: true });
   const workerRedis = createRedis(config.REDIS_URL);
   redis.on('error', () => undefined);
@@ -85,7 +90,16 @@ export async function startSystem(
     eventsMaxLen: config.EVENTS_MAX_LEN,
   });
   const service = new JobsService(registry, store, new BullmqEnqueuer(queues));
-  const system: System = { config, registry, store, queues, service, stop: async () => undefined };
+  const observability = new Observability({ config, logger, registry, store, queues, redis, workerRedis });
+  const system: System = {
+    config,
+    registry,
+    store,
+    queues,
+    service,
+    observability,
+    stop: async () => undefined,
+  };
 
   if (roles.has('monitor')) {
     const tracker = new Tracker({
@@ -95,6 +109,8 @@ export async function startSystem(
       logger: logger.child({ role: 'tracker' }),
       maxBufferedRuns: config.TRACKER_MAX_BUFFERED_RUNS,
     });
+    // Listeners first, so no stored update goes unseen.
+    if (alertsConfig) await observability.startMonitor(tracker, alertsConfig);
     await tracker.start();
     system.tracker = tracker;
   }
@@ -141,6 +157,7 @@ export async function startSystem(
       logger: logger.child({ role: 'api' }),
       readiness: { redis: () => redis.ping(), store: () => store.ping() },
       authRateLimitPerMinute: config.AUTH_RATE_LIMIT_PER_MINUTE,
+      mounts: [observability.metricsMount()],
     });
     const server = app.listen(config.PORT);
     await new Promise<void>((resolve, reject) => {
@@ -163,6 +180,7 @@ export async function startSystem(
       setTimeout(() => server.closeAllConnections(), graceMs).unref();
     }
     system.scheduler?.stop();
+    await observability.stop();
     if (system.workers) closing.push(system.workers.close(graceMs));
     await Promise.all(closing);
     if (system.tracker) {

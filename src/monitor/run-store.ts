@@ -8,6 +8,8 @@ export interface RunQuery {
   trigger?: RunTrigger;
   /** Only runs created at or after this time (ms since epoch). */
   since?: number;
+  /** Only runs created strictly before this time (ms since epoch); the stuck monitor's pre-filter. */
+  before?: number;
   /** Page size; stores cap it at {@link MAX_PAGE_SIZE}. */
   limit?: number;
   /** Opaque cursor from a previous page's `next_cursor`. */
@@ -36,6 +38,8 @@ export interface RunStore {
   get(runId: string): Promise<JobRun | null>;
   /** Runs newest first (by created_at, then run_id), with a stable cursor. */
   list(query: RunQuery): Promise<RunPage>;
+  /** Number of runs pending or running, per job_id (jobs with none are absent). */
+  countActive(): Promise<Record<string, number>>;
   /** Throws when the store can't be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,5 +1,11 @@
 import type { AnyBulkWriteOperation, Collection, Db, Document, Filter } from 'mongodb';
-import { type JobRun, MAX_RUN_LOGS, RUN_RETENTION_SECONDS, type RunUpdate } from '../monitor/run';
+import {
+  ACTIVE_STATUSES,
+  type JobRun,
+  MAX_RUN_LOGS,
+  RUN_RETENTION_SECONDS,
+  type RunUpdate,
+} from '../monitor/run';
 import {
   decodeCursor,
   encodeCursor,
@@ -78,6 +84,7 @@ export class MongoRunStore implements RunStore {
     if (query.trigger) filter.trigger = query.trigger;
     const and: Filter<RunDoc>[] = [];
     if (query.since !== undefined) and.push({ created_at: { $gte: new Date(query.since) } });
+    if (query.before !== undefined) and.push({ created_at: { $lt: new Date(query.before) } });
     const after = query.cursor ? decodeCursor(query.cursor) : null;
     if (after) {
       const at = new Date(after.createdAtMs);
@@ -96,6 +103,16 @@ export class MongoRunStore implements RunStore {
       next_cursor:
         docs.length > limit && last ? encodeCursor(Date.parse(last.created_at), last.run_id) : null,
     };
+  }
+
+  async countActive(): Promise<Record<string, number>> {
+    const rows = await this.collection
+      .aggregate<{ _id: string; n: number }>([
+        { $match: { status: { $in: [...ACTIVE_STATUSES] } } },
+        { $group: { _id: '$job_id', n: { $sum: 1 } } },
+      ])
+      .toArray();
+    return Object.fromEntries(rows.map((r) => [r._id, r.n]));
   }
 
   async ping(): Promise<void> {

@@ -1,5 +1,11 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { type JobRun, RUN_RETENTION_SECONDS, type RunLog, type RunUpdate } from '../monitor/run';
+import {
+  ACTIVE_STATUSES,
+  type JobRun,
+  RUN_RETENTION_SECONDS,
+  type RunLog,
+  type RunUpdate,
+} from '../monitor/run';
 import {
   decodeCursor,
   encodeCursor,
@@ -159,8 +165,13 @@ export class RedisRunStore implements RunStore {
     const min = query.since !== undefined ? String(query.since) : '-inf';
     const chunk = Math.max(limit + 1, 50);
     const out: JobRun[] = [];
+    const top = query.before !== undefined ? `(${query.before}` : '+inf';
     for (let round = 0; round < 10_000 && out.length <= limit; round++) {
-      const max = pos ? String(pos.createdAtMs) : '+inf';
+      const max = pos
+        ? query.before !== undefined && query.before <= pos.createdAtMs
+          ? top
+          : String(pos.createdAtMs)
+        : top;
       // Entries with the cursor's own score may precede it; ask for enough to get past them.
       const ties = pos ? await this.countAtScore(keys, pos.createdAtMs) : 0;
       const batch: { id: string; score: number }[] = [];
@@ -204,6 +215,27 @@ export class RedisRunStore implements RunStore {
     for (const key of keys) pipeline.zcount(key, score, score);
     const res = await execAll(pipeline);
     return res.reduce((n: number, c) => n + Number(c), 0);
+  }
+
+  async countActive(): Promise<Record<string, number>> {
+    const ids = new Set<string>();
+    for (const status of ACTIVE_STATUSES) {
+      for (const id of await this.redis.zrange(this.idx(`status:${status}`), '0', '-1')) ids.add(id);
+    }
+    const list = [...ids];
+    const out: Record<string, number> = {};
+    for (let i = 0; i < list.length; i += 500) {
+      const read = this.redis.pipeline();
+      for (const id of list.slice(i, i + 500)) read.hmget(this.runKey(id), 'job_id', 'status');
+      for (const raw of await execAll(read)) {
+        const [job, status] = raw as (string | null)[];
+        // Skip runs that expired or changed status since the index read.
+        if (!job || !status || !ACTIVE_STATUSES.includes(JSON.parse(status))) continue;
+        const jobId = JSON.parse(job) as string;
+        out[jobId] = (out[jobId] ?? 0) + 1;
+      }
+    }
+    return out;
   }
 
   async ping(): Promise<void> {

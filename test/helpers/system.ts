@@ -9,6 +9,9 @@ import { deletePrefix, REDIS_URL, testRedis, uniquePrefix } from './redis';
 
 export const TEST_TOKEN = 'test-token-0123456789abcdef';
 
+/** A fresh prefix for systems that share one Redis namespace (several processes of one deployment). */
+export const uniquePrefixFor = (name: string): string => uniquePrefix(name);
+
 /** Writes YAML to a temp file and returns its path. */
 export function tempYaml(text: string, name = 'jobs.yml'): string {
   const dir = mkdtempSync(join(tmpdir(), 'jm-'));

@@ -1,5 +1,5 @@
 import { type RunIdentity, type RunLog, type RunUpdate, seqFromEventId } from '../../src/monitor/run';
-import type { RunStore } from '../../src/monitor/run-store';
+import type { RunPage, RunStore } from '../../src/monitor/run-store';
 
 /** Behaviour every RunStore must have. Called by one test file per store. */
 export function runStoreContract(
@@ -236,6 +236,42 @@ export function runStoreContract(
       expect(failed.runs[0].run_id).toBe('b447');
       expect((await store.list({ status: ['pending', 'running'] })).runs).toHaveLength(0);
       expect((await store.list({ user_id: 'u1', limit: 200 })).runs).toHaveLength(200);
+    });
+
+    it('lists only runs created before a time, combined with status and the cursor', async () => {
+      const updates: RunUpdate[] = [];
+      for (let i = 0; i < 12; i++) {
+        updates.push({
+          ...upd(`b${String(i).padStart(2, '0')}`, i, { status: i % 3 === 0 ? 'completed' : 'running' }),
+          identity: ident({}, i * 1000),
+        });
+      }
+      await store.apply(updates);
+      // Created at t0+0s … t0+11s; before t0+8s excludes 8..11, running excludes 0, 3, 6.
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      for (let pages = 0; pages < 10; pages++) {
+        const page: RunPage = await store.list({ status: ['running'], before: t0 + 8000, limit: 2, cursor });
+        seen.push(...page.runs.map((r) => r.run_id));
+        cursor = page.next_cursor;
+        if (!cursor) break;
+      }
+      expect(seen).toEqual(['b07', 'b05', 'b04', 'b02', 'b01']);
+      const all = await store.list({ before: t0 + 3000 });
+      expect(all.runs.map((r) => r.run_id)).toEqual(['b02', 'b01', 'b00']);
+    });
+
+    it('counts active runs per job and forgets runs once they finish', async () => {
+      await store.apply([
+        upd('c1', 1, { status: 'pending' }),
+        upd('c2', 1, { status: 'running' }, { identity: ident({ job_id: 'job_b' }) }),
+        upd('c3', 1, { status: 'running' }, { identity: ident({ job_id: 'job_b' }) }),
+        upd('c4', 1, { status: 'completed' }, { identity: ident({ job_id: 'job_c' }) }),
+      ]);
+      expect(await store.countActive()).toEqual({ job_a: 1, job_b: 2 });
+      await store.apply([upd('c2', 2, { status: 'failed' }, { identity: ident({ job_id: 'job_b' }) })]);
+      await store.apply([upd('c1', 2, { status: 'completed' })]);
+      expect(await store.countActive()).toEqual({ job_b: 1 });
     });
 
     it('answers ping', async () => {

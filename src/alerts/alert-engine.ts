@@ -1,0 +1,168 @@
+import type { Logger } from 'pino';
+import {
+  type Alert,
+  cooldownSubject,
+  matchesPattern,
+  renderAlert,
+  retryDelayMs,
+} from '../monitor/alert-rules';
+import type { MonitorEvent } from '../monitor/events';
+import type { AlertsConfig } from './alerts-config';
+import type { AlertChannel, Delivery } from './channels/channel';
+
+/** Cooldowns shared by every process (Redis SET NX PX in production). */
+export interface Cooldowns {
+  /** True when the key was free (and is now taken for `ms`); false while a cooldown runs. */
+  take(key: string, ms: number): Promise<boolean>;
+}
+
+/** Outcome of one rule × channel: sent, failed after every retry, or suppressed by the cooldown. */
+export type AlertOutcome = 'sent' | 'failed' | 'suppressed';
+
+export interface AlertEngineOptions {
+  config: AlertsConfig;
+  channels: Map<string, AlertChannel>;
+  cooldowns: Cooldowns;
+  logger: Logger;
+  webappUrl?: string;
+  /** Counts outcomes (alerts_sent_total); must not throw. */
+  onOutcome?: (rule: string, channel: string, outcome: AlertOutcome) => void;
+  /** Events older than this are dropped unsent (a monitor that was down for hours doesn't flood). */
+  maxEventAgeMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Turns events into alerts: every rule whose pattern matches, unless its cooldown for that job runs, sends
+ * its message to its enabled channels. Delivery happens in the background with retries and backoff; a
+ * failing channel is logged and counted and never blocks the next event or throws.
+ */
+export class AlertEngine {
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: AlertEngineOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Handles one event: cooldowns are taken before this resolves; deliveries continue in the background. */
+  async handle(ev: MonitorEvent): Promise<void> {
+    const age = this.now() - ev.time;
+    if (age > (this.opts.maxEventAgeMs ?? 3_600_000)) {
+      this.opts.logger.warn({ event: ev.name, event_id: ev.id, age_ms: age }, 'alert_event_expired');
+      return;
+    }
+    for (const rule of this.opts.config.alerts) {
+      if (!matchesPattern(rule.event_pattern, ev.name)) continue;
+      const channels = rule.channels.filter((c) => this.opts.channels.has(c));
+      if (rule.cooldown_seconds > 0) {
+        const key = `${rule.name}:${cooldownSubject(ev)}`;
+        if (!(await this.opts.cooldowns.take(key, rule.cooldown_seconds * 1000))) {
+          this.opts.logger.info(
+            { rule: rule.name, event: ev.name, subject: cooldownSubject(ev) },
+            'alert_suppressed_cooldown',
+          );
+          for (const c of channels) this.opts.onOutcome?.(rule.name, c, 'suppressed');
+          continue;
+        }
+      }
+      const alert = renderAlert(rule, ev, this.opts.webappUrl);
+      if (channels.length === 0) {
+        this.opts.logger.warn({ rule: rule.name, event: ev.name }, 'alert_no_enabled_channel');
+      }
+      for (const name of channels) {
+        const channel = this.opts.channels.get(name) as AlertChannel;
+        this.track(this.deliverAll(alert, channel));
+      }
+    }
+  }
+
+  /** Resolves when every delivery started so far has finished (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Cancels pending retries and waits up to `graceMs` for deliveries in progress. */
+  async stop(graceMs = 2000): Promise<void> {
+    this.abort.abort();
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle(), new Promise((r) => (t = setTimeout(r, graceMs)))]);
+    clearTimeout(t);
+  }
+
+  private track(p: Promise<void>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  private async deliverAll(alert: Alert, channel: AlertChannel): Promise<void> {
+    let deliveries: Delivery[];
+    try {
+      deliveries = channel.deliveries(alert);
+    } catch (err) {
+      this.failed(alert, channel.name, channel.name, err as Error, 0);
+      return;
+    }
+    const results = await Promise.all(deliveries.map((d) => this.deliver(alert, channel.name, d)));
+    this.opts.onOutcome?.(alert.rule, channel.name, results.every(Boolean) ? 'sent' : 'failed');
+  }
+
+  /** One delivery with retries; resolves true when it got through. Never rejects. */
+  private async deliver(alert: Alert, channel: string, d: Delivery): Promise<boolean> {
+    const { attempts, backoff_ms } = this.opts.config.delivery;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        await d.send();
+        this.opts.logger.info({ rule: alert.rule, channel, target: d.target, attempt }, 'alert_sent');
+        return true;
+      } catch (err) {
+        if (attempt === attempts || this.abort.signal.aborted) {
+          this.failed(alert, channel, d.target, err as Error, attempt);
+          return false;
+        }
+        const delay = retryDelayMs(attempt, backoff_ms);
+        this.opts.logger.warn(
+          {
+            rule: alert.rule,
+            channel,
+            target: d.target,
+            attempt,
+            err: (err as Error).message,
+            retry_in_ms: delay,
+          },
+          'alert_delivery_retry',
+        );
+        if (!(await this.sleep(delay))) {
+          this.failed(alert, channel, d.target, err as Error, attempt);
+          return false;
+        }
+      }
+    }
+    return false;
+  }
+
+  private failed(alert: Alert, channel: string, target: string, err: Error, attempts: number): void {
+    this.opts.logger.error(
+      { rule: alert.rule, channel, target, attempts, err: err.message },
+      'alert_delivery_failed',
+    );
+  }
+
+  /** Waits `ms`; false when the engine was stopped meanwhile. */
+  private sleep(ms: number): Promise<boolean> {
+    const signal = this.abort.signal;
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(true);
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(t);
+        resolve(false);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,176 @@
+import { readFileSync } from 'node:fs';
+import yaml from 'js-yaml';
+import { z } from 'zod';
+import { ConfigError, formatPath, substituteEnv } from '../config-file';
+import { type AlertRule, PLACEHOLDERS, SEVERITIES, unknownPlaceholders } from '../monitor/alert-rules';
+
+export const CHANNEL_TYPES = ['telegram', 'slack', 'webhook', 'log'] as const;
+export type ChannelType = (typeof CHANNEL_TYPES)[number];
+
+const str = z.string({ error: 'expected a string' });
+/** A setting that may be empty (its ${VAR} is unset): the channel is then disabled, not invalid. */
+const maybeUrl = str
+  .trim()
+  .refine(
+    (v) => {
+      if (v === '') return true;
+      try {
+        return ['http:', 'https:'].includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected an http(s) URL' },
+  )
+  .default('');
+
+const channelSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({
+      type: z.literal('telegram'),
+      bot_token: str.trim().default(''),
+      /** Comma list or YAML list of chat ids. */
+      chat_ids: z
+        .union([str, z.array(z.union([str, z.number()]))], { error: 'expected chat ids' })
+        .default('')
+        .transform((v) =>
+          (Array.isArray(v) ? v.map(String) : v.split(',')).map((s) => s.trim()).filter(Boolean),
+        ),
+      api_root: maybeUrl,
+    }),
+    z.strictObject({ type: z.literal('slack'), webhook_url: maybeUrl }),
+    z.strictObject({
+      type: z.literal('webhook'),
+      url: maybeUrl,
+      headers: z.record(z.string(), str).default({}),
+    }),
+    z.strictObject({ type: z.literal('log') }),
+  ],
+  { error: `expected type ${CHANNEL_TYPES.join(', ')}` },
+);
+export type ChannelConfig = z.output<typeof channelSchema>;
+
+const ruleSchema = z.strictObject({
+  name: str.regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected letters, digits, _ . -' }),
+  event_pattern: str.min(1, { error: 'expected an event name or glob' }),
+  severity: z.enum(SEVERITIES, { error: `expected ${SEVERITIES.join(', ')}` }),
+  cooldown_seconds: z
+    .number({ error: 'expected a number of seconds' })
+    .min(0, { error: 'expected a number of seconds ≥ 0' }),
+  message: str.min(1, { error: 'expected a message template' }),
+  channels: z
+    .array(str, { error: 'expected a list of channel names' })
+    .min(1, { error: 'expected at least one channel' }),
+});
+
+const fileSchema = z
+  .strictObject({
+    delivery: z
+      .strictObject({
+        attempts: z.number().int().min(1).max(20).default(5),
+        backoff_ms: z.number().min(0).default(1000),
+        timeout_ms: z.number().min(100).default(10_000),
+      })
+      .default({ attempts: 5, backoff_ms: 1000, timeout_ms: 10_000 }),
+    channels: z.record(str, channelSchema).default({ log: { type: 'log' } }),
+    alerts: z.array(ruleSchema, { error: 'expected a list of rules' }).default([]),
+  })
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    file.alerts.forEach((rule, i) => {
+      if (seen.has(rule.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['alerts', i, 'name'],
+          message: `duplicate rule name "${rule.name}"`,
+        });
+      seen.add(rule.name);
+      for (const p of unknownPlaceholders(rule.message)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['alerts', i, 'message'],
+          message: `unknown placeholder {${p}}; known: ${PLACEHOLDERS.join(', ')}`,
+        });
+      }
+      rule.channels.forEach((c, j) => {
+        if (!file.channels[c])
+          ctx.addIssue({
+            code: 'custom',
+            path: ['alerts', i, 'channels', j],
+            message: `unknown channel "${c}"; defined: ${Object.keys(file.channels).join(', ') || 'none'}`,
+          });
+      });
+    });
+  });
+
+/** config/alerts.yml, validated. */
+export interface AlertsConfig {
+  delivery: { attempts: number; backoff_ms: number; timeout_ms: number };
+  channels: Record<string, ChannelConfig>;
+  alerts: AlertRule[];
+}
+
+/**
+ * Parses alerts.yml text. `${VAR}` references are filled from `env` first.
+ * @throws ConfigError whose lines name the file, the rule (index and name) and the field.
+ */
+export function parseAlertsConfig(text: string, file: string, env: NodeJS.ProcessEnv): AlertsConfig {
+  let doc: unknown;
+  try {
+    doc = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: file });
+  } catch (err) {
+    const e = err as { reason?: string; mark?: { line: number; column: number } };
+    const where = e.mark ? `line ${e.mark.line + 1}, column ${e.mark.column + 1}` : '(document)';
+    throw new ConfigError(`${file}: ${where}: invalid YAML: ${e.reason ?? String(err)}`);
+  }
+  doc = addChannelTypes(substituteEnv(doc ?? {}, env));
+  const parsed = fileSchema.safeParse(doc);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${file}: ${describePath(doc, i.path)}: ${i.message}`);
+    throw new ConfigError(problems.join('\n'), problems);
+  }
+  return parsed.data;
+}
+
+/** Reads and parses an alerts file (see {@link parseAlertsConfig}). */
+export function loadAlertsConfig(file: string, env: NodeJS.ProcessEnv): AlertsConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return parseAlertsConfig(text, file, env);
+}
+
+function addChannelTypes(doc: unknown): unknown {
+  if (!doc || typeof doc !== 'object') return doc;
+  const channels = (doc as { channels?: unknown }).channels;
+  if (!channels || typeof channels !== 'object' || Array.isArray(channels)) return doc;
+  const typed = Object.fromEntries(
+    Object.entries(channels as Record<string, unknown>).map(([name, ch]) => {
+      const body = ch ?? {};
+      if (
+        typeof body === 'object' &&
+        !Array.isArray(body) &&
+        !('type' in body) &&
+        CHANNEL_TYPES.includes(name as ChannelType)
+      )
+        return [name, { type: name, ...body }];
+      return [name, body];
+    }),
+  );
+  return { ...(doc as object), channels: typed };
+}
+
+/** `alerts[1] (job_stuck_alert).cooldown_seconds`: the path with the rule's name when it has one. */
+function describePath(doc: unknown, path: readonly PropertyKey[]): string {
+  const base = formatPath(path);
+  if (path[0] !== 'alerts' || typeof path[1] !== 'number') return base;
+  const rules = (doc as { alerts?: unknown })?.alerts;
+  const name = Array.isArray(rules) ? (rules[path[1]] as { name?: unknown } | undefined)?.name : undefined;
+  if (typeof name !== 'string' || !name) return base;
+  const head = `alerts[${path[1]}] (${name})`;
+  return path.length > 2 ? `${head}.${formatPath(path.slice(2))}` : head;
+}

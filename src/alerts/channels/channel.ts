@@ -1,0 +1,52 @@
+import type { Alert } from '../../monitor/alert-rules';
+
+/** One message to one destination; retried on its own (a Telegram channel has one per chat). */
+export interface Delivery {
+  /** Destination for logs, never a secret (e.g. `chat -100123`, `slack`). */
+  target: string;
+  send(): Promise<void>;
+}
+
+/** An alert channel: turns an alert into deliveries. Implementations throw on failure (the engine retries). */
+export interface AlertChannel {
+  /** The channel's name in alerts.yml. */
+  readonly name: string;
+  deliveries(alert: Alert): Delivery[];
+}
+
+/** Error for a destination that answered with a non-2xx status. */
+export class DeliveryError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'DeliveryError';
+  }
+}
+
+/**
+ * POSTs JSON with a timeout; throws DeliveryError on a non-2xx answer or a timeout. The URL is never put in
+ * the error (webhook URLs carry secrets).
+ */
+export async function postJson(
+  url: string,
+  body: unknown,
+  timeoutMs: number,
+  headers: Record<string, string> = {},
+): Promise<void> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const e = err as Error;
+    throw new DeliveryError(e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : e.message);
+  }
+  await res.arrayBuffer().catch(() => undefined);
+  if (!res.ok) throw new DeliveryError(`HTTP ${res.status}`, res.status);
+}

@@ -1,0 +1,123 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { EventFields, MonitorEvent } from '../monitor/events';
+import { eventKeys } from './redis-event-bus';
+
+export interface EventConsumerOptions {
+  /** A connection this consumer owns (it blocks on XREADGROUP); closed by stop(). */
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+  /** Consumer group; every process in the group shares the work, each event goes to one of them. */
+  group?: string;
+  /** Messages a dead consumer left unacknowledged are claimed after this idle time. */
+  claimIdleMs?: number;
+  blockMs?: number;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+/**
+ * Reads the event stream in a consumer group, so each event reaches one handler in the whole system.
+ * An event is acknowledged after its handler resolves; one whose handler threw (or whose process died)
+ * stays pending and is claimed again after `claimIdleMs`.
+ */
+export class RedisEventConsumer {
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+  private readonly stream: string;
+  private readonly group: string;
+  readonly consumer = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private lastClaim = 0;
+
+  constructor(private readonly opts: EventConsumerOptions) {
+    this.stream = eventKeys(opts.prefix).stream;
+    this.group = opts.group ?? 'alerts';
+  }
+
+  /** Creates the group (from the start of the stream) and starts delivering to `handler`. */
+  async start(handler: (ev: MonitorEvent) => Promise<void>): Promise<void> {
+    try {
+      await this.opts.redis.xgroup('CREATE', this.stream, this.group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+    this.loop = this.run(handler);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.opts.redis.disconnect();
+    await this.loop?.catch(() => undefined);
+  }
+
+  private async run(handler: (ev: MonitorEvent) => Promise<void>): Promise<void> {
+    const claimIdle = this.opts.claimIdleMs ?? 60_000;
+    while (!this.stopped) {
+      try {
+        if (Date.now() - this.lastClaim > claimIdle / 2) {
+          this.lastClaim = Date.now();
+          const claimed = (await this.opts.redis.xautoclaim(
+            this.stream,
+            this.group,
+            this.consumer,
+            claimIdle,
+            '0',
+            'COUNT',
+            100,
+          )) as [string, StreamEntry[]];
+          await this.handle(claimed[1] ?? [], handler);
+        }
+        const res = (await this.opts.redis.xreadgroup(
+          'GROUP',
+          this.group,
+          this.consumer,
+          'COUNT',
+          100,
+          'BLOCK',
+          this.opts.blockMs ?? 1000,
+          'STREAMS',
+          this.stream,
+          '>',
+        )) as [string, StreamEntry[]][] | null;
+        if (res) await this.handle(res[0][1], handler);
+      } catch (err) {
+        if (this.stopped) return;
+        this.opts.logger.warn({ err: (err as Error).message }, 'events_read_failed');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private async handle(entries: StreamEntry[], handler: (ev: MonitorEvent) => Promise<void>) {
+    for (const [id, raw] of entries) {
+      if (!raw) {
+        // Trimmed from the stream while pending: nothing left to handle.
+        await this.opts.redis.xack(this.stream, this.group, id);
+        continue;
+      }
+      const ev = parseEntry(id, raw);
+      try {
+        if (ev) await handler(ev);
+        await this.opts.redis.xack(this.stream, this.group, id);
+      } catch (err) {
+        this.opts.logger.warn({ err: (err as Error).message, event_id: id }, 'event_handler_failed');
+      }
+    }
+  }
+}
+
+function parseEntry(id: string, raw: string[]): MonitorEvent | null {
+  const map: Record<string, string> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) map[raw[i]] = raw[i + 1];
+  if (!map.name) return null;
+  let fields: EventFields = {};
+  try {
+    fields = JSON.parse(map.fields ?? '{}') as EventFields;
+  } catch {
+    fields = {};
+  }
+  return { id, name: map.name, fields, time: Number(map.time) || Number(id.split('-')[0]) };
+}

@@ -1,0 +1,106 @@
+import type { MonitorEvent } from './events';
+
+/** How bad an alert is; shown in messages and sent to webhooks. */
+export type Severity = 'info' | 'warning' | 'error' | 'critical';
+export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'error', 'critical'];
+
+/** The `{placeholders}` a message template may use. */
+export const PLACEHOLDERS = [
+  'job_id',
+  'run_id',
+  'queue',
+  'error',
+  'attempts',
+  'minutes',
+  'reason',
+  'waiting',
+  'link',
+  'rule',
+  'severity',
+  'event',
+] as const;
+
+/** One rule of config/alerts.yml. */
+export interface AlertRule {
+  name: string;
+  /** Event name, exact or a glob (`*` any characters, `?` one). */
+  event_pattern: string;
+  severity: Severity;
+  /** No second alert for the same rule and job within this many seconds (0 = none). */
+  cooldown_seconds: number;
+  /** Template with {placeholders} (see {@link PLACEHOLDERS}). */
+  message: string;
+  /** Names of channels (keys of the file's `channels:`). */
+  channels: string[];
+}
+
+/** An alert ready to deliver. */
+export interface Alert {
+  rule: string;
+  severity: Severity;
+  event: string;
+  text: string;
+  link: string | null;
+  fields: MonitorEvent['fields'];
+  time: number;
+}
+
+/** True when an event name matches a rule's pattern (exact or glob). Pure. */
+export function matchesPattern(pattern: string, name: string): boolean {
+  if (!/[*?]/.test(pattern)) return pattern === name;
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${re}$`).test(name);
+}
+
+/** Placeholders in a template that are not in {@link PLACEHOLDERS}. */
+export function unknownPlaceholders(template: string): string[] {
+  const known = new Set<string>(PLACEHOLDERS);
+  return [...template.matchAll(/\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]).filter((p) => !known.has(p));
+}
+
+/** `WEBAPP_URL/jobs/monitor?run_id=…` when both are known, else null. */
+export function runLink(webappUrl: string | undefined, runId: unknown): string | null {
+  if (!webappUrl || typeof runId !== 'string' || !runId) return null;
+  return `${webappUrl.replace(/\/+$/, '')}/jobs/monitor?run_id=${encodeURIComponent(runId)}`;
+}
+
+/**
+ * Builds the alert a rule makes of an event: fills the template (missing values become '') and, when the
+ * template has no {link} but a link exists, appends it on its own line. Pure.
+ */
+export function renderAlert(rule: AlertRule, ev: MonitorEvent, webappUrl?: string): Alert {
+  const link = runLink(webappUrl, ev.fields.run_id);
+  const values: Record<string, unknown> = {
+    ...ev.fields,
+    link: link ?? '',
+    rule: rule.name,
+    severity: rule.severity,
+    event: ev.name,
+  };
+  let text = rule.message.replace(/\{([A-Za-z0-9_]+)\}/g, (_, k: string) =>
+    values[k] === undefined || values[k] === null ? '' : String(values[k]),
+  );
+  if (link && !rule.message.includes('{link}')) text += `\n${link}`;
+  return {
+    rule: rule.name,
+    severity: rule.severity,
+    event: ev.name,
+    text,
+    link,
+    fields: ev.fields,
+    time: ev.time,
+  };
+}
+
+/** What a cooldown is counted per: the job, else the queue, else the rule alone. */
+export function cooldownSubject(ev: MonitorEvent): string {
+  return String(ev.fields.job_id ?? ev.fields.queue ?? '-');
+}
+
+/** Delay before delivery attempt `attempt` (1-based) is retried: base × 2^(attempt-1), capped at 60 s. */
+export function retryDelayMs(attempt: number, baseMs: number): number {
+  return Math.min(60_000, baseMs * 2 ** (attempt - 1));
+}
