@@ -4,6 +4,7 @@ import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import { createApp } from './api/app';
 import type { Config } from './config';
+import { createDashboard, type Dashboard, startRunEventPublisher } from './dashboard';
 import { JobsService } from './monitor/jobs-service';
 import { JobRegistry } from './monitor/registry';
 import type { RunStore } from './monitor/run-store';
@@ -32,6 +33,8 @@ export interface System {
   workers?: WorkerPool;
   tracker?: Tracker;
   scheduler?: Scheduler;
+  /** Dashboard sessions, stats and live stream (api role); `dashboard.altAuth` is reusable by other pages. */
+  dashboard?: Dashboard;
   /** Graceful stop: API stops accepting, workers finish active jobs (within the grace period), tracker flushes. */
   stop(): Promise<void>;
 }
@@ -94,6 +97,7 @@ export async function startSystem(
       store,
       logger: logger.child({ role: 'tracker' }),
     });
+    startRunEventPublisher(tracker, redis, config.QUEUE_PREFIX, logger.child({ role: 'tracker' }));
     await tracker.start();
     system.tracker = tracker;
   }
@@ -131,11 +135,17 @@ export async function startSystem(
   }
 
   if (roles.has('api')) {
+    const apiLogger = logger.child({ role: 'api' });
+    const dashboard = createDashboard({ config, registry, store, queues, redis, logger: apiLogger });
+    system.dashboard = dashboard;
     const app = createApp({
       service,
       token: config.DB_HEALTH_TOKEN,
-      logger: logger.child({ role: 'api' }),
+      logger: apiLogger,
       readiness: { redis: () => redis.ping(), store: () => store.ping() },
+      altAuth: dashboard.altAuth,
+      jobs: dashboard.jobs,
+      mounts: [(a) => dashboard.mount(a)],
     });
     const server = app.listen(config.PORT);
     await new Promise<void>((resolve, reject) => {
@@ -151,6 +161,7 @@ export async function startSystem(
   system.stop = async () => {
     const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
     const closing: Promise<unknown>[] = [];
+    await system.dashboard?.close();
     if (system.server) {
       const server = system.server;
       closing.push(new Promise((r) => server.close(() => r(undefined))));

@@ -27,3 +27,9 @@ export const runNotFailed = (runId: string, status: string) =>
   new AppError('run_not_failed', 409, `run "${runId}" is ${status}; only failed runs can be retried`, {
     status,
   });
+export const readOnly = () =>
+  new AppError('read_only', 403, 'the dashboard is read-only (DASHBOARD_READ_ONLY=true): trigger and retry are off');
+export const csrfFailed = () =>
+  new AppError('csrf_failed', 403, 'missing or wrong CSRF token; reload the page and try again');
+export const streamUnavailable = () =>
+  new AppError('stream_unavailable', 503, 'the live event stream is unavailable right now');
