@@ -78,7 +78,9 @@ const envSchema = z.object({
 
   // --- Dashboard (/jobs/monitor, /jobs/queues, /api/jobs/stream) -------------------------------------
   /** Key for signing dashboard sessions; derived from DB_HEALTH_TOKEN when unset (rotating it logs everyone out). */
-  SESSION_SECRET: optionalString.pipe(z.string().min(32, { error: 'must be at least 32 characters' }).optional()),
+  SESSION_SECRET: optionalString.pipe(
+    z.string().min(32, { error: 'must be at least 32 characters' }).optional(),
+  ),
   /** How long a dashboard login lasts. */
   SESSION_TTL_HOURS: num(12),
   /** true: the dashboard and Bull Board show no trigger/retry, and the API refuses them (403 read_only). */

@@ -20,7 +20,9 @@ export function mountBullBoard(
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   createBullBoard({
-    queues: o.queues.all().map((q) => new BullMQAdapter(q, { readOnlyMode: o.readOnly, allowRetries: !o.readOnly })),
+    queues: o.queues
+      .all()
+      .map((q) => new BullMQAdapter(q, { readOnlyMode: o.readOnly, allowRetries: !o.readOnly })),
     serverAdapter,
     options: {
       uiConfig: {
@@ -32,7 +34,8 @@ export function mountBullBoard(
   });
   const guard = (req: Request, res: Response, next: NextFunction) => {
     if (!o.sessions.read(req)) {
-      if (req.path.startsWith('/api/')) return next(new AppError('unauthorized', 401, 'sign in at /jobs/monitor'));
+      if (req.path.startsWith('/api/'))
+        return next(new AppError('unauthorized', 401, 'sign in at /jobs/monitor'));
       return res.redirect(303, `/jobs/monitor/login?next=${encodeURIComponent(BULL_BOARD_PATH)}`);
     }
     if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method) && !sameOrigin(req)) return next(csrfFailed());

@@ -55,13 +55,18 @@ export function dashboardRouter(o: DashboardRoutesOptions): Router {
       path: '/jobs/monitor',
       maxAge: 3_600_000,
     });
-    res.status(status).type('html').send(loginPage({ csrf: o.sessions.csrfFor(`login:${nonce}`), next, error }));
+    res
+      .status(status)
+      .type('html')
+      .send(loginPage({ csrf: o.sessions.csrfFor(`login:${nonce}`), next, error }));
   };
 
   r.get('/', noStore, (req, res) => {
     const session = o.sessions.read(req);
     if (!session) return showLogin(req, res, 200, safeNext(req.originalUrl));
-    res.type('html').send(dashboardPage({ csrf: session.csrf, readOnly: o.readOnly, expiresAt: session.expiresAt }));
+    res
+      .type('html')
+      .send(dashboardPage({ csrf: session.csrf, readOnly: o.readOnly, expiresAt: session.expiresAt }));
   });
 
   r.get('/login', noStore, (req, res) => {
@@ -73,7 +78,8 @@ export function dashboardRouter(o: DashboardRoutesOptions): Router {
     limit: o.loginLimit ?? 30,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
-    handler: (_req, _res, next) => next(new AppError('too_many_requests', 429, 'too many login attempts; wait a few minutes')),
+    handler: (_req, _res, next) =>
+      next(new AppError('too_many_requests', 429, 'too many login attempts; wait a few minutes')),
   });
 
   r.post('/login', limiter, form, noStore, (req, res) => {

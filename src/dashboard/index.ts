@@ -72,7 +72,12 @@ export function createDashboard(d: DashboardDeps): Dashboard {
 }
 
 /** Monitor role: publishes every batch the tracker stores to the live stream of every API process. */
-export function startRunEventPublisher(tracker: AppliedSource, redis: Redis, prefix: string, logger: Logger): void {
+export function startRunEventPublisher(
+  tracker: AppliedSource,
+  redis: Redis,
+  prefix: string,
+  logger: Logger,
+): void {
   publishRunEvents(tracker, new RedisRunEventBus(redis, prefix), (err) =>
     logger.warn({ err: err.message }, 'run_events_publish_failed'),
   );

@@ -1,6 +1,12 @@
 /** Server-rendered HTML shells of the dashboard. Every interpolated value goes through {@link esc}. */
 
-const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const ENTITIES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
 
 /** Escapes text for HTML content and quoted attributes. */
 export function esc(v: unknown): string {
@@ -48,9 +54,7 @@ export function loginPage(o: { csrf: string; next: string; error?: string }): st
 
 /** The dashboard shell; dashboard.js fills it from the API. */
 export function dashboardPage(o: { csrf: string; readOnly: boolean; expiresAt: number }): string {
-  const ro = o.readOnly
-    ? '<span class="badge ro" title="DASHBOARD_READ_ONLY=true">read-only</span>'
-    : '';
+  const ro = o.readOnly ? '<span class="badge ro" title="DASHBOARD_READ_ONLY=true">read-only</span>' : '';
   return layout(
     'Jobs Monitor',
     `<header class="topbar">

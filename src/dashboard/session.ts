@@ -77,12 +77,17 @@ export class SessionManager {
     return this.sign(`csrf:${id}`);
   }
 
+  /** A signed cookie value for a new session expiring at `expiresAt` (tests use it to forge expiry). */
+  mint(expiresAt: number, id = b64(randomBytes(18))): string {
+    const payload = `${id}.${expiresAt}`;
+    return `${payload}.${this.sign(payload)}`;
+  }
+
   /** Starts a session: sets the cookie and returns it. */
   issue(req: Request, res: Response): Session {
     const id = b64(randomBytes(18));
     const expiresAt = this.now() + this.opts.ttlMs;
-    const payload = `${id}.${expiresAt}`;
-    res.cookie(SESSION_COOKIE, `${payload}.${this.sign(payload)}`, {
+    res.cookie(SESSION_COOKIE, this.mint(expiresAt, id), {
       httpOnly: true,
       sameSite: 'strict',
       secure: req.secure,

@@ -28,7 +28,11 @@ export const runNotFailed = (runId: string, status: string) =>
     status,
   });
 export const readOnly = () =>
-  new AppError('read_only', 403, 'the dashboard is read-only (DASHBOARD_READ_ONLY=true): trigger and retry are off');
+  new AppError(
+    'read_only',
+    403,
+    'the dashboard is read-only (DASHBOARD_READ_ONLY=true): trigger and retry are off',
+  );
 export const csrfFailed = () =>
   new AppError('csrf_failed', 403, 'missing or wrong CSRF token; reload the page and try again');
 export const streamUnavailable = () =>

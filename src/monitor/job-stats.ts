@@ -21,7 +21,10 @@ export interface JobStats {
   /** Over the newest finished runs of the window (see DEFAULT_STATS_SAMPLE). */
   duration_ms: { p50: number | null; p95: number | null; max: number | null; sample: number };
   /** The job's latest run, whenever it was (without logs). */
-  last_run: Pick<JobRun, 'run_id' | 'status' | 'created_at' | 'ended_at' | 'duration_ms' | 'error_message'> | null;
+  last_run: Pick<
+    JobRun,
+    'run_id' | 'status' | 'created_at' | 'ended_at' | 'duration_ms' | 'error_message'
+  > | null;
   next_run_at: string | null;
   /** Up to 20 latest finished runs, oldest first: the dashboard's duration chart. */
   recent: FinishedRunSample[];
@@ -37,7 +40,13 @@ export function percentile(sorted: readonly number[], p: number): number | null 
 /** Turns a store sample into the public numbers (pure). */
 export function summarizeStats(
   sample: RunStatsSample,
-  info: { job_id: string; window_ms: number; now: number; last_run: JobRun | null; next_run_at: number | null },
+  info: {
+    job_id: string;
+    window_ms: number;
+    now: number;
+    last_run: JobRun | null;
+    next_run_at: number | null;
+  },
 ): JobStats {
   const { counts } = sample;
   const total = Object.values(counts).reduce((a, b) => a + b, 0);

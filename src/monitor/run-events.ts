@@ -8,13 +8,16 @@ export const RUN_EVENT_TYPES: readonly RunEventType[] = ['created', 'progress', 
 export interface RunEvent {
   type: RunEventType;
   run_id: string;
-  job_id: string;
+  /** null when the event that carried the change did not name the job (progress and log events). */
+  job_id: string | null;
   /** Fields that changed (status, progress, processed_items, total_items, started_at, error_message, ...). */
   run: Partial<JobRun>;
   /** New log lines (only for `log`). */
   logs?: Omit<RunLog, 'seq'>[];
 }
 
+/** The job id the tracker uses when an event did not say which job it belongs to. */
+const UNKNOWN_JOB = 'unknown';
 const FINISHED = new Set(['completed', 'failed', 'skipped']);
 
 /**
@@ -26,14 +29,18 @@ export function updatesToEvents(updates: readonly RunUpdate[]): RunEvent[] {
   const out: RunEvent[] = [];
   for (const u of updates) {
     const p = u.patch;
-    const base = { run_id: u.run_id, job_id: u.identity.job_id };
-    const identity = {
-      job_id: u.identity.job_id,
-      queue: u.identity.queue,
-      created_at: u.identity.created_at,
-      trigger: u.identity.trigger,
-      user_id: u.identity.user_id,
-    };
+    // Progress and log events carry no job snapshot, so their identity is a placeholder: leave it out.
+    const known = u.identity.job_id !== UNKNOWN_JOB;
+    const base = { run_id: u.run_id, job_id: known ? u.identity.job_id : null };
+    const identity: Partial<JobRun> = known
+      ? {
+          job_id: u.identity.job_id,
+          queue: u.identity.queue,
+          created_at: u.identity.created_at,
+          trigger: u.identity.trigger,
+          user_id: u.identity.user_id,
+        }
+      : {};
     if (p.status === 'pending' || (u.seq === '' && !p.status)) {
       out.push({ type: 'created', ...base, run: { ...identity, status: 'pending' } });
     }
@@ -148,7 +155,11 @@ export interface AppliedSource {
  * Publishes every batch a tracker stores as run events on the bus (fire and forget: a bus outage costs
  * live updates, never tracking). `onError` hears publish failures.
  */
-export function publishRunEvents(tracker: AppliedSource, bus: RunEventBus, onError: (err: Error) => void): void {
+export function publishRunEvents(
+  tracker: AppliedSource,
+  bus: RunEventBus,
+  onError: (err: Error) => void,
+): void {
   tracker.onApplied((updates) => {
     const events = updatesToEvents(updates);
     if (events.length) bus.publish(events).catch(onError);

@@ -201,7 +201,17 @@ export class RedisRunStore implements RunStore {
     const p = this.redis.pipeline();
     for (const s of RUN_STATUSES) p.zcount(this.idx(`js:${jobId}:${s}`), since, '+inf');
     for (const s of finishedStatuses)
-      p.zrange(this.idx(`js:${jobId}:${s}`), '+inf', String(since), 'BYSCORE', 'REV', 'LIMIT', 0, sample, 'WITHSCORES');
+      p.zrange(
+        this.idx(`js:${jobId}:${s}`),
+        '+inf',
+        String(since),
+        'BYSCORE',
+        'REV',
+        'LIMIT',
+        0,
+        sample,
+        'WITHSCORES',
+      );
     const res = (await p.exec()) ?? [];
     const counts = {} as Record<RunStatus, number>;
     RUN_STATUSES.forEach((s, i) => {
