@@ -50,5 +50,10 @@ export class RedisRunEventBus implements RunEventBus {
 
 function isRunEvent(v: unknown): v is RunEvent {
   const e = v as RunEvent;
-  return !!e && typeof e.type === 'string' && typeof e.run_id === 'string' && (typeof e.job_id === 'string' || e.job_id === null);
+  return (
+    !!e &&
+    typeof e.type === 'string' &&
+    typeof e.run_id === 'string' &&
+    (typeof e.job_id === 'string' || e.job_id === null)
+  );
 }

@@ -233,42 +233,54 @@
       if (!byCat.has(j.category)) byCat.set(j.category, []);
       byCat.get(j.category).push(j);
     }
-    const groups = [...byCat.keys()].sort().map((cat) =>
+    const cats = [...byCat.keys()].sort();
+    if (!cats.length) {
+      root.replaceChildren(h('p', { class: 'empty' }, 'No jobs registered.'));
+      return;
+    }
+    const heads = [
+      'Job',
+      'Type',
+      'State',
+      'Schedule',
+      'Last run',
+      'Next run',
+      'Success 24 h',
+      'Recent durations',
+      '',
+    ];
+    const table = h(
+      'table',
+      { class: 'grid jobs' },
       h(
-        'div',
-        { class: 'group' },
-        h('h3', { class: 'group-title' }, cat, h('span', { class: 'count' }, byCat.get(cat).length)),
+        'thead',
+        {},
         h(
-          'div',
-          { class: 'table-wrap' },
+          'tr',
+          {},
+          heads.map((t, i) => h('th', { class: i === 6 ? 'num' : undefined }, t)),
+        ),
+      ),
+      cats.map((cat) =>
+        h(
+          'tbody',
+          { class: 'group', dataset: { category: cat } },
           h(
-            'table',
-            { class: 'grid jobs' },
+            'tr',
+            { class: 'group-row' },
             h(
-              'thead',
-              {},
-              h(
-                'tr',
-                {},
-                [
-                  'Job',
-                  'Type',
-                  'State',
-                  'Schedule',
-                  'Last run',
-                  'Next run',
-                  'Success',
-                  'Recent durations',
-                  '',
-                ].map((t, i) => h('th', { class: i === 6 ? 'num' : undefined }, t)),
-              ),
+              'th',
+              { colspan: heads.length },
+              cat,
+              ' ',
+              h('span', { class: 'count' }, byCat.get(cat).length),
             ),
-            h('tbody', {}, byCat.get(cat).map(jobRow)),
           ),
+          byCat.get(cat).map(jobRow),
         ),
       ),
     );
-    root.replaceChildren(...(groups.length ? groups : [h('p', { class: 'empty' }, 'No jobs registered.')]));
+    root.replaceChildren(h('div', { class: 'table-wrap' }, table));
   }
 
   async function loadStats(jobId) {
@@ -281,8 +293,10 @@
     }
   }
 
+  let jobsListed = null;
   async function loadJobs() {
-    const { jobs: list } = await api('/api/jobs');
+    jobsListed = api('/api/jobs');
+    const { jobs: list } = await jobsListed;
     jobs.clear();
     for (const j of list) jobs.set(j.job_id, j);
     fillJobFilter();
@@ -420,7 +434,9 @@
       } catch {
         return;
       }
-      upsertActive(e.job_id ? { run_id: e.run_id, job_id: e.job_id, ...e.run } : { run_id: e.run_id, ...e.run });
+      upsertActive(
+        e.job_id ? { run_id: e.run_id, job_id: e.job_id, ...e.run } : { run_id: e.run_id, ...e.run },
+      );
       if ((e.type === 'finished' || e.type === 'created') && e.job_id) {
         changed.add(e.job_id);
         refreshStats(changed);
@@ -572,9 +588,10 @@
       return;
     }
     if (modalRunId !== runId) return;
+    await (jobsListed || Promise.resolve()).catch(() => undefined);
     const job = jobs.get(run.job_id);
     $('modal-title').replaceChildren(job ? job.name : run.job_id, ' ', pill(run.status));
-    const field = (k, v) => [h('dt', {}, k), h('dd', {}, v)];
+    const field = (k, v) => h('div', { class: 'fact' }, h('dt', {}, k), h('dd', {}, v));
     const facts = h(
       'dl',
       { class: 'facts' },
@@ -680,9 +697,10 @@
   async function start() {
     wire();
     connect();
+    const loading = Promise.all([loadJobs(), loadActive(), loadHistory()]);
     const deepLink = new URL(location.href).searchParams.get('run_id');
     if (deepLink) void openRun(deepLink);
-    await Promise.all([loadJobs(), loadActive(), loadHistory()]).catch((err) => toast(err.message, 'bad'));
+    await loading.catch((err) => toast(err.message, 'bad'));
   }
 
   void start();
