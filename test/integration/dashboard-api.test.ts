@@ -348,17 +348,20 @@ describe('GET /api/jobs/:job_id/stats', () => {
   });
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: SSE payloads are checked field by field
+type Frame = { event: string; data: any };
+
 /** Reads SSE frames from a real HTTP connection until `until` says stop. */
 async function readStream(
   headers: Record<string, string>,
-  until: (events: { event: string; data: any }[]) => boolean,
+  until: (events: Frame[]) => boolean,
   onOpen?: () => Promise<void>,
 ) {
   const ctrl = new AbortController();
   const res = await fetch(`${sys.url}/api/jobs/stream`, { headers, signal: ctrl.signal });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-  const events: { event: string; data: any }[] = [];
+  const events: Frame[] = [];
   const reader = res.body!.getReader();
   const dec = new TextDecoder();
   let buf = '';
@@ -368,8 +371,7 @@ async function readStream(
     const { value, done } = await reader.read();
     if (done) break;
     buf += dec.decode(value, { stream: true });
-    let i: number;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
+    for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
       const frame = buf.slice(0, i);
       buf = buf.slice(i + 2);
       const ev = /^event: (.+)$/m.exec(frame)?.[1];
