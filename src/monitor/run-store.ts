@@ -17,7 +17,7 @@ export interface RunStatsSample {
 }
 
 /** How many finished runs the duration percentiles are computed over (the newest ones in the window). */
-export const DEFAULT_STATS_SAMPLE = 1000;
+export const DEFAULT_STATS_SAMPLE = 500;
 
 /** Filters for {@link RunStore.list}; every field is optional and they combine with AND. */
 export interface RunQuery {

@@ -140,10 +140,11 @@ export class RedisRunStore implements RunStore {
     const statuses = query.status?.length ? query.status : undefined;
     // Pick the most selective index; the remaining filters are applied to what it returns.
     let keys: string[];
+    // A user's runs are usually fewer than a job's, so the user index wins over the job index.
     if (query.job_id && statuses) keys = statuses.map((s) => this.idx(`js:${query.job_id}:${s}`));
+    else if (query.user_id) keys = [this.idx(`user:${query.user_id}`)];
     else if (query.job_id) keys = [this.idx(`job:${query.job_id}`)];
     else if (statuses) keys = statuses.map((s) => this.idx(`status:${s}`));
-    else if (query.user_id) keys = [this.idx(`user:${query.user_id}`)];
     else if (query.trigger) keys = [this.idx(`trigger:${query.trigger}`)];
     else keys = [this.idx('all')];
 
