@@ -103,6 +103,18 @@ const envSchema = z.object({
   ALERT_WEBHOOK_URL: optionalString.pipe(url(['http:', 'https:']).optional()),
   /** true: GET /metrics answers without the bearer token. */
   METRICS_PUBLIC: envBool.default(false),
+
+  // --- Dashboard (/jobs/monitor, /jobs/queues, /api/jobs/stream) -------------------------------------
+  /** Key for signing dashboard sessions; derived from DB_HEALTH_TOKEN when unset (rotating it logs everyone out). */
+  SESSION_SECRET: optionalString.pipe(
+    z.string().min(32, { error: 'must be at least 32 characters' }).optional(),
+  ),
+  /** How long a dashboard login lasts. */
+  SESSION_TTL_HOURS: num(12),
+  /** true: the dashboard and Bull Board show no trigger/retry, and the API refuses them (403 read_only). */
+  DASHBOARD_READ_ONLY: envBool.default(false),
+  /** Seconds between heartbeats on GET /api/jobs/stream. */
+  SSE_HEARTBEAT_SECONDS: num(15),
 });
 
 export type Env = z.output<typeof envSchema>;

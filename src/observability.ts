@@ -12,7 +12,7 @@ import { SharedCounters } from './metrics/shared-counters';
 import type { EventBus } from './monitor/events';
 import type { JobRegistry } from './monitor/registry';
 import { RUN_RETENTION_SECONDS } from './monitor/run';
-import { failureEvents } from './monitor/run-events';
+import { failureEvents } from './monitor/failure-events';
 import type { RunStore } from './monitor/run-store';
 import { StuckMonitor } from './monitor/stuck-monitor';
 import type { Tracker } from './monitor/tracker';

@@ -4,6 +4,7 @@ import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import { createApp } from './api/app';
 import type { Config } from './config';
+import { createDashboard, type Dashboard, startRunEventPublisher } from './dashboard';
 import { JobsService } from './monitor/jobs-service';
 import { JobRegistry } from './monitor/registry';
 import type { RunStore } from './monitor/run-store';
@@ -35,6 +36,8 @@ export interface System {
   scheduler?: Scheduler;
   /** Metrics, events, stuck monitor and alerts (issue 5). */
   observability: Observability;
+  /** Dashboard sessions, stats and live stream (api role); `dashboard.altAuth` is reusable by other pages. */
+  dashboard?: Dashboard;
   /** Graceful stop: API stops accepting, workers finish active jobs (within the grace period), tracker flushes. */
   stop(): Promise<void>;
 }
@@ -111,6 +114,7 @@ export async function startSystem(
     });
     // Listeners first, so no stored update goes unseen.
     if (alertsConfig) await observability.startMonitor(tracker, alertsConfig);
+    startRunEventPublisher(tracker, redis, config.QUEUE_PREFIX, logger.child({ role: 'tracker' }));
     await tracker.start();
     system.tracker = tracker;
   }
@@ -151,13 +155,18 @@ export async function startSystem(
   }
 
   if (roles.has('api')) {
+    const apiLogger = logger.child({ role: 'api' });
+    const dashboard = createDashboard({ config, registry, store, queues, redis, logger: apiLogger });
+    system.dashboard = dashboard;
     const app = createApp({
       service,
       token: config.DB_HEALTH_TOKEN,
-      logger: logger.child({ role: 'api' }),
+      logger: apiLogger,
       readiness: { redis: () => redis.ping(), store: () => store.ping() },
       authRateLimitPerMinute: config.AUTH_RATE_LIMIT_PER_MINUTE,
-      mounts: [observability.metricsMount()],
+      altAuth: dashboard.altAuth,
+      jobs: dashboard.jobs,
+      mounts: [observability.metricsMount(), (a) => dashboard.mount(a)],
     });
     const server = app.listen(config.PORT);
     await new Promise<void>((resolve, reject) => {
@@ -173,6 +182,7 @@ export async function startSystem(
   system.stop = async () => {
     const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
     const closing: Promise<unknown>[] = [];
+    await system.dashboard?.close();
     if (system.server) {
       const server = system.server;
       closing.push(new Promise((r) => server.close(() => r(undefined))));

@@ -5,7 +5,7 @@ import type { JobsService } from '../monitor/jobs-service';
 import { type AltAuth, requireToken } from './auth';
 import { withAuthRateLimit } from './auth-rate-limit';
 import { errorHandler } from './error-handler';
-import { jobsRouter } from './jobs-routes';
+import { type JobsRouterOptions, jobsRouter } from './jobs-routes';
 
 export interface ApiDeps {
   service: JobsService;
@@ -15,6 +15,8 @@ export interface ApiDeps {
   readiness: Record<string, () => Promise<unknown>>;
   /** Other ways to authenticate (the dashboard session). */
   altAuth?: AltAuth;
+  /** Stats, live stream and read-only mode of the jobs API (src/dashboard wires them). */
+  jobs?: JobsRouterOptions;
   /**
    * Extra mounts added by their modules (dashboard, Bull Board, recordings, metrics), in order, before the
    * 404 and error handlers. `guard` is the bearer-token (or session) middleware.
@@ -63,7 +65,7 @@ export function createApp(deps: ApiDeps): Express {
       onLimited: (req) => deps.logger.warn({ ip: req.ip, path: req.path }, 'auth_rate_limited'),
     },
   );
-  app.use('/api/jobs', guard, jobsRouter(deps.service));
+  app.use('/api/jobs', guard, jobsRouter(deps.service, deps.jobs));
   for (const mount of deps.mounts ?? []) mount(app, guard);
 
   app.use((_req, _res, next) => next(new AppError('not_found', 404, 'no such route')));

@@ -70,3 +70,35 @@ export function parseRunsQuery(query: unknown): RunQuery {
   }
   return r.data as RunQuery;
 }
+
+const WINDOW_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** Longest stats window: the run retention (7 days). */
+export const MAX_WINDOW_MS = 7 * 86_400_000;
+
+const statsQuerySchema = z.strictObject({
+  window: single(
+    z
+      .string()
+      .transform((s, ctx) => {
+        const m = /^(\d{1,6})(m|h|d)$/.exec(s);
+        const ms = m ? Number(m[1]) * WINDOW_UNITS[m[2]] : Number.NaN;
+        if (!m || ms < 60_000 || ms > MAX_WINDOW_MS) {
+          ctx.addIssue({ code: 'custom', message: 'expected a duration like 30m, 24h or 7d (1m to 7d)' });
+          return z.NEVER;
+        }
+        return ms;
+      })
+      .optional(),
+  ),
+});
+
+/** Parses `GET /api/jobs/:job_id/stats` query (`window`, default 24h). @throws 400 invalid_query. */
+export function parseStatsQuery(query: unknown): { windowMs: number } {
+  const r = statsQuerySchema.safeParse(query ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const field = String(issue.path[0] ?? (issue as { keys?: string[] }).keys?.[0] ?? 'query');
+    throw invalidQuery(field, issue.code === 'unrecognized_keys' ? 'unknown parameter' : issue.message);
+  }
+  return { windowMs: (r.data.window as number | undefined) ?? 24 * 3_600_000 };
+}

@@ -33,3 +33,13 @@ export const tooManyAuthFailures = () =>
     429,
     'too many failed authentications from this address; wait a minute',
   );
+export const readOnly = () =>
+  new AppError(
+    'read_only',
+    403,
+    'the dashboard is read-only (DASHBOARD_READ_ONLY=true): trigger and retry are off',
+  );
+export const csrfFailed = () =>
+  new AppError('csrf_failed', 403, 'missing or wrong CSRF token; reload the page and try again');
+export const streamUnavailable = () =>
+  new AppError('stream_unavailable', 503, 'the live event stream is unavailable right now');

@@ -11,6 +11,7 @@ import type { JobEnvelope } from './lifecycle';
 import type { JobDefinition, JobRegistry } from './registry';
 import { ACTIVE_STATUSES, type JobRun, type RunTrigger } from './run';
 import type { RunPage, RunQuery, RunStore } from './run-store';
+import { describeSchedule } from './schedule-words';
 
 /** Puts a job on its BullMQ queue (implemented in src/queues). */
 export interface JobEnqueuer {
@@ -27,8 +28,8 @@ export interface JobEnqueuer {
   payloadOf?(run: JobRun): Promise<unknown>;
 }
 
-/** A job as the API and ChatOps show it. */
-export type PublicJob = Omit<JobDefinition, 'callback_name'>;
+/** A job as the API and ChatOps show it; `schedule` is the schedule in words ("every 1 h"). */
+export type PublicJob = Omit<JobDefinition, 'callback_name'> & { schedule: string };
 
 /** New run ids: 12 hex characters behind a letter, so BullMQ never takes them for integers. */
 export function newRunId(prefix: 'm' | 'a' = 'm'): string {
@@ -183,5 +184,5 @@ export class JobsService {
 
 function toPublic(def: JobDefinition): PublicJob {
   const { callback_name: _hidden, ...rest } = def;
-  return rest;
+  return { ...rest, schedule: describeSchedule(def) };
 }

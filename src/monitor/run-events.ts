@@ -1,30 +1,167 @@
-import type { EventFields } from './events';
-import type { RunUpdate } from './run';
+import type { JobRun, RunLog, RunUpdate } from './run';
 
-/** An event to emit once per `key` (see EventBus.emitOnce). */
-export interface OnceEvent {
-  key: string;
-  name: 'job_failed';
-  fields: EventFields;
+/** Kinds of live run change the dashboard stream carries. */
+export type RunEventType = 'created' | 'progress' | 'log' | 'finished';
+export const RUN_EVENT_TYPES: readonly RunEventType[] = ['created', 'progress', 'log', 'finished'];
+
+/** One change of one run, as sent on `GET /api/jobs/stream`. */
+export interface RunEvent {
+  type: RunEventType;
+  run_id: string;
+  /** null when the event that carried the change did not name the job (progress and log events). */
+  job_id: string | null;
+  /** Fields that changed (status, progress, processed_items, total_items, started_at, error_message, ...). */
+  run: Partial<JobRun>;
+  /** New log lines (only for `log`). */
+  logs?: Omit<RunLog, 'seq'>[];
+}
+
+/** The job id the tracker uses when an event did not say which job it belongs to. */
+const UNKNOWN_JOB = 'unknown';
+const FINISHED = new Set(['completed', 'failed', 'skipped']);
+
+/**
+ * Turns a batch of stored run updates into stream events (pure). One update may give several events
+ * (a batch can hold a run's first sight, its progress, its logs and its end); updates that change nothing a
+ * viewer sees (e.g. only `attempts`) give none.
+ */
+export function updatesToEvents(updates: readonly RunUpdate[]): RunEvent[] {
+  const out: RunEvent[] = [];
+  for (const u of updates) {
+    const p = u.patch;
+    // Progress and log events carry no job snapshot, so their identity is a placeholder: leave it out.
+    const known = u.identity.job_id !== UNKNOWN_JOB;
+    const base = { run_id: u.run_id, job_id: known ? u.identity.job_id : null };
+    const identity: Partial<JobRun> = known
+      ? {
+          job_id: u.identity.job_id,
+          queue: u.identity.queue,
+          created_at: u.identity.created_at,
+          trigger: u.identity.trigger,
+          user_id: u.identity.user_id,
+        }
+      : {};
+    if (p.status === 'pending' || (u.seq === '' && !p.status)) {
+      out.push({ type: 'created', ...base, run: { ...identity, status: 'pending' } });
+    }
+    const progressed =
+      p.status === 'running' ||
+      p.progress !== undefined ||
+      p.processed_items !== undefined ||
+      p.total_items !== undefined;
+    if (progressed && !(p.status && FINISHED.has(p.status))) {
+      out.push({ type: 'progress', ...base, run: { ...identity, ...pick(p) } });
+    }
+    if (u.logs.length) {
+      out.push({
+        type: 'log',
+        ...base,
+        run: {},
+        logs: u.logs.map(({ time, level, message }) => ({ time, level, message })),
+      });
+    }
+    if (p.status && FINISHED.has(p.status)) {
+      out.push({ type: 'finished', ...base, run: { ...identity, ...pick(p) } });
+    }
+  }
+  return out;
+}
+
+function pick(p: RunUpdate['patch']): Partial<JobRun> {
+  const run: Partial<JobRun> = {};
+  for (const [k, v] of Object.entries(p)) {
+    if (v !== undefined && k !== 'result') (run as Record<string, unknown>)[k] = v;
+  }
+  return run;
+}
+
+/** Carries run events between processes (Redis pub/sub in production, see src/queues/redis-run-events.ts). */
+export interface RunEventBus {
+  publish(events: readonly RunEvent[]): Promise<void>;
+  /** Starts delivering every event any process publishes; resolves once subscribed. */
+  subscribe(onEvents: (events: RunEvent[]) => void): Promise<{ close(): Promise<void> }>;
+}
+
+/** A listener of the hub; must be fast and must not throw. */
+export type RunEventListener = (event: RunEvent) => void;
+
+/**
+ * Fans one bus subscription out to many local listeners (SSE connections), subscribing to the bus on the
+ * first listener and staying subscribed until {@link close}.
+ */
+export class RunEventHub {
+  private readonly listeners = new Set<RunEventListener>();
+  private readonly enders = new Map<RunEventListener, () => void>();
+  private sub: Promise<{ close(): Promise<void> }> | null = null;
+
+  constructor(private readonly bus: RunEventBus) {}
+
+  /**
+   * Adds a listener; resolves (with the function that removes it) once the bus delivers to it.
+   * `onEnd` is called if the hub closes first (server shutdown), so open streams can end.
+   */
+  async listen(listener: RunEventListener, onEnd?: () => void): Promise<() => void> {
+    this.listeners.add(listener);
+    if (onEnd) this.enders.set(listener, onEnd);
+    try {
+      this.sub ??= this.bus.subscribe((events) => this.dispatch(events));
+      await this.sub;
+    } catch (err) {
+      this.listeners.delete(listener);
+      this.enders.delete(listener);
+      this.sub = null;
+      throw err;
+    }
+    return () => {
+      this.listeners.delete(listener);
+      this.enders.delete(listener);
+    };
+  }
+
+  /** Number of local listeners (open streams). */
+  size(): number {
+    return this.listeners.size;
+  }
+
+  async close(): Promise<void> {
+    const enders = [...this.enders.values()];
+    this.listeners.clear();
+    this.enders.clear();
+    for (const end of enders) end();
+    const sub = this.sub;
+    this.sub = null;
+    if (sub) await (await sub).close();
+  }
+
+  private dispatch(events: RunEvent[]): void {
+    for (const ev of events) {
+      for (const l of this.listeners) {
+        try {
+          l(ev);
+        } catch {
+          // A broken connection must not stop the others.
+        }
+      }
+    }
+  }
+}
+
+/** Something that reports stored run updates (the Tracker). */
+export interface AppliedSource {
+  onApplied(listener: (updates: readonly RunUpdate[]) => void): void;
 }
 
 /**
- * The `job_failed` events in a batch of stored run updates: a run whose status became `failed`, which only
- * happens after its last attempt (retries go back to pending). Keyed by run_id so two trackers seeing the
- * same update, or a tracker replaying its stream after a restart, emit it once. Pure.
+ * Publishes every batch a tracker stores as run events on the bus (fire and forget: a bus outage costs
+ * live updates, never tracking). `onError` hears publish failures.
  */
-export function failureEvents(updates: readonly RunUpdate[]): OnceEvent[] {
-  return updates
-    .filter((u) => u.patch.status === 'failed')
-    .map((u) => ({
-      key: `failed:${u.run_id}`,
-      name: 'job_failed' as const,
-      fields: {
-        job_id: u.identity.job_id,
-        run_id: u.run_id,
-        queue: u.identity.queue,
-        error: u.patch.error_message ?? 'failed',
-        attempts: u.patch.attempts ?? undefined,
-      },
-    }));
+export function publishRunEvents(
+  tracker: AppliedSource,
+  bus: RunEventBus,
+  onError: (err: Error) => void,
+): void {
+  tracker.onApplied((updates) => {
+    const events = updatesToEvents(updates);
+    if (events.length) bus.publish(events).catch(onError);
+  });
 }

@@ -1,5 +1,24 @@
 import type { JobRun, RunStatus, RunTrigger, RunUpdate } from './run';
 
+/** A finished run as the stats need it. */
+export interface FinishedRunSample {
+  run_id: string;
+  status: RunStatus;
+  created_at: string;
+  duration_ms: number | null;
+}
+
+/** Raw numbers for one job over a time window; {@link RunStore.stats} returns it, the stats service summarises it. */
+export interface RunStatsSample {
+  /** Runs created in the window, by their current status. */
+  counts: Record<RunStatus, number>;
+  /** Finished runs (completed, failed, skipped) created in the window, newest first, at most `sample` of them. */
+  finished: FinishedRunSample[];
+}
+
+/** How many finished runs the duration percentiles are computed over (the newest ones in the window). */
+export const DEFAULT_STATS_SAMPLE = 500;
+
 /** Filters for {@link RunStore.list}; every field is optional and they combine with AND. */
 export interface RunQuery {
   job_id?: string;
@@ -40,6 +59,11 @@ export interface RunStore {
   list(query: RunQuery): Promise<RunPage>;
   /** Number of runs pending or running, per job_id (jobs with none are absent). */
   countActive(): Promise<Record<string, number>>;
+  /**
+   * Counts of one job's runs created at or after `since` (ms) by status, and its newest finished runs in that
+   * window (at most `sample`). Reads are bounded by `sample`, whatever the number of runs.
+   */
+  stats(jobId: string, since: number, sample?: number): Promise<RunStatsSample>;
   /** Throws when the store can't be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -4,11 +4,16 @@ import {
   type JobRun,
   MAX_RUN_LOGS,
   RUN_RETENTION_SECONDS,
+  RUN_STATUSES,
+  type RunStatus,
   type RunUpdate,
 } from '../monitor/run';
 import {
+  DEFAULT_STATS_SAMPLE,
   decodeCursor,
   encodeCursor,
+  type FinishedRunSample,
+  type RunStatsSample,
   pageSize,
   type RunPage,
   type RunQuery,
@@ -113,6 +118,35 @@ export class MongoRunStore implements RunStore {
       ])
       .toArray();
     return Object.fromEntries(rows.map((r) => [r._id, r.n]));
+  }
+
+  /** One aggregation on the {job_id, created_at} index: counts by status and the newest finished runs. */
+  async stats(jobId: string, since: number, sample = DEFAULT_STATS_SAMPLE): Promise<RunStatsSample> {
+    const [out] = await this.collection
+      .aggregate<{ counts: { _id: RunStatus; n: number }[]; finished: Document[] }>([
+        { $match: { job_id: jobId, created_at: { $gte: new Date(since) } } },
+        {
+          $facet: {
+            counts: [{ $group: { _id: '$status', n: { $sum: 1 } } }],
+            finished: [
+              { $match: { status: { $in: ['completed', 'failed', 'skipped'] } } },
+              { $sort: { created_at: -1, run_id: -1 } },
+              { $limit: sample },
+              { $project: { _id: 0, run_id: 1, status: 1, created_at: 1, duration_ms: 1 } },
+            ],
+          },
+        },
+      ])
+      .toArray();
+    const counts = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
+    for (const c of out?.counts ?? []) counts[c._id] = c.n;
+    const finished: FinishedRunSample[] = (out?.finished ?? []).map((d) => ({
+      run_id: d.run_id,
+      status: d.status,
+      created_at: d.created_at instanceof Date ? d.created_at.toISOString() : String(d.created_at),
+      duration_ms: d.duration_ms ?? null,
+    }));
+    return { counts, finished };
   }
 
   async ping(): Promise<void> {

@@ -3,12 +3,17 @@ import {
   ACTIVE_STATUSES,
   type JobRun,
   RUN_RETENTION_SECONDS,
+  RUN_STATUSES,
   type RunLog,
+  type RunStatus,
   type RunUpdate,
 } from '../monitor/run';
 import {
+  DEFAULT_STATS_SAMPLE,
   decodeCursor,
   encodeCursor,
+  type FinishedRunSample,
+  type RunStatsSample,
   pageSize,
   type RunPage,
   type RunQuery,
@@ -153,10 +158,11 @@ export class RedisRunStore implements RunStore {
     const statuses = query.status?.length ? query.status : undefined;
     // Pick the most selective index; the remaining filters are applied to what it returns.
     let keys: string[];
+    // A user's runs are usually fewer than a job's, so the user index wins over the job index.
     if (query.job_id && statuses) keys = statuses.map((s) => this.idx(`js:${query.job_id}:${s}`));
+    else if (query.user_id) keys = [this.idx(`user:${query.user_id}`)];
     else if (query.job_id) keys = [this.idx(`job:${query.job_id}`)];
     else if (statuses) keys = statuses.map((s) => this.idx(`status:${s}`));
-    else if (query.user_id) keys = [this.idx(`user:${query.user_id}`)];
     else if (query.trigger) keys = [this.idx(`trigger:${query.trigger}`)];
     else keys = [this.idx('all')];
 
@@ -208,6 +214,55 @@ export class RedisRunStore implements RunStore {
     const last = runs[runs.length - 1];
     const next_cursor = out.length > limit && last ? encodeCursor(this.scoreOf(last), last.run_id) : null;
     return { runs, next_cursor };
+  }
+
+  /**
+   * Counts come from ZCOUNT on the job+status indexes (O(log n)); the finished sample reads at most
+   * `sample` ids from each finished-status index and one HMGET per kept run, all pipelined.
+   */
+  async stats(jobId: string, since: number, sample = DEFAULT_STATS_SAMPLE): Promise<RunStatsSample> {
+    const finishedStatuses: RunStatus[] = ['completed', 'failed', 'skipped'];
+    const p = this.redis.pipeline();
+    for (const s of RUN_STATUSES) p.zcount(this.idx(`js:${jobId}:${s}`), since, '+inf');
+    for (const s of finishedStatuses)
+      p.zrange(
+        this.idx(`js:${jobId}:${s}`),
+        '+inf',
+        String(since),
+        'BYSCORE',
+        'REV',
+        'LIMIT',
+        0,
+        sample,
+        'WITHSCORES',
+      );
+    const res = (await p.exec()) ?? [];
+    const counts = {} as Record<RunStatus, number>;
+    RUN_STATUSES.forEach((s, i) => {
+      counts[s] = Number(res[i][1]);
+    });
+    const ids: { id: string; score: number }[] = [];
+    for (let i = RUN_STATUSES.length; i < res.length; i++) {
+      const r = res[i][1] as string[];
+      for (let j = 0; j < r.length; j += 2) ids.push({ id: r[j], score: Number(r[j + 1]) });
+    }
+    ids.sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : -1));
+    const keep = ids.slice(0, sample);
+    const read = this.redis.pipeline();
+    for (const c of keep) read.hmget(this.runKey(c.id), 'status', 'created_at', 'duration_ms');
+    const hashes = (await read.exec()) ?? [];
+    const finished: FinishedRunSample[] = [];
+    keep.forEach((c, i) => {
+      const [status, created, duration] = (hashes[i]?.[1] ?? []) as (string | null)[];
+      if (!status || !created) return; // expired meanwhile
+      finished.push({
+        run_id: c.id,
+        status: JSON.parse(status),
+        created_at: JSON.parse(created),
+        duration_ms: duration ? JSON.parse(duration) : null,
+      });
+    });
+    return { counts, finished };
   }
 
   private async countAtScore(keys: string[], score: number): Promise<number> {

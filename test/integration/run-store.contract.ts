@@ -274,6 +274,50 @@ export function runStoreContract(
       expect(await store.countActive()).toEqual({ job_b: 1 });
     });
 
+    it('stats: counts by status in the window and the newest finished runs, bounded by sample', async () => {
+      const updates: RunUpdate[] = [];
+      const statuses = ['completed', 'completed', 'failed', 'skipped', 'running', 'pending'] as const;
+      for (let i = 0; i < 12; i++) {
+        updates.push({
+          run_id: `s${String(i).padStart(2, '0')}`,
+          seq: seq(100 + i),
+          identity: ident({ job_id: i === 11 ? 'job_b' : 'job_a' }, i * 1000),
+          patch: {
+            status: statuses[i % 6],
+            duration_ms: statuses[i % 6] === 'running' ? null : (i + 1) * 10,
+          },
+          logs: [],
+        });
+      }
+      await store.apply(updates);
+      const all = await store.stats('job_a', t0);
+      expect(all.counts).toEqual({ completed: 4, failed: 2, skipped: 2, running: 2, pending: 1 });
+      expect(all.finished.map((r) => r.run_id)).toEqual([
+        's09',
+        's08',
+        's07',
+        's06',
+        's03',
+        's02',
+        's01',
+        's00',
+      ]);
+      expect(all.finished[0]).toEqual({
+        run_id: 's09',
+        status: 'skipped',
+        created_at: new Date(t0 + 9000).toISOString(),
+        duration_ms: 100,
+      });
+      const recent = await store.stats('job_a', t0 + 6000, 3);
+      expect(recent.counts).toEqual({ completed: 2, failed: 1, skipped: 1, running: 1, pending: 0 });
+      expect(recent.finished.map((r) => r.run_id)).toEqual(['s09', 's08', 's07']);
+      const none = await store.stats('job_c', t0);
+      expect(none).toEqual({
+        counts: { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0 },
+        finished: [],
+      });
+    });
+
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

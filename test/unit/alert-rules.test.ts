@@ -6,7 +6,7 @@ import {
   retryDelayMs,
 } from '../../src/monitor/alert-rules';
 import type { MonitorEvent } from '../../src/monitor/events';
-import { failureEvents } from '../../src/monitor/run-events';
+import { failureEvents } from '../../src/monitor/failure-events';
 
 const rule: AlertRule = {
   name: 'job_failure_alert',

@@ -1,0 +1,55 @@
+import type { Request, Response } from 'express';
+import { streamUnavailable } from '../monitor/errors';
+import type { RunEvent, RunEventHub } from '../monitor/run-events';
+
+export interface StreamOptions {
+  heartbeatMs: number;
+  /** Open streams one process accepts; more get 503. */
+  maxClients?: number;
+}
+
+/** Formats one Server-Sent Event. `data` is JSON on one line, so no payload can break the framing. */
+export function sseFrame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * `GET /api/jobs/stream`: Server-Sent Events of run changes (`created`, `progress`, `log`, `finished`, each
+ * with `{type, run_id, job_id, run, logs?}`) from the hub, plus `heartbeat` events every `heartbeatMs`.
+ * The stream ends when the client goes away or the server shuts down.
+ */
+export function streamHandler(hub: RunEventHub, opts: StreamOptions) {
+  const max = opts.maxClients ?? 500;
+  return async (req: Request, res: Response) => {
+    if (hub.size() >= max) throw streamUnavailable();
+    let open = false;
+    const send = (ev: RunEvent) => {
+      if (open) res.write(sseFrame(ev.type, ev));
+    };
+    let unlisten: () => void;
+    try {
+      unlisten = await hub.listen(send, () => res.end());
+    } catch {
+      throw streamUnavailable();
+    }
+    res.status(200).set({
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.flushHeaders();
+    res.write(`retry: 3000\n${sseFrame('ready', { time: new Date().toISOString() })}`);
+    open = true;
+    const heartbeat = setInterval(() => {
+      res.write(sseFrame('heartbeat', { time: new Date().toISOString() }));
+    }, opts.heartbeatMs);
+    const cleanup = () => {
+      open = false;
+      clearInterval(heartbeat);
+      unlisten();
+    };
+    req.on('close', cleanup);
+    res.on('close', cleanup);
+  };
+}

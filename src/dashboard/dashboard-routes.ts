@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import type { Logger } from 'pino';
+import { tokenMatches } from '../api/auth';
+import { AppError, csrfFailed } from '../monitor/errors';
+import { publicDir } from './assets';
+import { dashboardPage, loginPage } from './pages';
+import { readCookie, type SessionManager } from './session';
+
+const LOGIN_COOKIE = 'jm_login';
+const HOME = '/jobs/monitor';
+
+/** A local path under /jobs/ to return to after login; anything else becomes the dashboard home. */
+export function safeNext(v: unknown): string {
+  if (typeof v !== 'string' || v.length > 500) return HOME;
+  if (!/^\/jobs\/(monitor|queues)(?:[/?#]|$)/.test(v) || /[\\\s]/.test(v)) return HOME;
+  return v;
+}
+
+export interface DashboardRoutesOptions {
+  token: string;
+  sessions: SessionManager;
+  readOnly: boolean;
+  logger: Logger;
+  /** Login attempts allowed per IP per 5 minutes. */
+  loginLimit?: number;
+}
+
+/**
+ * `/jobs/monitor`: the login form (anonymous) or the dashboard shell (signed in), login/logout, and the
+ * static files. No job data is rendered by the server; the page's script reads it from /api/jobs with the
+ * session cookie.
+ */
+export function dashboardRouter(o: DashboardRoutesOptions): Router {
+  const r = Router();
+  const form = express.urlencoded({ extended: false, limit: '4kb' });
+  const noStore = (_req: Request, res: Response, next: NextFunction) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  };
+
+  r.use(
+    '/static',
+    express.static(publicDir(), { index: false, fallthrough: false, maxAge: '5m', immutable: false }),
+  );
+
+  /** Renders the login form with a fresh pre-login CSRF nonce (double-submit cookie). */
+  const showLogin = (req: Request, res: Response, status: number, next: string, error?: string) => {
+    const nonce = randomBytes(16).toString('base64url');
+    res.cookie(LOGIN_COOKIE, nonce, {
+      httpOnly: true,
+      sameSite: 'strict',
+      secure: req.secure,
+      path: '/jobs/monitor',
+      maxAge: 3_600_000,
+    });
+    res
+      .status(status)
+      .type('html')
+      .send(loginPage({ csrf: o.sessions.csrfFor(`login:${nonce}`), next, error }));
+  };
+
+  r.get('/', noStore, (req, res) => {
+    const session = o.sessions.read(req);
+    if (!session) return showLogin(req, res, 200, safeNext(req.originalUrl));
+    res
+      .type('html')
+      .send(dashboardPage({ csrf: session.csrf, readOnly: o.readOnly, expiresAt: session.expiresAt }));
+  });
+
+  r.get('/login', noStore, (req, res) => {
+    showLogin(req, res, 200, safeNext(req.query.next));
+  });
+
+  const limiter = rateLimit({
+    windowMs: 5 * 60_000,
+    limit: o.loginLimit ?? 30,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    handler: (_req, _res, next) =>
+      next(new AppError('too_many_requests', 429, 'too many login attempts; wait a few minutes')),
+  });
+
+  r.post('/login', limiter, form, noStore, (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const next = safeNext(body.next);
+    const nonce = readCookie(req, LOGIN_COOKIE);
+    if (!nonce || typeof body._csrf !== 'string' || body._csrf !== o.sessions.csrfFor(`login:${nonce}`)) {
+      return showLogin(req, res, 403, next, 'The sign-in form expired. Please try again.');
+    }
+    if (typeof body.token !== 'string' || !body.token || !tokenMatches(body.token, o.token)) {
+      o.logger.warn({ ip: req.ip }, 'dashboard_login_failed');
+      return showLogin(req, res, 401, next, 'Wrong token.');
+    }
+    o.sessions.issue(req, res);
+    res.clearCookie(LOGIN_COOKIE, { path: '/jobs/monitor' });
+    o.logger.info({ ip: req.ip }, 'dashboard_login');
+    res.redirect(303, next);
+  });
+
+  r.post('/logout', form, noStore, (req, res) => {
+    const session = o.sessions.read(req);
+    if (session && !o.sessions.csrfOk(req, session)) throw csrfFailed();
+    o.sessions.clear(req, res);
+    res.redirect(303, HOME);
+  });
+
+  return r;
+}

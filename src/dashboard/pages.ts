@@ -1,0 +1,111 @@
+/** Server-rendered HTML shells of the dashboard. Every interpolated value goes through {@link esc}. */
+
+const ENTITIES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+/** Escapes text for HTML content and quoted attributes. */
+export function esc(v: unknown): string {
+  return String(v ?? '').replace(/[&<>"']/g, (c) => ENTITIES[c]);
+}
+
+export const STATIC_BASE = '/jobs/monitor/static';
+
+function layout(title: string, body: string, bodyAttrs = ''): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>${esc(title)}</title>
+<link rel="icon" href="${STATIC_BASE}/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="${STATIC_BASE}/dashboard.css">
+</head>
+<body${bodyAttrs}>
+${body}
+</body>
+</html>`;
+}
+
+/** The login form. `next` is where to go after signing in (a validated local path). */
+export function loginPage(o: { csrf: string; next: string; error?: string }): string {
+  return layout(
+    'Sign in · Jobs Monitor',
+    `<main class="login">
+  <form class="login-card" method="post" action="/jobs/monitor/login">
+    <div class="brand"><span class="logo" aria-hidden="true"></span>Jobs Monitor</div>
+    <p class="muted">Sign in with the admin token (<code>DB_HEALTH_TOKEN</code>).</p>
+    ${o.error ? `<p class="alert" role="alert">${esc(o.error)}</p>` : ''}
+    <label for="token">Admin token</label>
+    <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+    <input type="hidden" name="_csrf" value="${esc(o.csrf)}">
+    <input type="hidden" name="next" value="${esc(o.next)}">
+    <button type="submit" class="btn primary">Sign in</button>
+  </form>
+</main>`,
+    ' class="login-body"',
+  );
+}
+
+/** The dashboard shell; dashboard.js fills it from the API. */
+export function dashboardPage(o: { csrf: string; readOnly: boolean; expiresAt: number }): string {
+  const ro = o.readOnly ? '<span class="badge ro" title="DASHBOARD_READ_ONLY=true">read-only</span>' : '';
+  return layout(
+    'Jobs Monitor',
+    `<header class="topbar">
+  <div class="brand"><span class="logo" aria-hidden="true"></span>Jobs Monitor ${ro}</div>
+  <nav class="nav">
+    <a href="#active">Active</a><a href="#jobs">Jobs</a><a href="#history">History</a>
+    <a href="/jobs/queues" class="ext">Bull Board</a>
+  </nav>
+  <div class="session">
+    <span id="live" class="live off" title="Live updates">connecting</span>
+    <form method="post" action="/jobs/monitor/logout">
+      <input type="hidden" name="_csrf" value="${esc(o.csrf)}">
+      <button type="submit" class="btn ghost">Log out</button>
+    </form>
+  </div>
+</header>
+<main class="page">
+  <div id="toast" class="toast" role="status" aria-live="polite" hidden></div>
+  <section id="active" class="panel">
+    <div class="panel-head"><h2>Active runs <span id="active-count" class="count">0</span></h2></div>
+    <div id="active-list" class="active-list"><p class="empty">Nothing is running.</p></div>
+  </section>
+  <section id="jobs" class="panel">
+    <div class="panel-head"><h2>Jobs</h2><span class="muted small">success rate and durations: last 24 h</span></div>
+    <div id="jobs-groups"><p class="empty">Loading…</p></div>
+  </section>
+  <section id="history" class="panel">
+    <div class="panel-head"><h2>History</h2></div>
+    <form id="filters" class="filters">
+      <label>Job <select name="job_id"><option value="">all</option></select></label>
+      <label>Status <select name="status"><option value="">all</option>
+        <option>pending</option><option>running</option><option>completed</option><option>failed</option><option>skipped</option>
+      </select></label>
+      <label>Trigger <select name="trigger"><option value="">all</option>
+        <option>scheduled</option><option>manual</option><option>api</option></select></label>
+      <label>User <input name="user_id" type="search" maxlength="128" placeholder="user id"></label>
+      <button type="submit" class="btn">Apply</button>
+      <button type="reset" class="btn ghost">Clear</button>
+    </form>
+    <div class="table-wrap"><table class="grid" id="runs-table">
+      <thead><tr><th>Created</th><th>Job</th><th>Status</th><th>Trigger</th><th>User</th><th class="num">Duration</th><th class="num">Items</th><th>Run</th><th></th></tr></thead>
+      <tbody id="runs-body"></tbody>
+    </table></div>
+    <div class="pager"><button id="newer" class="btn ghost" disabled>← Newer</button><span id="page-info" class="muted small"></span><button id="older" class="btn ghost" disabled>Older →</button></div>
+  </section>
+</main>
+<dialog id="run-modal" class="modal" aria-labelledby="modal-title">
+  <div class="modal-head"><h3 id="modal-title">Run</h3><button id="modal-close" class="btn ghost" aria-label="Close">✕</button></div>
+  <div id="modal-body" class="modal-body"></div>
+</dialog>
+<script src="${STATIC_BASE}/dashboard.js" defer></script>`,
+    ` data-csrf="${esc(o.csrf)}" data-read-only="${o.readOnly}" data-expires="${o.expiresAt}"`,
+  );
+}

@@ -1,0 +1,707 @@
+// Jobs Monitor dashboard. Plain browser JS, no framework. Reads everything from /api/jobs with the
+// session cookie; writes data into the page only through textContent / DOM APIs (never innerHTML).
+(() => {
+  const body = document.body;
+  const CSRF = body.dataset.csrf || '';
+  const READ_ONLY = body.dataset.readOnly === 'true';
+  const PAGE_SIZE = 25;
+  const FINISHED = ['completed', 'failed', 'skipped'];
+  const KEEP_FINISHED_MS = 15000;
+
+  /** @type {Map<string, any>} */
+  const jobs = new Map();
+  /** @type {Map<string, any>} active (and just-finished) runs by run_id */
+  const active = new Map();
+  const hist = { cursors: [null], page: 0, next: null, filters: {} };
+  let modalRunId = null;
+
+  // ---------- DOM helpers ----------
+  /** Creates an element; string/number children become text nodes. */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') el.className = v;
+      else if (k === 'text') el.textContent = String(v);
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else if (k === 'dataset') Object.assign(el.dataset, v);
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children.flat()) {
+      if (c === undefined || c === null || c === false) continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+  const $ = (id) => document.getElementById(id);
+  const SVG = 'http://www.w3.org/2000/svg';
+  function s(tag, attrs, ...children) {
+    const el = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+    for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return el;
+  }
+
+  // ---------- formatting ----------
+  function ago(iso) {
+    if (!iso) return '—';
+    const ms = Date.now() - Date.parse(iso);
+    const future = ms < 0;
+    const a = Math.abs(ms) / 1000;
+    const t =
+      a < 45
+        ? `${Math.round(a)} s`
+        : a < 3600
+          ? `${Math.round(a / 60)} min`
+          : a < 86400
+            ? `${Math.round(a / 3600)} h`
+            : `${Math.round(a / 86400)} d`;
+    return future ? `in ${t}` : `${t} ago`;
+  }
+  function dur(ms) {
+    if (ms === null || ms === undefined) return '—';
+    if (ms < 1000) return `${Math.round(ms)} ms`;
+    if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 1 : 0)} s`;
+    const m = Math.floor(ms / 60000);
+    return m < 60 ? `${m} min ${Math.round((ms % 60000) / 1000)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+  }
+  function clock(iso) {
+    if (!iso) return '—';
+    const d = new Date(iso);
+    return d.toLocaleString(undefined, {
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+  }
+  const time = (iso, text) =>
+    h('time', { datetime: iso || undefined, title: iso ? new Date(iso).toLocaleString() : undefined }, text);
+  const pill = (status) => h('span', { class: `pill s-${status}` }, status);
+  const items = (r) =>
+    r.total_items
+      ? `${r.processed_items ?? 0}/${r.total_items}`
+      : r.processed_items
+        ? String(r.processed_items)
+        : '—';
+
+  function toast(msg, kind) {
+    const t = $('toast');
+    t.textContent = msg;
+    t.className = `toast ${kind || ''}`;
+    t.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => (t.hidden = true), 6000);
+  }
+
+  // ---------- API ----------
+  async function api(path, opts) {
+    const init = { credentials: 'same-origin', headers: { Accept: 'application/json' }, ...(opts || {}) };
+    if (init.method && init.method !== 'GET') init.headers['X-CSRF-Token'] = CSRF;
+    const res = await fetch(path, init);
+    let data = null;
+    try {
+      data = await res.json();
+    } catch {
+      data = null;
+    }
+    if (res.status === 401) {
+      location.assign(`/jobs/monitor/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+      throw new Error('session expired');
+    }
+    if (!res.ok) {
+      const err = new Error(data?.message || `HTTP ${res.status}`);
+      err.code = data?.error;
+      throw err;
+    }
+    return data;
+  }
+
+  // ---------- Jobs ----------
+  function sparkline(recent) {
+    const w = 120;
+    const hgt = 26;
+    const svg = s('svg', { class: 'spark', width: w, height: hgt, viewBox: `0 0 ${w} ${hgt}`, role: 'img' });
+    const runs = (recent || []).filter((r) => typeof r.duration_ms === 'number');
+    svg.append(
+      s('title', {}, runs.length ? `Duration of the last ${runs.length} runs` : 'No finished runs yet'),
+    );
+    if (!runs.length) {
+      svg.append(s('line', { x1: 0, y1: hgt - 1, x2: w, y2: hgt - 1, class: 'spark-base' }));
+      return svg;
+    }
+    const max = Math.max(...runs.map((r) => r.duration_ms), 1);
+    const slot = w / 20;
+    runs.forEach((r, i) => {
+      const bh = Math.max(2, Math.round((r.duration_ms / max) * (hgt - 2)));
+      const bar = s('rect', {
+        x: (20 - runs.length + i) * slot + 1,
+        y: hgt - bh,
+        width: Math.max(2, slot - 2),
+        height: bh,
+        rx: 1,
+        class: `bar b-${r.status}`,
+      });
+      bar.append(s('title', {}, `${r.status} · ${dur(r.duration_ms)} · ${clock(r.created_at)}`));
+      svg.append(bar);
+    });
+    return svg;
+  }
+
+  function jobRow(job) {
+    const st = job.stats;
+    const last = st?.last_run;
+    const rate =
+      st && st.success_rate !== null && st.success_rate !== undefined
+        ? Math.round(st.success_rate * 100)
+        : null;
+    const runBtn =
+      job.can_trigger && !READ_ONLY
+        ? h(
+            'button',
+            {
+              class: 'btn small',
+              type: 'button',
+              dataset: { run: job.job_id },
+              disabled: !job.enabled,
+              onclick: () => runNow(job),
+            },
+            'Run now',
+          )
+        : null;
+    return h(
+      'tr',
+      { dataset: { job: job.job_id } },
+      h('td', {}, h('div', { class: 'job-name' }, job.name), h('div', { class: 'job-id mono' }, job.job_id)),
+      h(
+        'td',
+        {},
+        h(
+          'span',
+          { class: `tag ${job.is_dynamic ? 'dyn' : 'static'}` },
+          job.is_dynamic ? 'dynamic' : 'static',
+        ),
+      ),
+      h(
+        'td',
+        {},
+        h('span', { class: `dot ${job.enabled ? 'on' : 'off'}` }),
+        job.enabled ? 'enabled' : 'disabled',
+      ),
+      h('td', { class: 'sched' }, job.schedule || '—'),
+      h(
+        'td',
+        { class: 'last' },
+        last
+          ? [pill(last.status), ' ', time(last.created_at, ago(last.created_at))]
+          : h('span', { class: 'muted' }, 'never'),
+      ),
+      h(
+        'td',
+        {},
+        st?.next_run_at ? time(st.next_run_at, ago(st.next_run_at)) : h('span', { class: 'muted' }, '—'),
+      ),
+      h(
+        'td',
+        { class: 'num' },
+        rate === null
+          ? h('span', { class: 'muted' }, '—')
+          : h('span', { class: rate >= 95 ? 'ok' : rate >= 80 ? 'warn' : 'bad' }, `${rate}%`),
+        st?.total ? h('div', { class: 'muted small' }, `${st.total} runs`) : null,
+      ),
+      h(
+        'td',
+        { class: 'chart' },
+        sparkline(st?.recent),
+        st && st.duration_ms.p50 !== null
+          ? h(
+              'div',
+              { class: 'muted small' },
+              `p50 ${dur(st.duration_ms.p50)} · p95 ${dur(st.duration_ms.p95)}`,
+            )
+          : null,
+      ),
+      h('td', { class: 'act' }, runBtn),
+    );
+  }
+
+  function renderJobs() {
+    const root = $('jobs-groups');
+    const byCat = new Map();
+    for (const j of jobs.values()) {
+      if (!byCat.has(j.category)) byCat.set(j.category, []);
+      byCat.get(j.category).push(j);
+    }
+    const cats = [...byCat.keys()].sort();
+    if (!cats.length) {
+      root.replaceChildren(h('p', { class: 'empty' }, 'No jobs registered.'));
+      return;
+    }
+    const heads = [
+      'Job',
+      'Type',
+      'State',
+      'Schedule',
+      'Last run',
+      'Next run',
+      'Success 24 h',
+      'Recent durations',
+      '',
+    ];
+    const table = h(
+      'table',
+      { class: 'grid jobs' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          heads.map((t, i) => h('th', { class: i === 6 ? 'num' : undefined }, t)),
+        ),
+      ),
+      cats.map((cat) =>
+        h(
+          'tbody',
+          { class: 'group', dataset: { category: cat } },
+          h(
+            'tr',
+            { class: 'group-row' },
+            h(
+              'th',
+              { colspan: heads.length },
+              cat,
+              ' ',
+              h('span', { class: 'count' }, byCat.get(cat).length),
+            ),
+          ),
+          byCat.get(cat).map(jobRow),
+        ),
+      ),
+    );
+    root.replaceChildren(h('div', { class: 'table-wrap' }, table));
+  }
+
+  async function loadStats(jobId) {
+    try {
+      const { stats } = await api(`/api/jobs/${encodeURIComponent(jobId)}/stats?window=24h`);
+      const j = jobs.get(jobId);
+      if (j) j.stats = stats;
+    } catch {
+      // the row shows dashes
+    }
+  }
+
+  let jobsListed = null;
+  async function loadJobs() {
+    jobsListed = api('/api/jobs');
+    const { jobs: list } = await jobsListed;
+    jobs.clear();
+    for (const j of list) jobs.set(j.job_id, j);
+    fillJobFilter();
+    renderJobs();
+    await Promise.all(list.map((j) => loadStats(j.job_id)));
+    renderJobs();
+  }
+
+  const refreshStats = debounce(async (ids) => {
+    await Promise.all([...ids].map(loadStats));
+    renderJobs();
+  }, 800);
+
+  async function runNow(job) {
+    const btn = document.querySelector(`button[data-run="${CSS.escape(job.job_id)}"]`);
+    if (btn) btn.disabled = true;
+    try {
+      const { run_id } = await api(`/api/jobs/${encodeURIComponent(job.job_id)}/trigger`, { method: 'POST' });
+      toast(`${job.name}: started run ${run_id}`, 'ok');
+      upsertActive({
+        run_id,
+        job_id: job.job_id,
+        status: 'pending',
+        created_at: new Date().toISOString(),
+        trigger: 'manual',
+      });
+    } catch (err) {
+      toast(`${job.name}: ${err.message}`, 'bad');
+    } finally {
+      if (btn) setTimeout(() => (btn.disabled = !job.enabled), 1000);
+    }
+  }
+
+  // ---------- Active runs ----------
+  function upsertActive(patch) {
+    const cur = active.get(patch.run_id) || {};
+    const run = { ...cur, ...patch };
+    if (FINISHED.includes(run.status) && !run.finishedAt) run.finishedAt = Date.now();
+    active.set(run.run_id, run);
+    renderActive();
+  }
+
+  function activeCard(r) {
+    const job = jobs.get(r.job_id);
+    const pct =
+      FINISHED.includes(r.status) && r.status === 'completed'
+        ? 100
+        : Math.max(0, Math.min(100, r.progress || 0));
+    const since = r.started_at || r.created_at;
+    const elapsed = since ? (r.ended_at ? Date.parse(r.ended_at) : Date.now()) - Date.parse(since) : null;
+    return h(
+      'div',
+      { class: `run-card s-${r.status}`, dataset: { runId: r.run_id } },
+      h(
+        'div',
+        { class: 'run-card-head' },
+        h(
+          'button',
+          { class: 'link', type: 'button', onclick: () => openRun(r.run_id) },
+          job ? job.name : r.job_id,
+        ),
+        pill(r.status),
+      ),
+      h(
+        'div',
+        {
+          class: 'progress',
+          role: 'progressbar',
+          'aria-valuemin': 0,
+          'aria-valuemax': 100,
+          'aria-valuenow': pct,
+        },
+        h('div', { class: 'progress-fill', style: null, dataset: { pct: String(pct) } }),
+      ),
+      h(
+        'div',
+        { class: 'run-card-meta' },
+        h('span', { class: 'pct' }, `${Math.round(pct)}%`),
+        h('span', { class: 'items' }, items(r)),
+        h('span', { class: 'elapsed' }, elapsed === null ? '' : dur(elapsed)),
+        h('span', { class: 'mono muted' }, r.run_id),
+      ),
+    );
+  }
+
+  function renderActive() {
+    const now = Date.now();
+    for (const [id, r] of active)
+      if (r.finishedAt && now - r.finishedAt > KEEP_FINISHED_MS) active.delete(id);
+    const runs = [...active.values()].sort((a, b) =>
+      String(b.created_at).localeCompare(String(a.created_at)),
+    );
+    $('active-count').textContent = String(runs.filter((r) => !FINISHED.includes(r.status)).length);
+    const list = $('active-list');
+    list.replaceChildren(
+      ...(runs.length ? runs.map(activeCard) : [h('p', { class: 'empty' }, 'Nothing is running.')]),
+    );
+    // Widths through CSSOM (allowed by the CSP), not inline style attributes.
+    for (const fill of list.querySelectorAll('.progress-fill')) fill.style.width = `${fill.dataset.pct}%`;
+  }
+
+  async function loadActive() {
+    const { runs } = await api('/api/jobs/active');
+    for (const [id, r] of active) if (!r.finishedAt) active.delete(id);
+    for (const r of runs) active.set(r.run_id, r);
+    renderActive();
+  }
+
+  // ---------- Live stream ----------
+  function connect() {
+    const live = $('live');
+    const es = new EventSource('/api/jobs/stream');
+    let first = true;
+    es.addEventListener('ready', () => {
+      live.textContent = 'live';
+      live.className = 'live on';
+      if (!first) {
+        void loadActive();
+        void loadHistory();
+      }
+      first = false;
+    });
+    es.addEventListener('heartbeat', () => {
+      live.className = 'live on';
+    });
+    es.onerror = () => {
+      live.textContent = 'reconnecting';
+      live.className = 'live off';
+    };
+    const changed = new Set();
+    const onRun = (ev) => {
+      let e;
+      try {
+        e = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      upsertActive(
+        e.job_id ? { run_id: e.run_id, job_id: e.job_id, ...e.run } : { run_id: e.run_id, ...e.run },
+      );
+      if ((e.type === 'finished' || e.type === 'created') && e.job_id) {
+        changed.add(e.job_id);
+        refreshStats(changed);
+        refreshHistory();
+      }
+      if (modalRunId === e.run_id && e.type === 'finished') void openRun(e.run_id, true);
+    };
+    es.addEventListener('created', onRun);
+    es.addEventListener('progress', onRun);
+    es.addEventListener('finished', onRun);
+    es.addEventListener('log', (ev) => {
+      let e;
+      try {
+        e = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (modalRunId === e.run_id) appendLogs(e.logs || []);
+    });
+  }
+
+  // ---------- History ----------
+  function fillJobFilter() {
+    const sel = document.querySelector('#filters select[name="job_id"]');
+    const current = sel.value;
+    sel.replaceChildren(
+      h('option', { value: '' }, 'all'),
+      ...[...jobs.values()].map((j) => h('option', { value: j.job_id }, j.job_id)),
+    );
+    sel.value = current;
+  }
+
+  function historyRow(r) {
+    const job = jobs.get(r.job_id);
+    const retry =
+      r.status === 'failed' && job && job.can_trigger && !READ_ONLY
+        ? h(
+            'button',
+            {
+              class: 'btn small ghost',
+              type: 'button',
+              onclick: (ev) => {
+                ev.stopPropagation();
+                void retryRun(r);
+              },
+            },
+            'Retry',
+          )
+        : null;
+    const row = h(
+      'tr',
+      {
+        class: `clickable s-${r.status}`,
+        tabindex: 0,
+        dataset: { runId: r.run_id },
+        onclick: () => openRun(r.run_id),
+        onkeydown: (ev) => ev.key === 'Enter' && openRun(r.run_id),
+      },
+      h('td', {}, time(r.created_at, clock(r.created_at))),
+      h('td', {}, r.job_id),
+      h('td', {}, pill(r.status)),
+      h('td', {}, r.trigger),
+      h('td', { class: 'mono' }, r.user_id || '—'),
+      h('td', { class: 'num' }, dur(r.duration_ms)),
+      h('td', { class: 'num' }, items(r)),
+      h('td', { class: 'mono muted' }, r.run_id),
+      h('td', { class: 'act' }, retry),
+    );
+    if (r.status !== 'failed' || !r.error_message) return [row];
+    return [
+      row,
+      h(
+        'tr',
+        { class: 'error-row', onclick: () => openRun(r.run_id) },
+        h('td', { colspan: 9 }, h('span', { class: 'err-label' }, 'error'), ' ', r.error_message),
+      ),
+    ];
+  }
+
+  async function loadHistory() {
+    const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    for (const [k, v] of Object.entries(hist.filters)) if (v) q.set(k, v);
+    const cursor = hist.cursors[hist.page];
+    if (cursor) q.set('cursor', cursor);
+    const tbody = $('runs-body');
+    try {
+      const page = await api(`/api/jobs/runs?${q}`);
+      hist.next = page.next_cursor;
+      tbody.replaceChildren(
+        ...(page.runs.length
+          ? page.runs.flatMap(historyRow)
+          : [h('tr', {}, h('td', { colspan: 9, class: 'empty' }, 'No runs match.'))]),
+      );
+      $('page-info').textContent = `page ${hist.page + 1}`;
+      $('newer').disabled = hist.page === 0;
+      $('older').disabled = !hist.next;
+    } catch (err) {
+      tbody.replaceChildren(h('tr', {}, h('td', { colspan: 9, class: 'alert' }, err.message)));
+    }
+  }
+  const refreshHistory = debounce(() => {
+    if (hist.page === 0) void loadHistory();
+  }, 800);
+
+  async function retryRun(r) {
+    try {
+      const { run_id } = await api(`/api/jobs/runs/${encodeURIComponent(r.run_id)}/retry`, {
+        method: 'POST',
+      });
+      toast(`Retrying ${r.job_id}: new run ${run_id}`, 'ok');
+    } catch (err) {
+      toast(`Retry refused: ${err.message}`, 'bad');
+    }
+  }
+
+  // ---------- Run modal ----------
+  function logRow(l) {
+    return h(
+      'tr',
+      { class: `log l-${l.level}` },
+      h('td', { class: 'mono nowrap' }, time(l.time, new Date(l.time).toLocaleTimeString())),
+      h('td', {}, h('span', { class: `lvl lvl-${l.level}` }, l.level)),
+      h('td', { class: 'msg' }, l.message),
+    );
+  }
+  function appendLogs(lines) {
+    const tb = document.querySelector('#modal-body .logs tbody');
+    if (!tb) return;
+    tb.querySelector('.empty-row')?.remove();
+    for (const l of lines) tb.append(logRow(l));
+  }
+
+  async function openRun(runId, refresh) {
+    const dlg = $('run-modal');
+    modalRunId = runId;
+    const url = new URL(location.href);
+    url.searchParams.set('run_id', runId);
+    window.history.replaceState(null, '', url);
+    if (!refresh) {
+      $('modal-title').textContent = `Run ${runId}`;
+      $('modal-body').replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+      if (!dlg.open) dlg.showModal();
+    }
+    let run;
+    try {
+      ({ run } = await api(`/api/jobs/runs/${encodeURIComponent(runId)}`));
+    } catch (err) {
+      $('modal-body').replaceChildren(h('p', { class: 'alert' }, err.message));
+      return;
+    }
+    if (modalRunId !== runId) return;
+    await (jobsListed || Promise.resolve()).catch(() => undefined);
+    const job = jobs.get(run.job_id);
+    $('modal-title').replaceChildren(job ? job.name : run.job_id, ' ', pill(run.status));
+    const field = (k, v) => h('div', { class: 'fact' }, h('dt', {}, k), h('dd', {}, v));
+    const facts = h(
+      'dl',
+      { class: 'facts' },
+      field('Run', h('span', { class: 'mono' }, run.run_id)),
+      field('Job', h('span', { class: 'mono' }, run.job_id)),
+      field('Trigger', run.trigger),
+      field('User', run.user_id || '—'),
+      field('Created', time(run.created_at, clock(run.created_at))),
+      field('Started', time(run.started_at, clock(run.started_at))),
+      field('Ended', time(run.ended_at, clock(run.ended_at))),
+      field('Duration', dur(run.duration_ms)),
+      field('Progress', `${Math.round(run.progress || 0)}% (${items(run)})`),
+      field('Attempts', String(run.attempts)),
+      field('Worker', h('span', { class: 'mono' }, run.worker || '—')),
+    );
+    const parts = [facts];
+    if (run.error_message)
+      parts.push(h('h4', {}, 'Error'), h('pre', { class: 'error-box' }, run.error_message));
+    if (run.result !== null && run.result !== undefined)
+      parts.push(h('h4', {}, 'Result'), h('pre', { class: 'code' }, JSON.stringify(run.result, null, 2)));
+    parts.push(
+      h('h4', {}, `Logs (${run.logs.length}, last 50 kept)`),
+      h(
+        'div',
+        { class: 'table-wrap logs-wrap' },
+        h(
+          'table',
+          { class: 'grid logs' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'Time'), h('th', {}, 'Level'), h('th', {}, 'Message'))),
+          h(
+            'tbody',
+            {},
+            run.logs.length
+              ? run.logs.map(logRow)
+              : h('tr', { class: 'empty-row' }, h('td', { colspan: 3, class: 'empty' }, 'No log lines.')),
+          ),
+        ),
+      ),
+    );
+    $('modal-body').replaceChildren(...parts);
+  }
+
+  function closeModal() {
+    modalRunId = null;
+    const url = new URL(location.href);
+    url.searchParams.delete('run_id');
+    window.history.replaceState(null, '', url);
+  }
+
+  // ---------- misc ----------
+  function debounce(fn, ms) {
+    let t = null;
+    let arg;
+    return (a) => {
+      arg = a;
+      clearTimeout(t);
+      t = setTimeout(() => {
+        const x = arg instanceof Set ? new Set(arg) : arg;
+        if (arg instanceof Set) arg.clear();
+        fn(x);
+      }, ms);
+    };
+  }
+
+  function wire() {
+    const dlg = $('run-modal');
+    $('modal-close').addEventListener('click', () => dlg.close());
+    dlg.addEventListener('close', closeModal);
+    dlg.addEventListener('click', (ev) => {
+      if (ev.target === dlg) dlg.close();
+    });
+    const form = $('filters');
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      hist.filters = Object.fromEntries(new FormData(form).entries());
+      hist.cursors = [null];
+      hist.page = 0;
+      void loadHistory();
+    });
+    form.addEventListener('reset', () => {
+      setTimeout(() => form.requestSubmit(), 0);
+    });
+    for (const sel of form.querySelectorAll('select'))
+      sel.addEventListener('change', () => form.requestSubmit());
+    $('older').addEventListener('click', () => {
+      if (!hist.next) return;
+      hist.cursors[hist.page + 1] = hist.next;
+      hist.page++;
+      void loadHistory();
+    });
+    $('newer').addEventListener('click', () => {
+      if (hist.page === 0) return;
+      hist.page--;
+      void loadHistory();
+    });
+    // Elapsed times and "x min ago" stay fresh.
+    setInterval(() => {
+      if (active.size) renderActive();
+    }, 1000);
+    setInterval(renderJobs, 30000);
+  }
+
+  async function start() {
+    wire();
+    connect();
+    const loading = Promise.all([loadJobs(), loadActive(), loadHistory()]);
+    const deepLink = new URL(location.href).searchParams.get('run_id');
+    if (deepLink) void openRun(deepLink);
+    await loading.catch((err) => toast(err.message, 'bad'));
+  }
+
+  void start();
+})();

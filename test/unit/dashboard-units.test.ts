@@ -1,0 +1,149 @@
+import type { Request, Response } from 'express';
+import { safeNext } from '../../src/dashboard/dashboard-routes';
+import { esc } from '../../src/dashboard/pages';
+import { SESSION_COOKIE, SessionManager, sessionAltAuth } from '../../src/dashboard/session';
+import { percentile, summarizeStats } from '../../src/monitor/job-stats';
+import type { RunUpdate } from '../../src/monitor/run';
+import { updatesToEvents } from '../../src/monitor/run-events';
+import { describeCron, describeInterval, describeSchedule } from '../../src/monitor/schedule-words';
+
+const req = (cookie: string | null, method = 'GET', csrf?: string) =>
+  ({
+    method,
+    headers: cookie ? { cookie } : {},
+    body: {},
+    get: (h: string) => (h.toLowerCase() === 'x-csrf-token' ? csrf : undefined),
+  }) as unknown as Request;
+
+describe('schedule in words', () => {
+  it.each([
+    [3600, 'every 1 h'],
+    [5400, 'every 90 min'],
+    [86_400, 'every 1 d'],
+    [90, 'every 90 s'],
+    [1.5, 'every 1.5 s'],
+  ])('%s s → %s', (s, words) => expect(describeInterval(s)).toBe(words));
+  it.each([
+    ['17 3 * * *', 'daily at 03:17'],
+    ['*/15 * * * *', 'every 15 min'],
+    ['5 * * * *', 'hourly at :05'],
+    ['0 9 * * 1', 'Mon at 09:00'],
+    ['0 0 1 * *', 'cron 0 0 1 * *'],
+  ])('cron %s → %s', (c, words) => expect(describeCron(c)).toBe(words));
+  it('names one-off and dynamic jobs', () => {
+    expect(describeSchedule({ job_type: 'once', interval_seconds: null, cron: null })).toBe('once');
+    expect(describeSchedule({ job_type: 'dynamic', interval_seconds: null, cron: null })).toBe('on demand');
+  });
+});
+
+describe('stats summary', () => {
+  it('nearest-rank percentiles', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(xs, 50)).toBe(50);
+    expect(percentile(xs, 95)).toBe(95);
+    expect(percentile([7], 95)).toBe(7);
+    expect(percentile([], 50)).toBeNull();
+  });
+  it('success rate counts completed against failed only; recent is oldest first', () => {
+    const finished = [
+      { run_id: 'c', status: 'failed' as const, created_at: '2024-01-01T00:00:03Z', duration_ms: 300 },
+      { run_id: 'b', status: 'completed' as const, created_at: '2024-01-01T00:00:02Z', duration_ms: 100 },
+      { run_id: 'a', status: 'skipped' as const, created_at: '2024-01-01T00:00:01Z', duration_ms: null },
+    ];
+    const s = summarizeStats(
+      { counts: { pending: 1, running: 0, completed: 3, failed: 1, skipped: 2 }, finished },
+      { job_id: 'j', window_ms: 1000, now: 10_000, last_run: null, next_run_at: 20_000 },
+    );
+    expect(s.success_rate).toBe(0.75);
+    expect(s.total).toBe(7);
+    expect(s.duration_ms).toEqual({ p50: 100, p95: 300, max: 300, sample: 2 });
+    expect(s.recent.map((r) => r.run_id)).toEqual(['a', 'b', 'c']);
+    expect(s.next_run_at).toBe(new Date(20_000).toISOString());
+    expect(s.since).toBe(new Date(9000).toISOString());
+  });
+});
+
+describe('run events from stored updates', () => {
+  const identity = { job_id: 'j', queue: 'q', created_at: 't', trigger: 'manual' as const, user_id: null };
+  const u = (patch: RunUpdate['patch'], extra: Partial<RunUpdate> = {}): RunUpdate => ({
+    run_id: 'r',
+    seq: '1',
+    identity,
+    patch,
+    logs: [],
+    ...extra,
+  });
+  it('maps lifecycle changes to created, progress, log and finished', () => {
+    expect(updatesToEvents([u({ status: 'pending' })]).map((e) => e.type)).toEqual(['created']);
+    expect(updatesToEvents([u({ status: 'running' })]).map((e) => e.type)).toEqual(['progress']);
+    const done = updatesToEvents([
+      u(
+        { status: 'completed', progress: 100, result: { big: 'x' } },
+        { logs: [{ time: 't', level: 'info', message: 'm', seq: '1' }] },
+      ),
+    ]);
+    expect(done.map((e) => e.type)).toEqual(['log', 'finished']);
+    expect(done[1].run).not.toHaveProperty('result');
+    expect(done[0].logs).toEqual([{ time: 't', level: 'info', message: 'm' }]);
+  });
+  it('drops placeholder identities of progress events and emits nothing for invisible changes', () => {
+    const [ev] = updatesToEvents([u({ progress: 40 }, { identity: { ...identity, job_id: 'unknown' } })]);
+    expect(ev).toEqual({ type: 'progress', run_id: 'r', job_id: null, run: { progress: 40 } });
+    expect(updatesToEvents([u({ attempts: 2 })])).toEqual([]);
+  });
+});
+
+describe('dashboard sessions', () => {
+  const fakeRes = () => {
+    const cookies: Record<string, string> = {};
+    return {
+      cookies,
+      res: {
+        cookie: (n: string, v: string) => {
+          cookies[n] = v;
+        },
+      } as unknown as Response,
+    };
+  };
+  it('issues a session that verifies until it expires', () => {
+    let now = 1_000_000;
+    const sm = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 60_000, now: () => now });
+    const { res, cookies } = fakeRes();
+    const s = sm.issue(req(null), res);
+    const cookie = `${SESSION_COOKIE}=${cookies[SESSION_COOKIE]}`;
+    expect(cookies[SESSION_COOKIE]).not.toContain('tok-0123456789abcdef');
+    expect(sm.read(req(cookie))).toEqual(s);
+    now += 60_001;
+    expect(sm.read(req(cookie))).toBeNull();
+  });
+  it('binds CSRF to the session and checks it on unsafe methods only', () => {
+    const sm = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 60_000 });
+    const cookie = `${SESSION_COOKIE}=${sm.mint(Date.now() + 60_000, 'abc')}`;
+    const alt = sessionAltAuth(sm);
+    expect(alt(req(cookie))).toBe(true);
+    expect(() => alt(req(cookie, 'POST'))).toThrow(expect.objectContaining({ code: 'csrf_failed' }));
+    expect(alt(req(cookie, 'POST', sm.csrfFor('abc')))).toBe(true);
+    expect(() => alt(req(cookie, 'POST', sm.csrfFor('other')))).toThrow();
+    expect(alt(req(null))).toBe(false);
+  });
+  it('SESSION_SECRET replaces the token-derived key', () => {
+    const a = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 1, secret: 's'.repeat(32) });
+    const b = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 1 });
+    const cookie = `${SESSION_COOKIE}=${a.mint(Date.now() + 60_000)}`;
+    expect(a.read(req(cookie))).not.toBeNull();
+    expect(b.read(req(cookie))).toBeNull();
+  });
+});
+
+describe('page helpers', () => {
+  it('escapes HTML', () => expect(esc(`<a href="x">'&`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;'));
+  it.each([
+    ['/jobs/monitor?run_id=abc', '/jobs/monitor?run_id=abc'],
+    ['/jobs/queues', '/jobs/queues'],
+    ['//evil.example/jobs/monitor', '/jobs/monitor'],
+    ['https://evil.example', '/jobs/monitor'],
+    ['/jobs/monitorx', '/jobs/monitor'],
+    ['/jobs/monitor/\\evil', '/jobs/monitor'],
+    [undefined, '/jobs/monitor'],
+  ])('safeNext(%s) → %s', (v, out) => expect(safeNext(v)).toBe(out));
+});
