@@ -13,6 +13,7 @@ import { BullmqLifecycleSource } from './queues/lifecycle-source';
 import { QueueSet } from './queues/queue-set';
 import { bullConnection, createRedis, waitReady } from './queues/redis';
 import { Scheduler } from './scheduler/scheduler';
+import { createRecordings, type Recordings, type RecordingsOptions } from './recordings';
 import { MongoRunStore } from './store/mongo-run-store';
 import { RedisRunStore } from './store/redis-run-store';
 import type { Processor } from './workers/processor-context';
@@ -32,6 +33,7 @@ export interface System {
   workers?: WorkerPool;
   tracker?: Tracker;
   scheduler?: Scheduler;
+  recordings: Recordings;
   /** Graceful stop: API stops accepting, workers finish active jobs (within the grace period), tracker flushes. */
   stop(): Promise<void>;
 }
@@ -41,6 +43,8 @@ export interface StartOptions {
   processors?: Record<string, Processor<never>>;
   /** Worker tuning for tests. */
   workerOverrides?: { stalledInterval?: number; lockDuration?: number };
+  /** Recordings: a host application's URL source, the metrics hook. */
+  recordings?: RecordingsOptions;
 }
 
 /** Builds the RunStore the config asks for: MongoDB when MONGO_URL is set, Redis otherwise. */
@@ -85,7 +89,16 @@ export async function startSystem(
     eventsMaxLen: config.EVENTS_MAX_LEN,
   });
   const service = new JobsService(registry, store, new BullmqEnqueuer(queues));
-  const system: System = { config, registry, store, queues, service, stop: async () => undefined };
+  const recordings = createRecordings(config, { redis, jobs: service, logger }, options.recordings);
+  const system: System = {
+    config,
+    registry,
+    store,
+    queues,
+    service,
+    recordings,
+    stop: async () => undefined,
+  };
 
   if (roles.has('monitor')) {
     const tracker = new Tracker({
@@ -112,7 +125,11 @@ export async function startSystem(
 
   if (roles.has('worker')) {
     const processors = {
-      ...buildProcessors({ queues, retentionSeconds: config.JOB_RETENTION_SECONDS }),
+      ...buildProcessors({
+        queues,
+        retentionSeconds: config.JOB_RETENTION_SECONDS,
+        recordings: recordings.processorDeps,
+      }),
       ...options.processors,
     };
     const workers = new WorkerPool({
@@ -136,6 +153,7 @@ export async function startSystem(
       token: config.DB_HEALTH_TOKEN,
       logger: logger.child({ role: 'api' }),
       readiness: { redis: () => redis.ping(), store: () => store.ping() },
+      mounts: [recordings.mount],
     });
     const server = app.listen(config.PORT);
     await new Promise<void>((resolve, reject) => {
