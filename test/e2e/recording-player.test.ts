@@ -50,7 +50,7 @@ async function openPlayer(query: string, locale = 'en-US') {
   return { page, context, res: res!, fileRequests, problems };
 }
 
-const statusText = (page: Page) => page.locator('#status').innerText();
+const statusText = (page: Page) => page.locator('#status').textContent();
 
 it('shows "not responding" with the worker offline, then stops polling', async () => {
   await putUrl(sys, 'CAplayer', 'http://127.0.0.1:9/never.wav');
