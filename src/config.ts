@@ -115,6 +115,27 @@ const envSchema = z.object({
   DASHBOARD_READ_ONLY: envBool.default(false),
   /** Seconds between heartbeats on GET /api/jobs/stream. */
   SSE_HEARTBEAT_SECONDS: num(15),
+
+  // --- Recordings (src/recordings): downloads, the 200/202/404/500 polling contract, retention ---
+  /** Folder the downloaded recordings are stored in. */
+  RECORDINGS_DIR: z.string().trim().min(1).default('./data/recordings'),
+  /** A download run queued or running longer than this is stuck (no worker took it, or the worker died). */
+  RECORDING_JOB_TIMEOUT_SECONDS: int(300, 1),
+  /** Recovery attempts per call are counted in Redis for this long (INCR + TTL). */
+  RECORDING_RETRY_WINDOW_SECONDS: int(600, 1),
+  /** Recoveries allowed per window; one more answers 500 worker_not_processing_queue. */
+  RECORDING_MAX_RETRY_ATTEMPTS: int(3, 0),
+  /** Recording files older than this are deleted by the recordings_retention job. */
+  RECORDINGS_RETENTION_DAYS: num(30),
+  /** Largest recording a download accepts, in bytes (default 200 MiB). */
+  RECORDING_MAX_BYTES: int(200 * 1024 * 1024, 1),
+  /** Time to open the connection to the provider, ms. */
+  RECORDING_CONNECT_TIMEOUT_MS: int(10_000, 1),
+  /** Longest silence while reading the provider's answer, ms. */
+  RECORDING_READ_TIMEOUT_MS: int(30_000, 1),
+  /** Retry-After (s) of a normal 202, and of a 202 while a recovery download is under way. */
+  RECORDING_RETRY_AFTER_SECONDS: int(2, 1),
+  RECORDING_RECOVERY_RETRY_AFTER_SECONDS: int(5, 1),
 });
 
 export type Env = z.output<typeof envSchema>;

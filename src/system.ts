@@ -15,6 +15,7 @@ import { BullmqLifecycleSource } from './queues/lifecycle-source';
 import { QueueSet } from './queues/queue-set';
 import { bullConnection, createRedis, waitReady } from './queues/redis';
 import { Scheduler } from './scheduler/scheduler';
+import { createRecordings, type Recordings, type RecordingsOptions } from './recordings';
 import { MongoRunStore } from './store/mongo-run-store';
 import { RedisRunStore } from './store/redis-run-store';
 import type { Processor } from './workers/processor-context';
@@ -38,6 +39,7 @@ export interface System {
   observability: Observability;
   /** Dashboard sessions, stats and live stream (api role); `dashboard.altAuth` is reusable by other pages. */
   dashboard?: Dashboard;
+  recordings: Recordings;
   /** Graceful stop: API stops accepting, workers finish active jobs (within the grace period), tracker flushes. */
   stop(): Promise<void>;
 }
@@ -47,6 +49,8 @@ export interface StartOptions {
   processors?: Record<string, Processor<never>>;
   /** Worker tuning for tests. */
   workerOverrides?: { stalledInterval?: number; lockDuration?: number; maxStalledCount?: number };
+  /** Recordings: a host application's URL source, the metrics hook. */
+  recordings?: RecordingsOptions;
 }
 
 /** Builds the RunStore the config asks for: MongoDB when MONGO_URL is set, Redis otherwise. */
@@ -94,6 +98,11 @@ export async function startSystem(
   });
   const service = new JobsService(registry, store, new BullmqEnqueuer(queues));
   const observability = new Observability({ config, logger, registry, store, queues, redis, workerRedis });
+  const recordings = createRecordings(
+    config,
+    { redis, jobs: service, logger },
+    { onResponse: (status) => observability.metrics.recordingRequest(status), ...options.recordings },
+  );
   const system: System = {
     config,
     registry,
@@ -101,6 +110,7 @@ export async function startSystem(
     queues,
     service,
     observability,
+    recordings,
     stop: async () => undefined,
   };
 
@@ -133,7 +143,11 @@ export async function startSystem(
 
   if (roles.has('worker')) {
     const processors = {
-      ...buildProcessors({ queues, retentionSeconds: config.JOB_RETENTION_SECONDS }),
+      ...buildProcessors({
+        queues,
+        retentionSeconds: config.JOB_RETENTION_SECONDS,
+        recordings: recordings.processorDeps,
+      }),
       ...options.processors,
     };
     const workers = new WorkerPool({
@@ -166,7 +180,7 @@ export async function startSystem(
       authRateLimitPerMinute: config.AUTH_RATE_LIMIT_PER_MINUTE,
       altAuth: dashboard.altAuth,
       jobs: dashboard.jobs,
-      mounts: [observability.metricsMount(), (a) => dashboard.mount(a)],
+      mounts: [observability.metricsMount(), (a) => dashboard.mount(a), recordings.mount],
     });
     const server = app.listen(config.PORT);
     await new Promise<void>((resolve, reject) => {

@@ -43,3 +43,19 @@ export const csrfFailed = () =>
   new AppError('csrf_failed', 403, 'missing or wrong CSRF token; reload the page and try again');
 export const streamUnavailable = () =>
   new AppError('stream_unavailable', 503, 'the live event stream is unavailable right now');
+
+// --- recordings ---
+export const invalidCallSid = () =>
+  new AppError('invalid_call_sid', 400, 'call_sid must be 1-64 letters, digits, _ or -');
+export const invalidRecordingUrl = () =>
+  new AppError('invalid_recording_url', 400, 'recording_url must be an absolute http(s) URL');
+/** 404: the call has no recording; never "soon", clients stop. */
+export const recordingNotFound = () =>
+  new AppError('recording_not_found', 404, 'no recording exists for this call');
+/** 500: downloads for this call keep getting stuck; no new job is made until the window expires. */
+export const workerNotProcessingQueue = (attempts: number) =>
+  new AppError('worker_not_processing_queue', 500, 'the recording download queue is not being processed', {
+    attempts,
+  });
+export const recordingSourceReadOnly = () =>
+  new AppError('recording_source_read_only', 405, 'recording URLs come from the host application here');

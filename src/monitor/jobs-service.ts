@@ -9,7 +9,7 @@ import {
 } from './errors';
 import type { JobEnvelope } from './lifecycle';
 import type { JobDefinition, JobRegistry } from './registry';
-import { ACTIVE_STATUSES, type JobRun, type RunTrigger } from './run';
+import { ACTIVE_STATUSES, type JobRun, type RunTrigger, seqFromEventId } from './run';
 import type { RunPage, RunQuery, RunStore } from './run-store';
 import { describeSchedule } from './schedule-words';
 
@@ -73,6 +73,34 @@ export class JobsService {
 
   listRuns(query: RunQuery): Promise<RunPage> {
     return this.store.list(query);
+  }
+
+  /** One run, or null (no error) when the store has none. */
+  findRun(runId: string): Promise<JobRun | null> {
+    return this.store.get(runId);
+  }
+
+  /**
+   * Marks a run failed with a reason (e.g. stuck: no worker took it). `atMs` should come from the clock
+   * BullMQ's events use (Redis TIME) so that the mark orders after the run's last event; a later event
+   * of the same run (a worker that finally takes it) still wins.
+   */
+  async markRunFailed(run: JobRun, reason: string, atMs: number): Promise<void> {
+    await this.store.apply([
+      {
+        run_id: run.run_id,
+        seq: seqFromEventId(`${atMs}-99999999`),
+        identity: {
+          job_id: run.job_id,
+          queue: run.queue,
+          created_at: run.created_at,
+          trigger: run.trigger,
+          user_id: run.user_id,
+        },
+        patch: { status: 'failed', error_message: reason, ended_at: new Date(atMs).toISOString() },
+        logs: [],
+      },
+    ]);
   }
 
   /**

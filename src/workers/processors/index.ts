@@ -2,10 +2,13 @@ import type { QueueSet } from '../../queues/queue-set';
 import type { Processor } from '../processor-context';
 import { cacheWarming } from './cache-warming';
 import { queueCleanup } from './queue-cleanup';
+import { type RecordingProcessorDeps, recordingProcessors } from '../../recordings/processors';
 
 export interface ProcessorDeps {
   queues: QueueSet;
   retentionSeconds: number;
+  /** recording_download, recordings_stuck_cleanup, recordings_retention (src/recordings). */
+  recordings?: RecordingProcessorDeps;
 }
 
 /**
@@ -16,5 +19,6 @@ export function buildProcessors(deps: ProcessorDeps): Record<string, Processor<n
   return {
     cacheWarming: cacheWarming as Processor<never>,
     queueCleanup: queueCleanup(deps.queues, deps.retentionSeconds),
+    ...(deps.recordings ? recordingProcessors(deps.recordings) : {}),
   };
 }

@@ -1,0 +1,100 @@
+import { UnrecoverableError } from 'bullmq';
+import type { Processor } from '../workers/processor-context';
+import { DownloadError, type DownloadLimits, download, safeUrl } from './download';
+import type { RecordingFiles } from './file-store';
+import type { RecordingState } from './recording-state';
+
+/** Payload of a `recording_download` job. */
+export interface DownloadPayload {
+  call_sid: string;
+  url: string;
+  generation: number;
+}
+
+export interface RecordingProcessorDeps {
+  files: RecordingFiles;
+  state: RecordingState;
+  limits: DownloadLimits;
+  /** RECORDINGS_RETENTION_DAYS in ms. */
+  retentionMs: number;
+  /** cleanupStuckRecordingJobs of the RecordingService: marks stuck runs failed, returns their ids. */
+  cleanupStuck: () => Promise<string[]>;
+  now?: () => number;
+}
+
+/**
+ * `recording_download`: streams the provider URL to a temporary file and renames it into place.
+ * A download superseded by a newer generation (a recovery, or a new URL) is skipped; provider 404,
+ * 4xx and the size limit fail at once (UnrecoverableError); 5xx and timeouts are retried by BullMQ.
+ */
+export function recordingDownload(deps: RecordingProcessorDeps): Processor<DownloadPayload> {
+  return async (ctx) => {
+    const { call_sid: callSid, url, generation } = ctx.data;
+    const superseded = async () => (await deps.state.generation(callSid)) > generation;
+    if (await superseded()) {
+      ctx.log(`superseded: a newer download of ${callSid} exists`, 'warn');
+      return { skipped: true, reason: 'superseded' };
+    }
+    if (await deps.files.find(callSid)) {
+      ctx.log('already downloaded');
+      return { call_sid: callSid, cached: true };
+    }
+    ctx.log(`downloading ${callSid} from ${safeUrl(url)} (attempt ${ctx.attempt})`);
+    const tmp = await deps.files.openTemp(callSid);
+    try {
+      const res = await download(
+        url,
+        tmp.stream,
+        deps.limits,
+        (received, total) => void ctx.progress(received, total ?? received).catch(() => undefined),
+        ctx.signal,
+      );
+      if (await superseded()) {
+        await deps.files.discard(tmp.path);
+        ctx.log('superseded while downloading; file discarded', 'warn');
+        return { skipped: true, reason: 'superseded' };
+      }
+      await deps.files.commit(callSid, tmp.path, {
+        content_type: res.contentType,
+        size: res.size,
+        sha256: res.sha256,
+        downloaded_at: new Date().toISOString(),
+      });
+      await ctx.progress(res.size, res.size);
+      ctx.log(`stored ${res.size} bytes (${res.contentType})`);
+      return { call_sid: callSid, bytes: res.size, content_type: res.contentType };
+    } catch (err) {
+      tmp.stream.destroy();
+      await deps.files.discard(tmp.path);
+      if (err instanceof DownloadError && !err.retryable) throw new UnrecoverableError(err.message);
+      throw err;
+    }
+  };
+}
+
+/** `recordings_stuck_cleanup`: marks stuck download runs failed (see cleanupStuckRecordingJobs). */
+export function recordingsStuckCleanup(deps: RecordingProcessorDeps): Processor {
+  return async (ctx) => {
+    const failed = await deps.cleanupStuck();
+    ctx.log(`marked ${failed.length} stuck download runs failed`);
+    return { failed: failed.length, run_ids: failed.slice(0, 50) };
+  };
+}
+
+/** `recordings_retention`: deletes recordings older than RECORDINGS_RETENTION_DAYS and stale temp files. */
+export function recordingsRetention(deps: RecordingProcessorDeps): Processor {
+  return async (ctx) => {
+    const removed = await deps.files.deleteOlderThan(deps.retentionMs, (deps.now ?? Date.now)());
+    ctx.log(`deleted ${removed.recordings} recordings and ${removed.temp} temporary files`);
+    return removed;
+  };
+}
+
+/** The recordings processors by callback_name. */
+export function recordingProcessors(deps: RecordingProcessorDeps): Record<string, Processor<never>> {
+  return {
+    recordingDownload: recordingDownload(deps) as Processor<never>,
+    recordingsStuckCleanup: recordingsStuckCleanup(deps) as Processor<never>,
+    recordingsRetention: recordingsRetention(deps) as Processor<never>,
+  };
+}

@@ -1,0 +1,182 @@
+import type { Logger } from 'pino';
+import {
+  invalidRecordingUrl,
+  recordingNotFound,
+  recordingSourceReadOnly,
+  workerNotProcessingQueue,
+} from '../monitor/errors';
+import type { JobsService } from '../monitor/jobs-service';
+import { ACTIVE_STATUSES } from '../monitor/run';
+import { downloadRunId } from './call-sid';
+import type { RecordingFiles, StoredRecording } from './file-store';
+import { decide, type PolicyLimits } from './policy';
+import { isHttpUrl, type RecordingSource, type WritableRecordingSource } from './recording-source';
+import type { RecordingState } from './recording-state';
+import { isRunStuck } from './stuck';
+
+/** The job id of downloads in config/jobs.yml. */
+export const DOWNLOAD_JOB_ID = 'recording_download';
+
+/** Answer to "give me the file": the file, or "being prepared" with how long to wait. */
+export type FileAnswer =
+  | { kind: 'file'; file: StoredRecording }
+  | {
+      kind: 'preparing';
+      status: 'queued' | 'running';
+      /** Recovery attempts used in the current window (0 before any recovery). */
+      attempt: number;
+      max_attempts: number;
+      retry_after: number;
+    };
+
+export interface RecordingServiceOptions extends PolicyLimits {
+  retryAfterSeconds: number;
+  recoveryRetryAfterSeconds: number;
+  now?: () => number;
+}
+
+/**
+ * The recordings use cases: register a URL, answer a file request by the fail-fast contract, and clean
+ * up stuck downloads. Shared by the HTTP routes and the scheduled cleanup job.
+ */
+export class RecordingService {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly jobs: JobsService,
+    private readonly source: RecordingSource,
+    private readonly state: RecordingState,
+    private readonly files: RecordingFiles,
+    private readonly opts: RecordingServiceOptions,
+    private readonly logger: Logger,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Registers or replaces a call's recording URL. A changed URL forgets the call's attempts, deletes its
+   * old file and supersedes any download of the old URL. @throws invalid_recording_url
+   */
+  async setUrl(callSid: string, url: unknown): Promise<{ call_sid: string; changed: boolean }> {
+    if (!isHttpUrl(url)) throw invalidRecordingUrl();
+    const writable = this.source as Partial<WritableRecordingSource>;
+    if (typeof writable.setRecordingUrl !== 'function') throw recordingSourceReadOnly();
+    const prev = await writable.setRecordingUrl(callSid, url);
+    const changed = prev !== null && prev !== url;
+    if (changed) {
+      await this.state.reset(callSid);
+      await this.files.remove(callSid);
+    }
+    this.logger.info({ call_sid: callSid, changed }, 'recording_url_set');
+    return { call_sid: callSid, changed };
+  }
+
+  /**
+   * The file, or how long to wait for it. The first request enqueues the download; a stuck or failed one
+   * is recovered (counted) up to max attempts per window. @throws recording_not_found (404),
+   * worker_not_processing_queue (500).
+   */
+  async getFile(callSid: string, userId: string | null): Promise<FileAnswer> {
+    const file = await this.files.find(callSid);
+    if (file) return { kind: 'file', file };
+    const url = await this.source.getRecordingUrl(callSid);
+    const max = this.opts.maxAttempts;
+    for (let round = 0; round < 4; round++) {
+      const { generation, attempts } = await this.state.read(callSid);
+      const looked = !!url && attempts <= max && generation > 0;
+      const run = looked ? await this.jobs.findRun(downloadRunId(callSid, generation)) : null;
+      const d = decide({ url, generation, run, attempts }, this.now(), this.opts);
+      switch (d.kind) {
+        case 'not_found':
+          throw recordingNotFound();
+        case 'offline':
+          throw workerNotProcessingQueue(max);
+        case 'wait':
+          return this.preparing(d.status, attempts);
+        case 'enqueue':
+          await this.enqueue(callSid, url!, d.generation, userId);
+          return this.preparing('queued', attempts);
+        case 'advance': {
+          const r = await this.state.advance(callSid, generation, d.count);
+          if (r.outcome === 'lost') continue;
+          if (d.failReason && run) {
+            await this.jobs.markRunFailed(run, d.failReason, await this.state.serverTimeMs());
+            this.logger.warn(
+              { call_sid: callSid, run_id: run.run_id, reason: d.failReason },
+              'recording_run_stuck',
+            );
+          }
+          if (r.outcome === 'exhausted') {
+            this.logger.error(
+              {
+                call_sid: callSid,
+                attempts: r.attempts,
+                max_attempts: max,
+                detail: `attempt ${r.attempts}/${max}`,
+              },
+              'recording_worker_not_processing_queue',
+            );
+            throw workerNotProcessingQueue(max);
+          }
+          if (d.count) {
+            this.logger.warn(
+              {
+                call_sid: callSid,
+                attempt: r.attempts,
+                max_attempts: max,
+                detail: `attempt ${r.attempts}/${max}`,
+              },
+              'recording_recovery_attempt',
+            );
+          }
+          await this.enqueue(callSid, url!, r.generation, userId);
+          return this.preparing('queued', r.attempts);
+        }
+      }
+    }
+    return this.preparing('queued', (await this.state.read(callSid)).attempts);
+  }
+
+  /** Marks every stuck download run failed (the scheduled recordings_stuck_cleanup job); returns their ids. */
+  async cleanupStuckRecordingJobs(): Promise<string[]> {
+    const failed: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await this.jobs.listRuns({
+        job_id: DOWNLOAD_JOB_ID,
+        status: [...ACTIVE_STATUSES],
+        limit: 200,
+        cursor,
+      });
+      for (const run of page.runs) {
+        const verdict = isRunStuck(run, this.now(), this.opts.timeoutSeconds);
+        if (!verdict.stuck) continue;
+        await this.jobs.markRunFailed(run, verdict.reason, await this.state.serverTimeMs());
+        this.logger.warn({ run_id: run.run_id, reason: verdict.reason }, 'recording_run_stuck');
+        failed.push(run.run_id);
+      }
+      cursor = page.next_cursor;
+    } while (cursor);
+    return failed;
+  }
+
+  private async enqueue(callSid: string, url: string, generation: number, userId: string | null) {
+    const runId = downloadRunId(callSid, generation);
+    const res = await this.jobs.enqueueDynamic(
+      DOWNLOAD_JOB_ID,
+      { call_sid: callSid, url, generation },
+      { user_id: userId, runId },
+    );
+    this.logger.info({ call_sid: callSid, run_id: res.run_id, generation }, 'recording_download_enqueued');
+  }
+
+  private preparing(status: 'queued' | 'running', attempt: number): FileAnswer {
+    return {
+      kind: 'preparing',
+      status,
+      attempt,
+      max_attempts: this.opts.maxAttempts,
+      retry_after: attempt > 0 ? this.opts.recoveryRetryAfterSeconds : this.opts.retryAfterSeconds,
+    };
+  }
+}

@@ -1,0 +1,86 @@
+import type { Redis } from 'ioredis';
+
+// Atomically moves a call to its next download generation, if it is still at the expected one.
+// With ARGV[2]=1 the move is a recovery attempt: INCR the counter (TTL = window from the first attempt);
+// past the maximum the generation stays where it is and nothing new may be enqueued.
+const ADVANCE = `
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur ~= tonumber(ARGV[1]) then return {-1, cur} end
+local n
+if ARGV[2] == '1' then
+  n = redis.call('INCR', KEYS[2])
+  if n == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3])) end
+  if n > tonumber(ARGV[4]) then return {0, n} end
+else
+  n = tonumber(redis.call('GET', KEYS[2]) or '0')
+end
+redis.call('SET', KEYS[1], cur + 1)
+return {cur + 1, n}`;
+
+/** Result of {@link RecordingState.advance}. */
+export type AdvanceResult =
+  | { outcome: 'advanced'; generation: number; attempts: number }
+  | { outcome: 'exhausted'; attempts: number }
+  /** Another request moved the call first; re-read the state. */
+  | { outcome: 'lost'; generation: number };
+
+/**
+ * Per-call download state in Redis, shared by every API process and worker:
+ * `{prefix}:recording_gen:{call_sid}` (current download generation) and
+ * `{prefix}:recording_retry_attempts:{call_sid}` (recovery attempts, INCR with a TTL of the window).
+ */
+export class RecordingState {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly windowSeconds: number,
+    private readonly maxAttempts: number,
+  ) {}
+
+  genKey(callSid: string): string {
+    return `${this.prefix}:recording_gen:${callSid}`;
+  }
+
+  attemptsKey(callSid: string): string {
+    return `${this.prefix}:recording_retry_attempts:${callSid}`;
+  }
+
+  /** Current generation and attempts, in one round trip. */
+  async read(callSid: string): Promise<{ generation: number; attempts: number }> {
+    const [gen, attempts] = await this.redis.mget(this.genKey(callSid), this.attemptsKey(callSid));
+    return { generation: Number(gen ?? 0), attempts: Number(attempts ?? 0) };
+  }
+
+  /** Current generation only (workers use it to skip superseded downloads). */
+  async generation(callSid: string): Promise<number> {
+    return Number((await this.redis.get(this.genKey(callSid))) ?? 0);
+  }
+
+  /** Compare-and-set to generation `from + 1`; exactly one concurrent caller wins. */
+  async advance(callSid: string, from: number, countAttempt: boolean): Promise<AdvanceResult> {
+    const [a, b] = (await this.redis.eval(
+      ADVANCE,
+      2,
+      this.genKey(callSid),
+      this.attemptsKey(callSid),
+      String(from),
+      countAttempt ? '1' : '0',
+      String(this.windowSeconds),
+      String(this.maxAttempts),
+    )) as [number, number];
+    if (a === -1) return { outcome: 'lost', generation: b };
+    if (a === 0) return { outcome: 'exhausted', attempts: b };
+    return { outcome: 'advanced', generation: a, attempts: b };
+  }
+
+  /** A new URL for the call: forget the attempts and supersede any download of the old one. */
+  async reset(callSid: string): Promise<void> {
+    await this.redis.multi().del(this.attemptsKey(callSid)).incr(this.genKey(callSid)).exec();
+  }
+
+  /** Redis server time in ms (the clock BullMQ's event ids use). */
+  async serverTimeMs(): Promise<number> {
+    const [s, us] = await this.redis.time();
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+}

@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** How the fake provider answers one path. */
+export type ProviderBehaviour =
+  | { kind: 'file'; body: Buffer; contentType?: string; delayMs?: number }
+  | { kind: 'status'; status: number }
+  /** Answers `failures` times with `status`, then serves the body. */
+  | { kind: 'flaky'; status: number; failures: number; body: Buffer }
+  /** Sends `sentBytes` of the body, then holds the connection open (never finishes). */
+  | { kind: 'hang'; body: Buffer; sentBytes: number };
+
+/** A local HTTP server standing in for the recording provider; counts requests per path. */
+export interface FakeProvider {
+  url(path: string): string;
+  set(path: string, behaviour: ProviderBehaviour): void;
+  hits(path: string): number;
+  /** Resolves once a 'hang' path has written its partial bytes. */
+  partialSent(path: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Random audio-ish bytes. */
+export const audioBytes = (n: number) => Buffer.concat([Buffer.from('RIFF'), randomBytes(n - 4)]);
+
+export async function startProvider(): Promise<FakeProvider> {
+  const routes = new Map<string, ProviderBehaviour>();
+  const counts = new Map<string, number>();
+  const partial = new Map<string, () => void>();
+  const partialDone = new Map<string, Promise<void>>();
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const n = (counts.get(path) ?? 0) + 1;
+    counts.set(path, n);
+    const b = routes.get(path);
+    if (!b) {
+      res.writeHead(404).end('no such recording');
+      return;
+    }
+    const sendFile = (body: Buffer, type = 'audio/wav') => {
+      res.writeHead(200, { 'content-type': type, 'content-length': body.length });
+      res.end(body);
+    };
+    switch (b.kind) {
+      case 'file':
+        if (b.delayMs) setTimeout(() => sendFile(b.body, b.contentType), b.delayMs);
+        else sendFile(b.body, b.contentType);
+        return;
+      case 'status':
+        res.writeHead(b.status).end(`status ${b.status}`);
+        return;
+      case 'flaky':
+        if (n <= b.failures) res.writeHead(b.status).end('try later');
+        else sendFile(b.body);
+        return;
+      case 'hang':
+        res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': b.body.length });
+        res.write(b.body.subarray(0, b.sentBytes), () => partial.get(path)?.());
+        return;
+    }
+  });
+  server.keepAliveTimeout = 1000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: (path) => `http://127.0.0.1:${port}${path}`,
+    set(path, behaviour) {
+      routes.set(path, behaviour);
+      if (behaviour.kind === 'hang') {
+        partialDone.set(path, new Promise<void>((r) => partial.set(path, r)));
+      }
+    },
+    hits: (path) => counts.get(path) ?? 0,
+    partialSent: (path) => partialDone.get(path) ?? Promise.reject(new Error(`${path} is not a hang path`)),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
