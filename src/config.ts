@@ -75,6 +75,39 @@ const envSchema = z.object({
   WEBAPP_URL: optionalString.pipe(url(['http:', 'https:']).optional()),
   JOBS_STUCK_THRESHOLD_MINUTES: num(20),
   JOBS_STUCK_MONITOR_INTERVAL_SECS: num(60),
+
+  // --- Telegram -------------------------------------------------------------------------------------
+  // The bot token and API root are shared by ChatOps (the `bot` role, src/chatops) and Telegram alerts.
+  /** Bot token from @BotFather; the `bot` role is off while it is unset. */
+  TELEGRAM_BOT_TOKEN: optionalString,
+  /** Bot API address (a local telegram-bot-api server, or a fake one in tests); grammY's `apiRoot`. */
+  TELEGRAM_API_ROOT: optionalString.pipe(
+    url(['http:', 'https:'])
+      .transform((v) => v.replace(/\/+$/, ''))
+      .optional(),
+  ),
+  /** Chat ids and user ids allowed to use the bot (comma list); everyone else is politely refused. */
+  TELEGRAM_ADMIN_IDS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^-?\d{1,20}$/, { error: 'expected a comma list of numeric ids' }))),
+  /** When set, the bot receives updates on this URL (served by the API role) instead of long polling. */
+  TELEGRAM_WEBHOOK_URL: optionalString.pipe(url(['https:', 'http:']).optional()),
+  /** Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; derived from the bot token when unset. */
+  TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,256}$/, { error: 'expected 1-256 letters, digits, _ or -' })
+      .optional(),
+  ),
+  /** Language of the bot's messages. */
+  BOT_LOCALE: z.enum(['en', 'he'], { error: 'expected en or he' }).default('en'),
 });
 
 export type Env = z.output<typeof envSchema>;

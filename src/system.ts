@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import { createApp } from './api/app';
+import { type ChatOps, createChatOps } from './chatops/chatops';
 import type { Config } from './config';
 import { JobsService } from './monitor/jobs-service';
 import { JobRegistry } from './monitor/registry';
@@ -32,6 +33,8 @@ export interface System {
   workers?: WorkerPool;
   tracker?: Tracker;
   scheduler?: Scheduler;
+  /** The Telegram bot (role `bot`, when TELEGRAM_BOT_TOKEN is set). */
+  chatops?: ChatOps;
   /** Graceful stop: API stops accepting, workers finish active jobs (within the grace period), tracker flushes. */
   stop(): Promise<void>;
 }
@@ -86,6 +89,9 @@ export async function startSystem(
   });
   const service = new JobsService(registry, store, new BullmqEnqueuer(queues));
   const system: System = { config, registry, store, queues, service, stop: async () => undefined };
+  const chatops = roles.has('bot')
+    ? createChatOps(config, service, logger.child({ role: 'bot' }))
+    : undefined;
 
   if (roles.has('monitor')) {
     const tracker = new Tracker({
@@ -136,6 +142,7 @@ export async function startSystem(
       token: config.DB_HEALTH_TOKEN,
       logger: logger.child({ role: 'api' }),
       readiness: { redis: () => redis.ping(), store: () => store.ping() },
+      mounts: [...(chatops?.mounts ?? [])],
     });
     const server = app.listen(config.PORT);
     await new Promise<void>((resolve, reject) => {
@@ -148,9 +155,15 @@ export async function startSystem(
     logger.info({ port: system.port, store: config.MONGO_URL ? 'mongodb' : 'redis' }, 'api_listening');
   }
 
+  if (chatops) {
+    chatops.start();
+    system.chatops = chatops;
+  }
+
   system.stop = async () => {
     const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
     const closing: Promise<unknown>[] = [];
+    if (system.chatops) closing.push(system.chatops.stop());
     if (system.server) {
       const server = system.server;
       closing.push(new Promise((r) => server.close(() => r(undefined))));
