@@ -12,7 +12,7 @@ export interface SplitOptions {
 
 /**
  * Splits an HTML reply into messages Telegram accepts. Cuts between blocks (blank lines), then between
- * lines, so a tag opened on a line is closed in the same part (the formatters keep tags within a line).
+ * items (a line and the indented lines under it), then between lines, so a tag opened on a line is closed in the same part (the formatters keep tags within a line).
  * A single line longer than the limit is cut without its markup. Beyond `maxParts` the reply is cut and
  * ends with `more`.
  */
@@ -23,7 +23,7 @@ export function splitMessage(html: string, opts: SplitOptions): string[] {
   const room = limit - opts.more.length - 2;
   const pieces: { text: string; sep: string }[] = [];
   for (const block of html.split('\n\n')) {
-    const lines = block.length <= room ? [block] : block.split('\n').flatMap((l) => hardCut(l, room));
+    const lines = block.length <= room ? [block] : itemsOf(block).flatMap((l) => hardCut(l, room));
     lines.forEach((text, i) => {
       pieces.push({ text, sep: i === 0 ? '\n\n' : '\n' });
     });
@@ -45,9 +45,20 @@ export function splitMessage(html: string, opts: SplitOptions): string[] {
   return kept;
 }
 
+/** A block's items: each line with the indented lines that follow it (kept together when they fit). */
+function itemsOf(block: string): string[] {
+  const items: string[] = [];
+  for (const line of block.split('\n')) {
+    if (items.length && /^\s/.test(line)) items[items.length - 1] += `\n${line}`;
+    else items.push(line);
+  }
+  return items;
+}
+
 /** A line too long for one message: drop its tags and cut it, never inside an entity. */
 function hardCut(line: string, room: number): string[] {
   if (line.length <= room) return [line];
+  if (line.includes('\n')) return line.split('\n').flatMap((l) => hardCut(l, room));
   const plain = line.replace(/<[^>]*>/g, '');
   const out: string[] = [];
   let rest = plain;

@@ -93,7 +93,7 @@ export function fakeResult(method: string, payload: Record<string, unknown>, mes
  */
 export function captureApi() {
   const calls: ApiCall[] = [];
-  const failures: { method: string; response: Record<string, unknown> }[] = [];
+  const failures: { method: string; response: Record<string, unknown> | Error }[] = [];
   let messageId = 5000;
   const transformer: Transformer = async (_prev, method, payload) => {
     const p = (payload ?? {}) as Record<string, unknown>;
@@ -101,6 +101,7 @@ export function captureApi() {
     const i = failures.findIndex((f) => f.method === method);
     if (i >= 0) {
       const [f] = failures.splice(i, 1);
+      if (f.response instanceof Error) throw f.response;
       return f.response as never;
     }
     return { ok: true, result: fakeResult(method, p, messageId++) } as never;
@@ -108,8 +109,8 @@ export function captureApi() {
   return {
     calls,
     transformer,
-    /** The next `times` calls of `method` get this error answer. */
-    failNext(method: string, response: Record<string, unknown>, times = 1) {
+    /** The next `times` calls of `method` get this error answer (or throw this error, like a network failure). */
+    failNext(method: string, response: Record<string, unknown> | Error, times = 1) {
       for (let i = 0; i < times; i++) failures.push({ method, response });
     },
     /** Forgets the calls so far. */
