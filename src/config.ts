@@ -132,6 +132,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(problems.join('\n'), problems);
   }
   const cfg = parsed.data;
+  if (
+    cfg.TELEGRAM_WEBHOOK_URL &&
+    cfg.TELEGRAM_BOT_TOKEN &&
+    cfg.ROLES.includes('bot') &&
+    !cfg.ROLES.includes('api')
+  ) {
+    throw new ConfigError(
+      'environment: TELEGRAM_WEBHOOK_URL: the webhook is served by the api role; add api to ROLES or unset it',
+    );
+  }
   let token = cfg.DB_HEALTH_TOKEN;
   let tokenGenerated = false;
   if (!token) {

@@ -3,7 +3,6 @@ import { type Bot, webhookCallback } from 'grammy';
 import type { Logger } from 'pino';
 import type { ApiDeps } from '../api/app';
 import type { Config } from '../config';
-import { ConfigError } from '../config-file';
 import type { JobsService } from '../monitor/jobs-service';
 import { AdminList } from './access';
 import { createJobsBot, type JobsBotOptions } from './jobs-bot';
@@ -33,8 +32,8 @@ export function webhookSecret(config: Pick<Config, 'TELEGRAM_WEBHOOK_SECRET'>, t
 /**
  * Builds the ChatOps bot from the config, or returns undefined (with one `bot_disabled` info line) when
  * TELEGRAM_BOT_TOKEN is unset. Long polling by default; with TELEGRAM_WEBHOOK_URL the updates arrive on
- * the API's Express app at that URL's path, checked against the webhook secret.
- * @throws ConfigError when TELEGRAM_WEBHOOK_URL is set but this process has no api role to serve it.
+ * the API's Express app at that URL's path, checked against the webhook secret (loadConfig makes sure a
+ * process with a webhook URL also runs the api role).
  */
 export function createChatOps(
   config: Config,
@@ -48,11 +47,6 @@ export function createChatOps(
     return undefined;
   }
   const webhookUrl = config.TELEGRAM_WEBHOOK_URL;
-  if (webhookUrl && !config.ROLES.includes('api')) {
-    throw new ConfigError(
-      'environment: TELEGRAM_WEBHOOK_URL: the webhook is served by the api role; add api to ROLES or unset it',
-    );
-  }
   const admins = new AdminList(config.TELEGRAM_ADMIN_IDS);
   if (admins.size === 0) logger.warn({}, 'bot_no_admins');
   const bot = createJobsBot({

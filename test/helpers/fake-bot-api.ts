@@ -73,6 +73,8 @@ export async function startFakeBotApi() {
     /** The value for TELEGRAM_API_ROOT. */
     apiRoot: `http://127.0.0.1:${port}`,
     calls,
+    /** Every update pushed so far. */
+    updates,
     /** Queues an update for the next getUpdates. */
     pushUpdate(update: Update) {
       updates.push(update);
