@@ -14,6 +14,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config ./config
+# Recordings are written here by workers (a named volume in docker-compose.yml inherits this owner).
+RUN mkdir -p /app/data/recordings && chown -R node:node /app/data
 USER node
 EXPOSE 3000
 CMD ["node", "dist/main.js"]

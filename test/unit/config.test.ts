@@ -1,0 +1,73 @@
+import { ConfigError } from '../../src/config-file';
+import { loadConfig } from '../../src/config';
+
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const cfg = loadConfig({});
+    expect(cfg).toMatchObject({
+      PORT: 3000,
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      JOBS_CONFIG: 'config/jobs.yml',
+      ROLES: ['api', 'worker', 'scheduler', 'monitor', 'bot'],
+      NODE_ENV: 'development',
+    });
+    expect(cfg.MONGO_URL).toBeUndefined();
+  });
+
+  it('generates a token outside production and marks it generated', () => {
+    const a = loadConfig({});
+    const b = loadConfig({});
+    expect(a.tokenGenerated).toBe(true);
+    expect(a.DB_HEALTH_TOKEN).toMatch(/^[0-9a-f]{48}$/);
+    expect(a.DB_HEALTH_TOKEN).not.toBe(b.DB_HEALTH_TOKEN);
+    const given = loadConfig({ DB_HEALTH_TOKEN: 'a-token-of-enough-length' });
+    expect(given).toMatchObject({ DB_HEALTH_TOKEN: 'a-token-of-enough-length', tokenGenerated: false });
+  });
+
+  it('refuses to start in production without a token', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+      'environment: DB_HEALTH_TOKEN: required in production (at least 16 characters)',
+    ]);
+  });
+
+  it('names every bad variable', () => {
+    const problems = problemsOf({
+      PORT: 'eighty',
+      REDIS_URL: 'http://localhost',
+      ROLES: 'api,cook',
+      DB_HEALTH_TOKEN: 'short',
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'environment: PORT: expected a number',
+        'environment: REDIS_URL: expected a redis: or rediss: URL',
+        expect.stringMatching(/^environment: ROLES\[1\]: expected a comma list of api, worker/),
+        'environment: DB_HEALTH_TOKEN: must be at least 16 characters',
+      ]),
+    );
+    expect(problems).toHaveLength(4);
+  });
+
+  it('parses a role list and fractional stuck settings', () => {
+    const cfg = loadConfig({ ROLES: ' worker , monitor ', JOBS_STUCK_THRESHOLD_MINUTES: '0.05' });
+    expect(cfg.ROLES).toEqual(['worker', 'monitor']);
+    expect(cfg.JOBS_STUCK_THRESHOLD_MINUTES).toBe(0.05);
+  });
+
+  it('treats an empty MONGO_URL as unset and rejects a non-mongo URL', () => {
+    expect(loadConfig({ MONGO_URL: '  ' }).MONGO_URL).toBeUndefined();
+    expect(problemsOf({ MONGO_URL: 'redis://x' })).toEqual([
+      'environment: MONGO_URL: expected a mongodb: or mongodb+srv: URL',
+    ]);
+  });
+});
