@@ -88,12 +88,6 @@ const envSchema = z.object({
   /** Failed API authentications (401/403) one address may make per minute before 429; 0 turns it off. */
   AUTH_RATE_LIMIT_PER_MINUTE: int(30, 0),
 
-  // --- Telegram (shared by the alert channel and the bot) ---
-  /** Bot token from @BotFather; the telegram alert channel and the bot are off without it. */
-  TELEGRAM_BOT_TOKEN: optionalString,
-  /** Bot API server; tests point it at a local fake. */
-  TELEGRAM_API_ROOT: url(['http:', 'https:']).default('https://api.telegram.org'),
-
   // --- Alerts and metrics (issue 5); config/alerts.yml reads these through ${VAR} ---
   /** Comma list of chat ids the telegram alert channel writes to. */
   TELEGRAM_ALERT_CHAT_IDS: optionalString,
@@ -136,6 +130,39 @@ const envSchema = z.object({
   /** Retry-After (s) of a normal 202, and of a 202 while a recovery download is under way. */
   RECORDING_RETRY_AFTER_SECONDS: int(2, 1),
   RECORDING_RECOVERY_RETRY_AFTER_SECONDS: int(5, 1),
+
+  // --- Telegram -------------------------------------------------------------------------------------
+  // The bot token and API root are shared by ChatOps (the `bot` role, src/chatops) and Telegram alerts.
+  /** Bot token from @BotFather; the `bot` role is off while it is unset. */
+  TELEGRAM_BOT_TOKEN: optionalString,
+  /** Bot API address (a local telegram-bot-api server, or a fake one in tests); grammY's `apiRoot`. */
+  TELEGRAM_API_ROOT: optionalString.pipe(
+    url(['http:', 'https:'])
+      .transform((v) => v.replace(/\/+$/, ''))
+      .optional(),
+  ),
+  /** Chat ids and user ids allowed to use the bot (comma list); everyone else is politely refused. */
+  TELEGRAM_ADMIN_IDS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^-?\d{1,20}$/, { error: 'expected a comma list of numeric ids' }))),
+  /** When set, the bot receives updates on this URL (served by the API role) instead of long polling. */
+  TELEGRAM_WEBHOOK_URL: optionalString.pipe(url(['https:', 'http:']).optional()),
+  /** Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; derived from the bot token when unset. */
+  TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,256}$/, { error: 'expected 1-256 letters, digits, _ or -' })
+      .optional(),
+  ),
+  /** Language of the bot's messages. */
+  BOT_LOCALE: z.enum(['en', 'he'], { error: 'expected en or he' }).default('en'),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -160,6 +187,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(problems.join('\n'), problems);
   }
   const cfg = parsed.data;
+  if (
+    cfg.TELEGRAM_WEBHOOK_URL &&
+    cfg.TELEGRAM_BOT_TOKEN &&
+    cfg.ROLES.includes('bot') &&
+    !cfg.ROLES.includes('api')
+  ) {
+    throw new ConfigError(
+      'environment: TELEGRAM_WEBHOOK_URL: the webhook is served by the api role; add api to ROLES or unset it',
+    );
+  }
   let token = cfg.DB_HEALTH_TOKEN;
   let tokenGenerated = false;
   if (!token) {

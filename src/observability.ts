@@ -99,7 +99,9 @@ export class Observability {
     const redis = this.deps.workerRedis;
     this.alerts = new AlertEngine({
       config: alertsConfig,
-      channels: buildChannels(alertsConfig, alertLog, { telegramApiRoot: config.TELEGRAM_API_ROOT }),
+      channels: buildChannels(alertsConfig, alertLog, {
+        telegramApiRoot: config.TELEGRAM_API_ROOT ?? 'https://api.telegram.org',
+      }),
       cooldowns: {
         take: async (key, ms) =>
           (await redis.set(cooldownPrefix + key, '1', 'PX', Math.max(1, Math.round(ms)), 'NX')) === 'OK',

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import { createApp } from './api/app';
+import { type ChatOps, createChatOps } from './chatops/chatops';
 import type { Config } from './config';
 import { createDashboard, type Dashboard, startRunEventPublisher } from './dashboard';
 import { JobsService } from './monitor/jobs-service';
@@ -40,6 +41,8 @@ export interface System {
   /** Dashboard sessions, stats and live stream (api role); `dashboard.altAuth` is reusable by other pages. */
   dashboard?: Dashboard;
   recordings: Recordings;
+  /** The Telegram bot (role `bot`, when TELEGRAM_BOT_TOKEN is set). */
+  chatops?: ChatOps;
   /** Graceful stop: API stops accepting, workers finish active jobs (within the grace period), tracker flushes. */
   stop(): Promise<void>;
 }
@@ -113,6 +116,9 @@ export async function startSystem(
     recordings,
     stop: async () => undefined,
   };
+  const chatops = roles.has('bot')
+    ? createChatOps(config, service, logger.child({ role: 'bot' }))
+    : undefined;
 
   if (roles.has('monitor')) {
     const tracker = new Tracker({
@@ -180,7 +186,12 @@ export async function startSystem(
       authRateLimitPerMinute: config.AUTH_RATE_LIMIT_PER_MINUTE,
       altAuth: dashboard.altAuth,
       jobs: dashboard.jobs,
-      mounts: [observability.metricsMount(), (a) => dashboard.mount(a), recordings.mount],
+      mounts: [
+        observability.metricsMount(),
+        (a) => dashboard.mount(a),
+        recordings.mount,
+        ...(chatops?.mounts ?? []),
+      ],
     });
     const server = app.listen(config.PORT);
     await new Promise<void>((resolve, reject) => {
@@ -193,10 +204,16 @@ export async function startSystem(
     logger.info({ port: system.port, store: config.MONGO_URL ? 'mongodb' : 'redis' }, 'api_listening');
   }
 
+  if (chatops) {
+    chatops.start();
+    system.chatops = chatops;
+  }
+
   system.stop = async () => {
     const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
     const closing: Promise<unknown>[] = [];
     await system.dashboard?.close();
+    if (system.chatops) closing.push(system.chatops.stop());
     if (system.server) {
       const server = system.server;
       closing.push(new Promise((r) => server.close(() => r(undefined))));

@@ -9,7 +9,7 @@ import {
 } from './errors';
 import type { JobEnvelope } from './lifecycle';
 import type { JobDefinition, JobRegistry } from './registry';
-import { ACTIVE_STATUSES, type JobRun, type RunTrigger, seqFromEventId } from './run';
+import { ACTIVE_STATUSES, type JobRun, type RunStatus, type RunTrigger, seqFromEventId } from './run';
 import type { RunPage, RunQuery, RunStore } from './run-store';
 import { describeSchedule } from './schedule-words';
 
@@ -30,6 +30,17 @@ export interface JobEnqueuer {
 
 /** A job as the API and ChatOps show it; `schedule` is the schedule in words ("every 1 h"). */
 export type PublicJob = Omit<JobDefinition, 'callback_name'> & { schedule: string };
+
+/** A job with what is happening to it now: its active runs and its last finished run. */
+export interface JobOverview extends PublicJob {
+  /** Runs of this job pending or running now, newest first. */
+  active_runs: JobRun[];
+  /** The newest finished run (completed, failed or skipped), or null when it never finished one. */
+  last_run: JobRun | null;
+}
+
+/** Statuses of a finished run. */
+const FINISHED_STATUSES: RunStatus[] = ['completed', 'failed', 'skipped'];
 
 /** New run ids: 12 hex characters behind a letter, so BullMQ never takes them for integers. */
 export function newRunId(prefix: 'm' | 'a' = 'm'): string {
@@ -62,6 +73,35 @@ export class JobsService {
   /** Runs now pending or running, newest first. */
   async activeRuns(limit = 200): Promise<JobRun[]> {
     return (await this.store.list({ status: [...ACTIVE_STATUSES], limit })).runs;
+  }
+
+  /** The latest failed runs, newest first (ChatOps `/jobs failed`). */
+  async latestFailures(limit = 10): Promise<JobRun[]> {
+    return (await this.store.list({ status: ['failed'], limit })).runs;
+  }
+
+  /**
+   * Every job (or one category's) with its active runs and its last finished run, in registry order
+   * (ChatOps `/jobs` and `/jobs <category>`). One store query for the active runs, one per job for its last run.
+   */
+  async jobsOverview(category?: string): Promise<JobOverview[]> {
+    const defs = this.registry.jobs.filter((j) => category === undefined || j.category === category);
+    const active = await this.activeRuns();
+    return Promise.all(
+      defs.map(async (def) => {
+        const { runs } = await this.store.list({ job_id: def.job_id, status: FINISHED_STATUSES, limit: 1 });
+        return {
+          ...toPublic(def),
+          active_runs: active.filter((r) => r.job_id === def.job_id),
+          last_run: runs[0] ?? null,
+        };
+      }),
+    );
+  }
+
+  /** The categories of the registry's jobs, sorted, without duplicates. */
+  categories(): string[] {
+    return this.registry.categories();
   }
 
   /** @throws run_not_found */

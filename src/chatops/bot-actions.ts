@@ -1,0 +1,136 @@
+import { type Context, InlineKeyboard } from 'grammy';
+import { AppError } from '../monitor/errors';
+import { decodeAction, encodeAction, refMatches } from './callback-data';
+import { logsUrl } from './format';
+import { code, escapeHtml, link } from './html';
+import type { Messages } from './i18n';
+import type { BotDeps } from './jobs-bot';
+import { HTML_OPTS } from './reply';
+
+/** How many recent failures a hashed run reference is looked up in. */
+const RETRY_LOOKUP = 200;
+
+/**
+ * Handles an inline-button press: "Run now" / "Retry" show a confirmation; the confirmation runs the job
+ * (or retries the run) through JobsService and becomes the answer: the new run_id or the refusal.
+ */
+export async function handleAction(ctx: Context, deps: BotDeps): Promise<void> {
+  const { t } = deps.fc;
+  const action = decodeAction(ctx.callbackQuery?.data ?? '');
+  await ctx.answerCallbackQuery();
+  if (!action) return;
+  const edit = (html: string) => ctx.editMessageText(html, HTML_OPTS);
+  const confirm = (html: string, kind: 'run_confirm' | 'retry_confirm', ref: string) =>
+    ctx.reply(html, {
+      ...HTML_OPTS,
+      reply_markup: new InlineKeyboard()
+        .text(t.confirmYes, encodeAction({ kind, ref, at: deps.now() }))
+        .text(t.cancel, encodeAction({ kind: 'cancel' })),
+    });
+
+  switch (action.kind) {
+    case 'cancel':
+      await edit(escapeHtml(t.cancelled));
+      return;
+    case 'run_ask': {
+      const jobId = findJob(deps, action.ref);
+      if (!jobId) {
+        await ctx.reply(t.refused.job_not_found(code(action.ref)), HTML_OPTS);
+        return;
+      }
+      await confirm(t.confirmRun(code(jobId)), 'run_confirm', action.ref);
+      return;
+    }
+    case 'retry_ask': {
+      const runId = await findRun(deps, action.ref);
+      try {
+        const run = await deps.service.getRun(runId);
+        await confirm(t.confirmRetry(code(run.job_id), code(run.run_id)), 'retry_confirm', action.ref);
+      } catch (err) {
+        await ctx.reply(refusalText(err, t, deps, { runId }), HTML_OPTS);
+      }
+      return;
+    }
+    case 'run_confirm':
+    case 'retry_confirm': {
+      const age = deps.now() - action.at;
+      if (age > deps.confirmTtlMs || age < -60_000) {
+        await edit(escapeHtml(t.expired));
+        return;
+      }
+      const actor = { chat_id: ctx.chat?.id, user_id: ctx.from?.id };
+      if (action.kind === 'run_confirm') {
+        const jobId = findJob(deps, action.ref) ?? action.ref;
+        try {
+          const { run_id } = await deps.service.trigger(jobId, { trigger: 'manual' });
+          deps.logger.info({ ...actor, job_id: jobId, run_id }, 'bot_job_triggered');
+          await edit(t.started(code(jobId), code(run_id)) + logsSuffix(deps, run_id));
+        } catch (err) {
+          deps.logger.info({ ...actor, job_id: jobId, code: (err as AppError).code }, 'bot_trigger_refused');
+          await edit(refusalText(err, t, deps, { jobId }));
+        }
+      } else {
+        const runId = await findRun(deps, action.ref);
+        let jobId: string | undefined;
+        try {
+          jobId = (await deps.service.getRun(runId)).job_id;
+          const { run_id } = await deps.service.retry(runId);
+          deps.logger.info({ ...actor, job_id: jobId, retried_run_id: runId, run_id }, 'bot_run_retried');
+          await edit(t.retried(code(jobId), code(run_id)) + logsSuffix(deps, run_id));
+        } catch (err) {
+          deps.logger.info({ ...actor, run_id: runId, code: (err as AppError).code }, 'bot_retry_refused');
+          await edit(refusalText(err, t, deps, { jobId, runId }));
+        }
+      }
+    }
+  }
+}
+
+function logsSuffix(deps: BotDeps, runId: string): string {
+  const url = logsUrl(deps.fc.webappUrl, runId);
+  return url ? `\n${link(url, deps.fc.t.logs)}` : '';
+}
+
+function findJob(deps: BotDeps, ref: string): string | undefined {
+  return deps.service.registry.jobs.find((j) => refMatches(ref, j.job_id))?.job_id;
+}
+
+/** A literal run id as is; a hashed one looked up among the recent failures (only failed runs are retried). */
+async function findRun(deps: BotDeps, ref: string): Promise<string> {
+  if (!ref.startsWith('#')) return ref;
+  const runs = await deps.service.latestFailures(RETRY_LOOKUP);
+  return runs.find((r) => refMatches(ref, r.run_id))?.run_id ?? ref;
+}
+
+/** The service's refusal in the user's language; unexpected errors are logged and reported briefly. */
+function refusalText(
+  err: unknown,
+  t: Messages,
+  deps: BotDeps,
+  subject: { jobId?: string; runId?: string },
+): string {
+  if (!(err instanceof AppError)) {
+    deps.logger.error({ err: (err as Error)?.message ?? String(err) }, 'bot_action_failed');
+    return t.refused.other(escapeHtml('internal error (see the logs)'));
+  }
+  const job = code(subject.jobId ?? '');
+  const run = code(subject.runId ?? '');
+  switch (err.code) {
+    case 'job_disabled':
+      return t.refused.job_disabled(job);
+    case 'job_not_triggerable':
+      return t.refused.job_not_triggerable(job);
+    case 'job_not_found':
+      return t.refused.job_not_found(job);
+    case 'job_already_running': {
+      const runId = String(err.extra.run_id ?? '');
+      return t.refused.job_already_running(job, code(runId)) + logsSuffix(deps, runId);
+    }
+    case 'run_not_found':
+      return t.refused.run_not_found(run);
+    case 'run_not_failed':
+      return t.refused.run_not_failed(run, escapeHtml(String(err.extra.status ?? '')));
+    default:
+      return t.refused.other(escapeHtml(err.message));
+  }
+}

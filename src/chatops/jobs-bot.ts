@@ -1,0 +1,167 @@
+import { Bot, type BotError, InlineKeyboard, type Transformer } from 'grammy';
+import type { UserFromGetMe } from 'grammy/types';
+import type { Logger } from 'pino';
+import type { JobsService } from '../monitor/jobs-service';
+import type { JobRun } from '../monitor/run';
+import { type AdminList, MemoryRefusals, type RefusalMemory } from './access';
+import { type RetryOptions, retryTransformer } from './api-retry';
+import { handleAction } from './bot-actions';
+import { encodeAction, refFor } from './callback-data';
+import {
+  type FormatContext,
+  formatActive,
+  formatFailed,
+  formatJobDetails,
+  formatOverview,
+  formatUsage,
+  formatWhen,
+} from './format';
+import { clip } from './html';
+import { type Locale, messagesFor } from './i18n';
+import { sendHtml } from './reply';
+
+export interface JobsBotOptions {
+  token: string;
+  service: JobsService;
+  admins: AdminList;
+  logger: Logger;
+  /** BOT_LOCALE (default en). */
+  locale?: Locale;
+  /** WEBAPP_URL for logs links. */
+  webappUrl?: string;
+  /** TELEGRAM_API_ROOT (grammY's apiRoot). */
+  apiRoot?: string;
+  /** Time zone of the dates shown (default: the process's). */
+  timeZone?: string;
+  /** Where refused chats are remembered (default: in memory). */
+  refusals?: RefusalMemory;
+  /** Known bot info, which skips getMe (tests, webhook setups). */
+  botInfo?: UserFromGetMe;
+  /** Transformers installed closest to the network, inside the retry transformer (tests capture calls here). */
+  transformers?: Transformer[];
+  retry?: RetryOptions;
+  /** How long a "Run now"/"Retry" confirmation stays valid (default 10 minutes). */
+  confirmTtlMs?: number;
+  now?: () => number;
+}
+
+/** Everything the command and button handlers share. */
+export interface BotDeps {
+  service: JobsService;
+  fc: FormatContext;
+  logger: Logger;
+  confirmTtlMs: number;
+  now: () => number;
+}
+
+/**
+ * Builds the ChatOps bot: `/jobs` and its sub-commands, the Run now / Retry buttons with confirmation,
+ * the admin guard, HTML escaping, splitting, and Bot API retries. Nothing is sent until updates arrive
+ * (through `bot.start()`, a webhook or `bot.handleUpdate`). Errors are logged, never thrown.
+ */
+export function createJobsBot(opts: JobsBotOptions): Bot {
+  const t = messagesFor(opts.locale ?? 'en');
+  const logger = opts.logger;
+  const deps: BotDeps = {
+    service: opts.service,
+    fc: { t, webappUrl: opts.webappUrl, timeZone: opts.timeZone },
+    logger,
+    confirmTtlMs: opts.confirmTtlMs ?? 10 * 60_000,
+    now: opts.now ?? Date.now,
+  };
+  const refusals = opts.refusals ?? new MemoryRefusals();
+  const bot = new Bot(opts.token, {
+    botInfo: opts.botInfo,
+    client: opts.apiRoot ? { apiRoot: opts.apiRoot } : undefined,
+  });
+  bot.api.config.use(
+    ...(opts.transformers ?? []),
+    retryTransformer({
+      ...opts.retry,
+      onRetry: (info) => {
+        logger.warn(info, 'bot_api_retry');
+        opts.retry?.onRetry?.(info);
+      },
+    }),
+  );
+
+  const onError = (err: BotError) => {
+    const e = err.error as { message?: string; description?: string; error_code?: number };
+    logger.error(
+      {
+        update_id: err.ctx.update.update_id,
+        code: e?.error_code,
+        err: e?.description ?? e?.message ?? String(e),
+      },
+      'bot_update_failed',
+    );
+  };
+  bot.catch(onError);
+  const safe = bot.errorBoundary(onError);
+
+  // Guard: only admins get past; everyone else gets one polite refusal per chat and nothing about jobs.
+  safe.use(async (ctx, next) => {
+    if (opts.admins.allows(ctx.chat?.id, ctx.from?.id)) return next();
+    if (!ctx.message && !ctx.callbackQuery) return;
+    const chatId = ctx.chat?.id ?? ctx.from?.id ?? 0;
+    const first = await refusals.firstRefusal(chatId);
+    logger.info({ chat_id: ctx.chat?.id, user_id: ctx.from?.id, first }, 'bot_refused');
+    const text = t.refusal(String(chatId));
+    if (ctx.callbackQuery) {
+      await ctx.answerCallbackQuery(first ? { text: clip(text, 200), show_alert: true } : undefined);
+    } else if (first) {
+      await ctx.reply(text);
+    }
+  });
+
+  safe.command('jobs', (ctx) =>
+    jobsCommand(ctx.match.trim(), deps, (html, kb) => sendHtml(ctx, html, deps.fc, kb)),
+  );
+  safe.command(['start', 'help'], (ctx) =>
+    sendHtml(ctx, formatUsage(deps.service.categories(), deps.fc), deps.fc),
+  );
+  safe.on('callback_query:data', (ctx) => handleAction(ctx, deps));
+  return bot;
+}
+
+type Send = (html: string, keyboard?: InlineKeyboard) => Promise<void>;
+
+/** `/jobs [active | failed | <job_id> | <category>]`. */
+async function jobsCommand(rawArg: string, deps: BotDeps, send: Send): Promise<void> {
+  const { service, fc } = deps;
+  const arg = rawArg.toLowerCase();
+  if (arg === '') return send(formatOverview(await service.jobsOverview(), fc));
+  if (arg === 'active') return send(formatActive(await service.activeRuns(100), fc));
+  if (arg === 'failed') {
+    const runs = await service.latestFailures(10);
+    return send(formatFailed(runs, fc), retryKeyboard(runs, deps));
+  }
+  const def = service.registry.get(arg);
+  if (def) {
+    const { job, runs } = await service.getJob(arg, 5);
+    const kb = new InlineKeyboard();
+    if (job.can_trigger) kb.text(fc.t.runNow, encodeAction({ kind: 'run_ask', ref: refFor(job.job_id) }));
+    if (job.can_trigger && runs[0]?.status === 'failed') {
+      kb.text(fc.t.retry, encodeAction({ kind: 'retry_ask', ref: refFor(runs[0].run_id) }));
+    }
+    return send(formatJobDetails(job, runs, fc), kb.inline_keyboard[0]?.length ? kb : undefined);
+  }
+  if (service.categories().includes(arg)) return send(formatOverview(await service.jobsOverview(arg), fc));
+  return send(formatUsage(service.categories(), fc, rawArg));
+}
+
+/** One "🔁 Retry <job> <when>" button per failed run of a job that can be run by hand. */
+function retryKeyboard(runs: JobRun[], deps: BotDeps): InlineKeyboard | undefined {
+  const kb = new InlineKeyboard();
+  let any = false;
+  for (const run of runs) {
+    if (!deps.service.registry.get(run.job_id)?.can_trigger) continue;
+    const when = formatWhen(run.ended_at ?? run.created_at, deps.fc.timeZone);
+    kb.text(
+      `${deps.fc.t.retry} ${run.job_id} ${when}`,
+      encodeAction({ kind: 'retry_ask', ref: refFor(run.run_id) }),
+    ).row();
+    any = true;
+  }
+  return any ? kb : undefined;
+}
