@@ -115,8 +115,11 @@ export class Observability {
       },
     });
     const alerts = this.alerts;
+    // A connection of its own (blocking reads); it reconnects by itself, and outages show in /readyz.
+    const consumerRedis = redis.duplicate();
+    consumerRedis.on('error', () => undefined);
     this.consumer = new RedisEventConsumer({
-      redis: redis.duplicate(),
+      redis: consumerRedis,
       prefix: config.QUEUE_PREFIX,
       logger: alertLog,
     });

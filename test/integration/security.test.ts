@@ -47,7 +47,17 @@ const concrete = (path: string) =>
  * (e.g. a dashboard login page, /metrics with METRICS_PUBLIC); anything else that answers < 400 without a
  * token fails the test below.
  */
-const PUBLIC_ROUTES = ['GET /healthz', 'GET /readyz'];
+// Open on purpose: probes, the dashboard's login form (an anonymous visit to /jobs/monitor gets the login
+// page, never job data; the browser tests check that), logout (clears a cookie) and the player's static files.
+const PUBLIC_ROUTES = [
+  'GET /healthz',
+  'GET /readyz',
+  'GET /jobs/monitor',
+  'GET /jobs/monitor/login',
+  'POST /jobs/monitor/logout',
+  'GET /recordings/player.css',
+  'GET /recordings/player.js',
+];
 
 let sys: TestSystem;
 let app: Express;
