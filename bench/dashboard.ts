@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config';
 import type { RunStatus, RunTrigger, RunUpdate } from '../src/monitor/run';
 import { seqFromEventId } from '../src/monitor/run';
 import { startSystem } from '../src/system';
+import { deletePrefix } from './lib/redis';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RUNS = Number(process.env.BENCH_RUNS ?? 10_000);
@@ -167,12 +168,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await system.stop();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    await deletePrefix(redis, prefix);
     await redis.quit();
   }
 }

@@ -19,6 +19,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { loadConfig } from '../src/config';
 import { startSystem } from '../src/system';
+import { deletePrefix } from './lib/redis';
 
 const CLIENTS = Number(process.env.STORM_CLIENTS ?? 1000);
 const CALLS = Number(process.env.STORM_CALLS ?? 100);
@@ -176,12 +177,7 @@ async function main(): Promise<void> {
     agent.destroy();
     await system.stop();
     provider.close();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    await deletePrefix(redis, prefix);
     await redis.quit();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -47,6 +47,20 @@ export function loadYamlFile<S extends z.ZodType>(
   return parseYaml(file, text, schema, env);
 }
 
+/**
+ * Parses YAML text into plain data (core schema: no custom tags).
+ * @throws ConfigError naming the file, line and column of a syntax error.
+ */
+export function loadYamlText(file: string, text: string): unknown {
+  try {
+    return yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: file });
+  } catch (err) {
+    const e = err as { reason?: string; mark?: { line: number; column: number } };
+    const where = e.mark ? `line ${e.mark.line + 1}, column ${e.mark.column + 1}` : '(document)';
+    throw new ConfigError(`${file}: ${where}: invalid YAML: ${e.reason ?? String(err)}`);
+  }
+}
+
 /** Parses YAML text (see {@link loadYamlFile}); `${VAR}` references are filled from `env` when given. */
 export function parseYaml<S extends z.ZodType>(
   file: string,
@@ -54,14 +68,7 @@ export function parseYaml<S extends z.ZodType>(
   schema: S,
   env?: NodeJS.ProcessEnv,
 ): z.output<S> {
-  let doc: unknown;
-  try {
-    doc = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: file });
-  } catch (err) {
-    const e = err as { reason?: string; mark?: { line: number; column: number } };
-    const where = e.mark ? `line ${e.mark.line + 1}, column ${e.mark.column + 1}` : '(document)';
-    throw new ConfigError(`${file}: ${where}: invalid YAML: ${e.reason ?? String(err)}`);
-  }
+  let doc = loadYamlText(file, text);
   if (env) doc = substituteEnv(doc, env);
   const parsed = schema.safeParse(doc);
   if (!parsed.success) {

@@ -1,6 +1,7 @@
 import { ConfigError } from './config-file';
 import { loadConfig } from './config';
 import { createLogger } from './logger';
+import { stopOnSignals } from './shutdown';
 import { startSystem } from './system';
 
 /** Entry point: `npm start` (all roles) or `ROLES=worker npm start` (one role per process). */
@@ -35,25 +36,7 @@ async function main(): Promise<void> {
         `  try:       curl -X POST -H "Authorization: Bearer ${config.DB_HEALTH_TOKEN}" localhost:${system.port}/api/jobs/cache_warming/trigger\n\n`,
     );
   }
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutdown_started');
-    system
-      .stop()
-      .then(() => {
-        logger.info({}, 'shutdown_complete');
-        logger.flush();
-        setTimeout(() => process.exit(0), 50);
-      })
-      .catch((err) => {
-        logger.error({ err: (err as Error).message }, 'shutdown_failed');
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals(system, logger);
 }
 
 void main();

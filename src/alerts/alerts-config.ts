@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
-import yaml from 'js-yaml';
 import { z } from 'zod';
-import { ConfigError, formatPath, substituteEnv } from '../config-file';
+import { ConfigError, formatPath, loadYamlText, substituteEnv } from '../config-file';
 import { type AlertRule, PLACEHOLDERS, SEVERITIES, unknownPlaceholders } from '../monitor/alert-rules';
 
 export const CHANNEL_TYPES = ['telegram', 'slack', 'webhook', 'log'] as const;
@@ -116,14 +115,7 @@ export interface AlertsConfig {
  * @throws ConfigError whose lines name the file, the rule (index and name) and the field.
  */
 export function parseAlertsConfig(text: string, file: string, env: NodeJS.ProcessEnv): AlertsConfig {
-  let doc: unknown;
-  try {
-    doc = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: file });
-  } catch (err) {
-    const e = err as { reason?: string; mark?: { line: number; column: number } };
-    const where = e.mark ? `line ${e.mark.line + 1}, column ${e.mark.column + 1}` : '(document)';
-    throw new ConfigError(`${file}: ${where}: invalid YAML: ${e.reason ?? String(err)}`);
-  }
+  let doc = loadYamlText(file, text);
   doc = addChannelTypes(substituteEnv(doc ?? {}, env));
   const parsed = fileSchema.safeParse(doc);
   if (!parsed.success) {

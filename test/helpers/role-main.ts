@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
+import { stopOnSignals } from '../../src/shutdown';
 import { startSystem } from '../../src/system';
 import type { Processor } from '../../src/workers/processor-context';
 import { testProcessors } from './system';
@@ -35,26 +36,7 @@ async function main(): Promise<void> {
     `${JSON.stringify({ msg: 'role_ready', pid: process.pid, port: system.port, worker })}\n`,
   );
 
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutdown_started');
-    system
-      .stop()
-      .then(() => {
-        logger.info({}, 'shutdown_complete');
-        logger.flush();
-        redis.disconnect();
-        setTimeout(() => process.exit(0), 50);
-      })
-      .catch((err) => {
-        logger.error({ err: (err as Error).message }, 'shutdown_failed');
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals(system, logger, () => redis.disconnect());
 }
 
 main().catch((err) => {
