@@ -221,8 +221,9 @@ export async function startSystem(
       setTimeout(() => server.closeAllConnections(), graceMs).unref();
     }
     system.scheduler?.stop();
-    await observability.stop();
+    // Workers start draining at once; the monitor and alerts stop alongside, not before them.
     if (system.workers) closing.push(system.workers.close(graceMs));
+    closing.push(observability.stop());
     await Promise.all(closing);
     if (system.tracker) {
       let t: NodeJS.Timeout | undefined;

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { tooManyAuthFailures } from '../monitor/errors';
-import { type AltAuth, bearerToken, tokenMatches } from './auth';
+import { type AltAuth, authenticate } from './auth';
 
 export interface AuthRateLimitOptions {
   /** The API token; requests that present it (or pass `alt`) are never counted nor limited. */
@@ -22,11 +22,8 @@ export interface AuthRateLimitOptions {
  */
 export function withAuthRateLimit(guard: RequestHandler, opts: AuthRateLimitOptions): RequestHandler {
   if (!opts.perMinute) return guard;
-  const authenticated = (req: Request) => {
-    const presented = bearerToken(req);
-    if (presented === null) return !!opts.alt?.(req);
-    return tokenMatches(presented, opts.expected);
-  };
+  const authenticated = (req: Request, res: Response) =>
+    authenticate(req, res, opts.expected, opts.alt) === 'ok';
   const limiter = rateLimit({
     windowMs: 60_000,
     limit: opts.perMinute,

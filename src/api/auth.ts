@@ -23,18 +23,34 @@ export function bearerToken(req: Request): string | null {
 /** Hook for the dashboard session: another way a request may be authenticated. */
 export type AltAuth = (req: Request) => boolean;
 
+/** The outcome of checking a request's credentials. */
+export type AuthResult = 'ok' | 'missing' | 'wrong';
+
+/**
+ * Checks a request's credentials once: a bearer token (constant-time compare), else the alternative (a
+ * dashboard session). The result is kept on `res.locals`, so the rate limiter and the guard share one check.
+ * @throws what `alt` throws (e.g. csrf_failed).
+ */
+export function authenticate(req: Request, res: Response, expected: string, alt?: AltAuth): AuthResult {
+  const cached = res.locals.jmAuth as AuthResult | undefined;
+  if (cached) return cached;
+  const presented = bearerToken(req);
+  const result: AuthResult =
+    presented === null ? (alt?.(req) ? 'ok' : 'missing') : tokenMatches(presented, expected) ? 'ok' : 'wrong';
+  res.locals.jmAuth = result;
+  return result;
+}
+
 /**
  * Requires `Authorization: Bearer $DB_HEALTH_TOKEN` (or an accepted alternative such as a dashboard
  * session): 401 `unauthorized` when missing, 403 `forbidden` when wrong.
  */
 export function requireToken(expected: string, alt?: AltAuth, onWrong?: (req: Request) => void) {
-  return (req: Request, _res: Response, next: NextFunction) => {
-    const presented = bearerToken(req);
-    if (presented === null) {
-      if (alt?.(req)) return next();
+  return (req: Request, res: Response, next: NextFunction) => {
+    const result = authenticate(req, res, expected, alt);
+    if (result === 'missing')
       return next(new AppError('unauthorized', 401, 'send Authorization: Bearer <token>'));
-    }
-    if (!tokenMatches(presented, expected)) {
+    if (result === 'wrong') {
       onWrong?.(req);
       return next(new AppError('forbidden', 403, 'wrong token'));
     }

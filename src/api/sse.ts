@@ -26,11 +26,20 @@ export function streamHandler(hub: RunEventHub, opts: StreamOptions) {
     const send = (ev: RunEvent) => {
       if (open) res.write(sseFrame(ev.type, ev));
     };
+    // A client may leave while the subscription is being set up: remember it, so its listener goes again.
+    let gone = false;
+    req.once('close', () => {
+      gone = true;
+    });
     let unlisten: () => void;
     try {
       unlisten = await hub.listen(send, () => res.end());
     } catch {
       throw streamUnavailable();
+    }
+    if (gone) {
+      unlisten();
+      return;
     }
     res.status(200).set({
       'Content-Type': 'text/event-stream; charset=utf-8',

@@ -86,7 +86,11 @@ export function dashboardRouter(o: DashboardRoutesOptions): Router {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const next = safeNext(body.next);
     const nonce = readCookie(req, LOGIN_COOKIE);
-    if (!nonce || typeof body._csrf !== 'string' || body._csrf !== o.sessions.csrfFor(`login:${nonce}`)) {
+    if (
+      !nonce ||
+      typeof body._csrf !== 'string' ||
+      !tokenMatches(body._csrf, o.sessions.csrfFor(`login:${nonce}`))
+    ) {
       return showLogin(req, res, 403, next, 'The sign-in form expired. Please try again.');
     }
     if (typeof body.token !== 'string' || !body.token || !tokenMatches(body.token, o.token)) {

@@ -1,6 +1,6 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { AltAuth } from '../api/auth';
+import { type AltAuth, tokenMatches } from '../api/auth';
 import { csrfFailed } from '../monitor/errors';
 
 /** Name of the dashboard session cookie. */
@@ -26,12 +26,6 @@ export interface Session {
 }
 
 const b64 = (b: Buffer) => b.toString('base64url');
-
-function safeEqual(a: string, b: string): boolean {
-  const x = createHash('sha256').update(a).digest();
-  const y = createHash('sha256').update(b).digest();
-  return timingSafeEqual(x, y) && a.length === b.length;
-}
 
 /** Reads one cookie from the Cookie header (no dependency on cookie-parser being mounted). */
 export function readCookie(req: Request, name: string): string | null {
@@ -104,7 +98,7 @@ export class SessionManager {
     const parts = raw.split('.');
     if (parts.length !== 3) return null;
     const [id, exp, sig] = parts;
-    if (!safeEqual(sig, this.sign(`${id}.${exp}`))) return null;
+    if (!tokenMatches(sig, this.sign(`${id}.${exp}`))) return null;
     const expiresAt = Number(exp);
     if (!Number.isSafeInteger(expiresAt) || expiresAt <= this.now()) return null;
     return { id, expiresAt, csrf: this.csrfFor(id) };
@@ -119,7 +113,7 @@ export class SessionManager {
   csrfOk(req: Request, session: Session): boolean {
     const body = req.body as Record<string, unknown> | undefined;
     const sent = req.get(CSRF_HEADER) ?? (typeof body?._csrf === 'string' ? body._csrf : '');
-    return !!sent && safeEqual(sent, session.csrf);
+    return !!sent && tokenMatches(sent, session.csrf);
   }
 }
 

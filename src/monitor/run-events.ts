@@ -130,7 +130,13 @@ export class RunEventHub {
     for (const end of enders) end();
     const sub = this.sub;
     this.sub = null;
-    if (sub) await (await sub).close();
+    // A subscription still waiting for Redis (an outage) must not hold up shutdown: give it a second.
+    if (sub) {
+      let t: NodeJS.Timeout | undefined;
+      const closed = sub.then((s) => s.close()).catch(() => undefined);
+      await Promise.race([closed, new Promise((r) => (t = setTimeout(r, 1000)))]);
+      clearTimeout(t);
+    }
   }
 
   private dispatch(events: RunEvent[]): void {

@@ -91,11 +91,15 @@ export async function waitForRecording(
     const waited = Date.now() - started;
     if (waited + wait > timeoutMs) return fail('timeout', waited);
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(resolve, wait);
-      opts.signal?.addEventListener('abort', () => {
+      const onAbort = () => {
         clearTimeout(t);
         reject(opts.signal?.reason ?? new Error('aborted'));
-      });
+      };
+      const t = setTimeout(() => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, wait);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

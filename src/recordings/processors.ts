@@ -60,6 +60,12 @@ export function recordingDownload(deps: RecordingProcessorDeps): Processor<Downl
         sha256: res.sha256,
         downloaded_at: new Date().toISOString(),
       });
+      // The URL may have changed between the check above and the rename: never leave the old audio in place.
+      if (await superseded()) {
+        await deps.files.remove(callSid);
+        ctx.log('superseded while storing; file removed', 'warn');
+        return { skipped: true, reason: 'superseded' };
+      }
       await ctx.progress(res.size, res.size);
       ctx.log(`stored ${res.size} bytes (${res.contentType})`);
       return { call_sid: callSid, bytes: res.size, content_type: res.contentType };

@@ -236,24 +236,24 @@ export class RedisRunStore implements RunStore {
         sample,
         'WITHSCORES',
       );
-    const res = (await p.exec()) ?? [];
+    const res = await execAll(p);
     const counts = {} as Record<RunStatus, number>;
     RUN_STATUSES.forEach((s, i) => {
-      counts[s] = Number(res[i][1]);
+      counts[s] = Number(res[i]);
     });
     const ids: { id: string; score: number }[] = [];
     for (let i = RUN_STATUSES.length; i < res.length; i++) {
-      const r = res[i][1] as string[];
+      const r = res[i] as string[];
       for (let j = 0; j < r.length; j += 2) ids.push({ id: r[j], score: Number(r[j + 1]) });
     }
     ids.sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : -1));
     const keep = ids.slice(0, sample);
     const read = this.redis.pipeline();
     for (const c of keep) read.hmget(this.runKey(c.id), 'status', 'created_at', 'duration_ms');
-    const hashes = (await read.exec()) ?? [];
+    const hashes = await execAll(read);
     const finished: FinishedRunSample[] = [];
     keep.forEach((c, i) => {
-      const [status, created, duration] = (hashes[i]?.[1] ?? []) as (string | null)[];
+      const [status, created, duration] = (hashes[i] ?? []) as (string | null)[];
       if (!status || !created) return; // expired meanwhile
       finished.push({
         run_id: c.id,

@@ -118,15 +118,13 @@ export class WorkerPool {
       return log;
     };
     const ctx = new RunContext(job, publisher, logger);
-    this.active.add(ctx);
-    if (this.hardStop.signal.aborted) ctx.abort(new Error('worker shutting down'));
 
     const lockKey = `${this.opts.prefix}:jm:lock:${def.job_id}`;
     if (!def.allow_concurrent) {
       const ttlMs = (def.timeout_seconds ?? 3600) * 1000 + 60_000;
       const got = await this.opts.redis.set(lockKey, job.id!, 'PX', ttlMs, 'NX');
-      if (!got && (await this.opts.redis.get(lockKey)) !== job.id) {
-        const holder = await this.opts.redis.get(lockKey);
+      const holder = got ? job.id : await this.opts.redis.get(lockKey);
+      if (holder !== job.id) {
         ctx.log(`skipped: run ${holder} of ${def.job_id} is still running`, 'warn');
         await ctx.flush();
         return { skipped: true, reason: `already_running:${holder}` } satisfies SkippedResult;
@@ -134,6 +132,9 @@ export class WorkerPool {
     }
 
     let timer: NodeJS.Timeout | undefined;
+    // Tracked from here on: the finally below always forgets it (a skipped run never enters the set).
+    this.active.add(ctx);
+    if (this.hardStop.signal.aborted) ctx.abort(new Error('worker shutting down'));
     try {
       const work = (processor as Processor)(ctx);
       const result = def.timeout_seconds

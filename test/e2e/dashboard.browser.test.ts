@@ -220,6 +220,10 @@ describe('dashboard in a real browser', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-modal.png') });
     // Failed rows in the history show their error; clicking one opens its modal.
     await page.click('#modal-close');
+    // The dialog's close event (async after the click) drops run_id from the address.
+    await page
+      .waitForFunction(() => !location.search.includes('run_id='), null, { timeout: 5000 })
+      .catch(() => undefined);
     expect(page.url()).not.toContain('run_id=');
     const errRow = page.locator('#runs-body tr.error-row', { hasText: 'quota exceeded' });
     await errRow.waitFor();

@@ -1,4 +1,5 @@
 import { Api } from 'grammy';
+import { retryTransformer } from '../../chatops/api-retry';
 import type { Alert } from '../../monitor/alert-rules';
 import type { AlertChannel, Delivery } from './channel';
 
@@ -15,6 +16,9 @@ export class TelegramChannel implements AlertChannel {
       apiRoot: opts.apiRoot,
       timeoutSeconds: Math.max(1, Math.ceil(opts.timeoutMs / 1000)),
     });
+    // The bot's transformer: waits out a 429's retry_after (the engine's own backoff is shorter than
+    // Telegram's rate-limit windows) and retries 5xx/network errors.
+    this.api.config.use(retryTransformer());
   }
 
   deliveries(alert: Alert): Delivery[] {

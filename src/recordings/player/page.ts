@@ -1,12 +1,10 @@
+import { esc } from '../../dashboard/pages';
 import { PLAYER_MESSAGES, type PlayerLang } from './messages';
 
 /** Content-Security-Policy of the player: no inline script or style, everything from this origin. */
 export const PLAYER_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; media-src 'self'; connect-src 'self'; " +
   "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
-
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /**
  * The player page. The call id, language and texts travel in data attributes; the behaviour lives in
@@ -15,20 +13,20 @@ const escapeHtml = (s: string) =>
 export function playerPage(callSid: string, lang: PlayerLang, timeoutMs: number): string {
   const m = PLAYER_MESSAGES[lang];
   const data = Object.entries(m)
-    .map(([k, v]) => ` data-msg-${k}="${escapeHtml(v)}"`)
+    .map(([k, v]) => ` data-msg-${k}="${esc(v)}"`)
     .join('');
   return `<!doctype html>
 <html lang="${lang}" dir="${lang === 'he' ? 'rtl' : 'ltr'}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(m.title)}</title>
+<title>${esc(m.title)}</title>
 <link rel="stylesheet" href="/recordings/player.css">
 </head>
 <body>
-<main id="player" data-call-sid="${escapeHtml(callSid)}" data-timeout-ms="${timeoutMs}"${data}>
-<h1>${escapeHtml(m.title)}</h1>
-<p id="status" role="status" aria-live="polite">${escapeHtml(m.loading)}</p>
+<main id="player" data-call-sid="${esc(callSid)}" data-timeout-ms="${timeoutMs}"${data}>
+<h1>${esc(m.title)}</h1>
+<p id="status" role="status" aria-live="polite">${esc(m.loading)}</p>
 <audio id="audio" controls preload="metadata" hidden></audio>
 </main>
 <script src="/recordings/player.js"></script>
