@@ -24,6 +24,15 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out || '(root)';
 }
 
+/** Reads a config file's text. @throws ConfigError naming the file and why it can't be read. */
+export function readConfigFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
 /** Turns zod issues into `file: path: reason` lines. */
 export function formatIssues(file: string, issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((i) => `${file}: ${formatPath(i.path)}: ${i.message}`);
@@ -38,13 +47,7 @@ export function loadYamlFile<S extends z.ZodType>(
   schema: S,
   env?: NodeJS.ProcessEnv,
 ): z.output<S> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`${file}: cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  return parseYaml(file, text, schema, env);
+  return parseYaml(file, readConfigFile(file), schema, env);
 }
 
 /**

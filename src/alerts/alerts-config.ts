@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, formatPath, loadYamlText, substituteEnv } from '../config-file';
+import { ConfigError, formatPath, loadYamlText, readConfigFile, substituteEnv } from '../config-file';
 import { type AlertRule, PLACEHOLDERS, SEVERITIES, unknownPlaceholders } from '../monitor/alert-rules';
 
 export const CHANNEL_TYPES = ['telegram', 'slack', 'webhook', 'log'] as const;
@@ -127,13 +126,7 @@ export function parseAlertsConfig(text: string, file: string, env: NodeJS.Proces
 
 /** Reads and parses an alerts file (see {@link parseAlertsConfig}). */
 export function loadAlertsConfig(file: string, env: NodeJS.ProcessEnv): AlertsConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`${file}: cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  return parseAlertsConfig(text, file, env);
+  return parseAlertsConfig(readConfigFile(file), file, env);
 }
 
 function addChannelTypes(doc: unknown): unknown {

@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
-import { RUN_RETENTION_SECONDS, type RunUpdate } from '../monitor/run';
+import { FINISHED_STATUSES, RUN_RETENTION_SECONDS, type RunUpdate } from '../monitor/run';
 
 /** Buckets of job_run_duration_seconds. */
 export const DURATION_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600] as const;
-const FINISHED = new Set(['completed', 'failed', 'skipped']);
+const FINISHED = new Set<string>(FINISHED_STATUSES);
 const SEP = '\t';
 
 const COUNT_RUN_LUA = `

@@ -9,7 +9,7 @@ import {
 } from './errors';
 import type { JobEnvelope } from './lifecycle';
 import type { JobDefinition, JobRegistry } from './registry';
-import { ACTIVE_STATUSES, type JobRun, type RunStatus, type RunTrigger, seqFromEventId } from './run';
+import { ACTIVE_STATUSES, FINISHED_STATUSES, type JobRun, type RunTrigger, seqFromEventId } from './run';
 import type { RunPage, RunQuery, RunStore } from './run-store';
 import { describeSchedule } from './schedule-words';
 
@@ -38,9 +38,6 @@ export interface JobOverview extends PublicJob {
   /** The newest finished run (completed, failed or skipped), or null when it never finished one. */
   last_run: JobRun | null;
 }
-
-/** Statuses of a finished run. */
-const FINISHED_STATUSES: RunStatus[] = ['completed', 'failed', 'skipped'];
 
 /** New run ids: 12 hex characters behind a letter, so BullMQ never takes them for integers. */
 export function newRunId(prefix: 'm' | 'a' = 'm'): string {
@@ -82,19 +79,18 @@ export class JobsService {
 
   /**
    * Every job (or one category's) with its active runs and its last finished run, in registry order
-   * (ChatOps `/jobs` and `/jobs <category>`). One store query for the active runs, one per job for its last run.
+   * (ChatOps `/jobs` and `/jobs <category>`). Two indexed store queries per job, run side by side, so a
+   * backlog in one job never hides another job's active runs.
    */
   async jobsOverview(category?: string): Promise<JobOverview[]> {
     const defs = this.registry.jobs.filter((j) => category === undefined || j.category === category);
-    const active = await this.activeRuns();
     return Promise.all(
       defs.map(async (def) => {
-        const { runs } = await this.store.list({ job_id: def.job_id, status: FINISHED_STATUSES, limit: 1 });
-        return {
-          ...toPublic(def),
-          active_runs: active.filter((r) => r.job_id === def.job_id),
-          last_run: runs[0] ?? null,
-        };
+        const [active, finished] = await Promise.all([
+          this.store.list({ job_id: def.job_id, status: [...ACTIVE_STATUSES], limit: 20 }),
+          this.store.list({ job_id: def.job_id, status: [...FINISHED_STATUSES], limit: 1 }),
+        ]);
+        return { ...toPublic(def), active_runs: active.runs, last_run: finished.runs[0] ?? null };
       }),
     );
   }

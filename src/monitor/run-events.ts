@@ -1,4 +1,4 @@
-import type { JobRun, RunLog, RunUpdate } from './run';
+import { FINISHED_STATUSES, type JobRun, type RunLog, type RunUpdate } from './run';
 
 /** Kinds of live run change the dashboard stream carries. */
 export type RunEventType = 'created' | 'progress' | 'log' | 'finished';
@@ -18,7 +18,7 @@ export interface RunEvent {
 
 /** The job id the tracker uses when an event did not say which job it belongs to. */
 const UNKNOWN_JOB = 'unknown';
-const FINISHED = new Set(['completed', 'failed', 'skipped']);
+const FINISHED = new Set<string>(FINISHED_STATUSES);
 
 /**
  * Turns a batch of stored run updates into stream events (pure). One update may give several events

@@ -7,6 +7,8 @@ export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skippe
 export const RUN_STATUSES: readonly RunStatus[] = ['pending', 'running', 'completed', 'failed', 'skipped'];
 /** Statuses of a run that has not finished yet. */
 export const ACTIVE_STATUSES: readonly RunStatus[] = ['pending', 'running'];
+/** Statuses of a run that has ended. */
+export const FINISHED_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'skipped'];
 
 /** What started a run: a job scheduler, a person (dashboard, ChatOps, trigger API) or application code. */
 export type RunTrigger = 'scheduled' | 'manual' | 'api';

@@ -1,6 +1,7 @@
 import type { AnyBulkWriteOperation, Collection, Db, Document, Filter } from 'mongodb';
 import {
   ACTIVE_STATUSES,
+  FINISHED_STATUSES,
   type JobRun,
   MAX_RUN_LOGS,
   RUN_RETENTION_SECONDS,
@@ -129,7 +130,7 @@ export class MongoRunStore implements RunStore {
           $facet: {
             counts: [{ $group: { _id: '$status', n: { $sum: 1 } } }],
             finished: [
-              { $match: { status: { $in: ['completed', 'failed', 'skipped'] } } },
+              { $match: { status: { $in: [...FINISHED_STATUSES] } } },
               { $sort: { created_at: -1, run_id: -1 } },
               { $limit: sample },
               { $project: { _id: 0, run_id: 1, status: 1, created_at: 1, duration_ms: 1 } },

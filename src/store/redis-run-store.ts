@@ -1,6 +1,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import {
   ACTIVE_STATUSES,
+  FINISHED_STATUSES,
   type JobRun,
   RUN_RETENTION_SECONDS,
   RUN_STATUSES,
@@ -221,7 +222,7 @@ export class RedisRunStore implements RunStore {
    * `sample` ids from each finished-status index and one HMGET per kept run, all pipelined.
    */
   async stats(jobId: string, since: number, sample = DEFAULT_STATS_SAMPLE): Promise<RunStatsSample> {
-    const finishedStatuses: RunStatus[] = ['completed', 'failed', 'skipped'];
+    const finishedStatuses = FINISHED_STATUSES;
     const p = this.redis.pipeline();
     for (const s of RUN_STATUSES) p.zcount(this.idx(`js:${jobId}:${s}`), since, '+inf');
     for (const s of finishedStatuses)
