@@ -6,4 +6,6 @@ module.exports = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testTimeout: 30000,
   maxWorkers: 2,
+  // Stops a run that needs Chromium with one line when it is not installed.
+  globalSetup: '<rootDir>/test/global-setup.ts',
 };

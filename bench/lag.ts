@@ -1,7 +1,8 @@
 /**
  * End-to-end lag: for every job of a throughput-sized load (20,000 no-op jobs, concurrency 50), the time
  * from the job's completion (job.finishedOn) to its run record being final in the RunStore (measured in
- * Tracker.onApplied, i.e. after the store write). Usage: npm run bench:lag  (BENCH_JOBS, BENCH_REDIS_URL)
+ * the writers' onApplied, i.e. after the store write: the worker's recorder, or the reconciler for a run no
+ * worker recorded). Usage: npm run bench:lag  (BENCH_JOBS, BENCH_REDIS_URL)
  */
 import { runRound } from './lib/pipeline';
 import { note, printTable, verdict } from './lib/report';

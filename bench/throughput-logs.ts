@@ -6,7 +6,7 @@
  */
 import { runThroughput } from './lib/throughput-runner';
 
-void runThroughput({ name: 'throughput-logs', work: 'logs', target: 0.8 }).catch((err) => {
+void runThroughput({ name: 'throughput-logs', work: 'logs', target: 0.9 }).catch((err) => {
   console.error(err);
   process.exit(1);
 });

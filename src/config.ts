@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { ConfigError, formatPath } from './config-file';
+import { ACCESS_ROLES, type AccessRole } from './monitor/principal';
+import { parseAllowedHosts } from './recordings/address-policy';
 
 /** The roles one process can play; `npm start` runs all of them. */
 export const ALL_ROLES = ['api', 'worker', 'scheduler', 'monitor', 'bot'] as const;
@@ -40,15 +43,119 @@ const url = (schemes: string[]) =>
       { error: `expected a ${schemes.join(' or ')} URL` },
     );
 
+/** An address, a CIDR or one of Express's proxy names, as `trust proxy` accepts them. */
+function isProxyAddress(v: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(v)) return true;
+  if (v.includes('/')) {
+    try {
+      ipaddr.parseCIDR(v);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return ipaddr.isValid(v);
+}
+
+/** A named API token from API_TOKENS. */
+export interface ApiTokenEntry {
+  name: string;
+  role: AccessRole;
+  token: string;
+}
+
+/** Shortest token API_TOKENS accepts (the same as DB_HEALTH_TOKEN). */
+export const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * Parses `API_TOKENS=name:role:token,…`. Errors name the entry by its position and name, never its token.
+ * `admin` is reserved for DB_HEALTH_TOKEN.
+ */
+export function parseApiTokens(v: string): ApiTokenEntry[] {
+  const out: ApiTokenEntry[] = [];
+  const entries = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  entries.forEach((entry, i) => {
+    const a = entry.indexOf(':');
+    const b = a < 0 ? -1 : entry.indexOf(':', a + 1);
+    const name = a < 0 ? '' : entry.slice(0, a).trim();
+    const where = `entry ${i + 1}${name ? ` ("${name.slice(0, 64)}")` : ''}`;
+    if (a < 0 || b < 0) throw new Error(`${where}: expected name:role:token`);
+    const role = entry.slice(a + 1, b).trim();
+    const token = entry.slice(b + 1).trim();
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
+      throw new Error(`${where}: name must be 1-64 letters, digits, _ . or -`);
+    if (name === 'admin') throw new Error(`${where}: the name admin is reserved for DB_HEALTH_TOKEN`);
+    if (!(ACCESS_ROLES as readonly string[]).includes(role))
+      throw new Error(`${where}: role must be one of ${ACCESS_ROLES.join(', ')}`);
+    if (token.length < MIN_TOKEN_LENGTH || /[\s,]/.test(token))
+      throw new Error(
+        `${where}: token must be at least ${MIN_TOKEN_LENGTH} characters, without spaces or commas`,
+      );
+    if (out.some((e) => e.name === name)) throw new Error(`${where}: the name is used twice`);
+    if (out.some((e) => e.token === token)) throw new Error(`${where}: the token is used twice`);
+    out.push({ name, role: role as AccessRole, token });
+  });
+  return out;
+}
+
+const idList = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string().regex(/^-?\d{1,20}$/, { error: 'expected a comma list of numeric ids' })));
+
+/** A comma list of `host:port` (empty: unset). */
+const hostPortList = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'expected host:port,host:port' }),
+    ),
+  );
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(3000, 0),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  /** Redis Cluster seed nodes (`host:port,…`); REDIS_URL then only gives credentials and TLS. */
+  REDIS_CLUSTER_NODES: hostPortList,
+  /** Sentinels (`host:port,…`) that name the master; REDIS_URL then only gives credentials and TLS. */
+  REDIS_SENTINELS: hostPortList,
+  REDIS_SENTINEL_NAME: z.string().trim().min(1).default('mymaster'),
   MONGO_URL: optionalString.pipe(url(['mongodb:', 'mongodb+srv:']).optional()),
   MONGO_DB: z.string().default('jobs_monitor'),
   DB_HEALTH_TOKEN: optionalString.pipe(
     z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
   ),
+  /** Named tokens with roles: `name:role:token,…` (role viewer, operator or admin). */
+  API_TOKENS: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      try {
+        return parseApiTokens(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
   JOBS_CONFIG: z.string().default('config/jobs.yml'),
   ALERTS_CONFIG: z.string().default('config/alerts.yml'),
   ROLES: z
@@ -66,6 +173,21 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9{}_-]{1,64}$/, { error: 'expected letters, digits, _ - { }' })
     .default('{jm}'),
   WORKER_CONCURRENCY: int(5, 1),
+  /** Seconds between a worker process's heartbeats; it drops out of `GET /api/jobs/workers` after 3 missed. */
+  WORKER_HEARTBEAT_SECONDS: num(10),
+  /**
+   * Payload keys whose values the run detail masks (case-insensitive, at any depth); URL query strings are
+   * cut from every value whatever this says.
+   */
+  REDACT_KEYS: z
+    .string()
+    .default('url,token,password,secret,authorization')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean),
+    ),
   SHUTDOWN_GRACE_SECONDS: num(30),
   JOB_ATTEMPTS: int(3, 1),
   JOB_BACKOFF_MS: int(5000, 0),
@@ -85,8 +207,49 @@ const envSchema = z.object({
   WORKER_MAX_STALLED_COUNT: int(1, 0),
   /** Runs whose updates the tracker keeps in memory while the run store is down; past it the oldest drop. */
   TRACKER_MAX_BUFFERED_RUNS: int(100_000, 1),
+  /**
+   * How long after a job was added, completed or failed the reconciler checks that a worker recorded it
+   * (else it records it from BullMQ). Longer than a worker's batch delay under load, short enough that a
+   * dead worker's last runs are not missing for long.
+   */
+  RECONCILE_GRACE_MS: int(5000, 100),
+  /**
+   * Bytes a run keeps of its `result` (JSON) and of its `error_message`; longer ones are truncated with a
+   * marker (see RUN_TRUNCATED_MARKER). At most 4 MiB, so a run always fits in a 16 MiB MongoDB document.
+   */
+  RUN_RESULT_MAX_BYTES: int(64 * 1024, 1024).pipe(
+    z.number().max(4 * 1024 * 1024, { error: 'at most 4194304' }),
+  ),
   /** Failed API authentications (401/403) one address may make per minute before 429; 0 turns it off. */
   AUTH_RATE_LIMIT_PER_MINUTE: int(30, 0),
+  /** Longest a request-path Redis command may take before the API answers 503 store_unavailable. */
+  REDIS_COMMAND_TIMEOUT_MS: int(2000, 50),
+  /**
+   * Which proxies' X-Forwarded-For the API believes (Express `trust proxy`): `false` (default: none, the
+   * client is the socket's address), a hop count, or a comma list of addresses/CIDRs (or Express's names
+   * loopback, linklocal, uniquelocal).
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v, ctx): false | number | string[] => {
+      const t = v.trim();
+      if (t === '' || t === 'false') return false;
+      if (/^\d+$/.test(t)) return Number(t);
+      const list = t
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const bad = list.filter((a) => !isProxyAddress(a));
+      if (bad.length) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected false, a hop count, or a comma list of addresses/CIDRs (not ${bad.join(', ')})`,
+        });
+        return z.NEVER;
+      }
+      return list;
+    }),
 
   // --- Alerts and metrics (issue 5); config/alerts.yml reads these through ${VAR} ---
   /** Comma list of chat ids the telegram alert channel writes to. */
@@ -127,6 +290,23 @@ const envSchema = z.object({
   RECORDING_CONNECT_TIMEOUT_MS: int(10_000, 1),
   /** Longest silence while reading the provider's answer, ms. */
   RECORDING_READ_TIMEOUT_MS: int(30_000, 1),
+  /** The whole download (connect, redirects, body) must end within this, s. */
+  RECORDING_DOWNLOAD_TIMEOUT_SECONDS: int(120, 1),
+  /** Host names, IPs or CIDRs (comma list) a download may reach although private/loopback; default none. */
+  RECORDING_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      try {
+        return parseAllowedHosts(v);
+      } catch (err) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${(err as Error).message} (expected a comma list of host names, IPs or CIDRs)`,
+        });
+        return z.NEVER;
+      }
+    }),
   /** Retry-After (s) of a normal 202, and of a 202 while a recovery download is under way. */
   RECORDING_RETRY_AFTER_SECONDS: int(2, 1),
   RECORDING_RECOVERY_RETRY_AFTER_SECONDS: int(5, 1),
@@ -142,16 +322,9 @@ const envSchema = z.object({
       .optional(),
   ),
   /** Chat ids and user ids allowed to use the bot (comma list); everyone else is politely refused. */
-  TELEGRAM_ADMIN_IDS: z
-    .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().regex(/^-?\d{1,20}$/, { error: 'expected a comma list of numeric ids' }))),
+  TELEGRAM_ADMIN_IDS: idList,
+  /** Chat ids and user ids that may also pause and resume jobs from the bot (role admin; comma list). */
+  TELEGRAM_OWNER_IDS: idList,
   /** When set, the bot receives updates on this URL (served by the API role) instead of long polling. */
   TELEGRAM_WEBHOOK_URL: optionalString.pipe(url(['https:', 'http:']).optional()),
   /** Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; derived from the bot token when unset. */
@@ -161,8 +334,10 @@ const envSchema = z.object({
       .regex(/^[A-Za-z0-9_-]{1,256}$/, { error: 'expected 1-256 letters, digits, _ or -' })
       .optional(),
   ),
-  /** Language of the bot's messages. */
+  /** Language of the bot's messages; an alias of LOCALE, used when LOCALE is unset. */
   BOT_LOCALE: z.enum(['en', 'he'], { error: 'expected en or he' }).default('en'),
+  /** Language of the dashboard (with dir="rtl" for he), the recordings player, alerts and ChatOps. */
+  LOCALE: optionalString.pipe(z.enum(['en', 'he'], { error: 'expected en or he' }).optional()),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -174,6 +349,8 @@ export interface Config extends Env {
   DB_HEALTH_TOKEN: string;
   /** True when DB_HEALTH_TOKEN was generated for this process. */
   tokenGenerated: boolean;
+  /** LOCALE, or BOT_LOCALE when LOCALE is unset (default en). */
+  LOCALE: 'en' | 'he';
 }
 
 /**
@@ -197,6 +374,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'environment: TELEGRAM_WEBHOOK_URL: the webhook is served by the api role; add api to ROLES or unset it',
     );
   }
+  if (cfg.REDIS_CLUSTER_NODES.length && cfg.REDIS_SENTINELS.length) {
+    throw new ConfigError(
+      'environment: REDIS_SENTINELS: set REDIS_CLUSTER_NODES (Redis Cluster) or REDIS_SENTINELS (Sentinel), not both',
+    );
+  }
   let token = cfg.DB_HEALTH_TOKEN;
   let tokenGenerated = false;
   if (!token) {
@@ -206,5 +388,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     token = randomBytes(24).toString('hex');
     tokenGenerated = true;
   }
-  return { ...cfg, DB_HEALTH_TOKEN: token, tokenGenerated };
+  if (cfg.API_TOKENS.some((e) => e.token === token)) {
+    throw new ConfigError('environment: API_TOKENS: a token equals DB_HEALTH_TOKEN; give each its own');
+  }
+  const locale = cfg.LOCALE ?? cfg.BOT_LOCALE;
+  return { ...cfg, DB_HEALTH_TOKEN: token, tokenGenerated, LOCALE: locale, BOT_LOCALE: locale };
 }

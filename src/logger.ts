@@ -1,5 +1,8 @@
 import pino, { type Logger } from 'pino';
 
+/** Field names whose values are URLs: logged through {@link redactUrl}, not blanked. */
+const URL_FIELDS = ['url', 'href', 'recording_url', 'webhook', 'endpoint', 'location', 'api_root'];
+
 /** Paths pino blanks out wherever they appear in a log line: tokens and credentials never reach the log. */
 export const REDACT_PATHS = [
   'token',
@@ -12,6 +15,8 @@ export const REDACT_PATHS = [
   'headers.cookie',
   'DB_HEALTH_TOKEN',
   '*.DB_HEALTH_TOKEN',
+  'API_TOKENS',
+  '*.API_TOKENS',
   'TELEGRAM_BOT_TOKEN',
   '*.TELEGRAM_BOT_TOKEN',
   'bot_token',
@@ -20,7 +25,90 @@ export const REDACT_PATHS = [
   '*.password',
   'webhook_url',
   '*.webhook_url',
+  // URL-valued fields keep the address but lose userinfo and secret query parameters (see redactUrl).
+  ...URL_FIELDS.flatMap((f) => [f, `*.${f}`]),
+  // Error messages and stacks may quote a URL (fetch does, with the credentials in it).
+  'err',
+  '*.err',
 ];
+
+/** Query parameters whose values are secrets (compared lower-case; `x-amz-*` by prefix). */
+const SECRET_PARAMS = new Set([
+  'token',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'key',
+  'apikey',
+  'api_key',
+  'secret',
+  'client_secret',
+  'sig',
+  'signature',
+  'password',
+  'pass',
+  'pwd',
+  'auth',
+  'authorization',
+  'code',
+  'session',
+  'credential',
+]);
+
+const isSecretParam = (name: string) => {
+  const n = name.toLowerCase();
+  return SECRET_PARAMS.has(n) || n.startsWith('x-amz-') || n.startsWith('x-goog-');
+};
+
+/**
+ * A URL safe to log or put in an error: userinfo becomes `***@` and the values of secret-looking query
+ * parameters (token, key, secret, sig, signature, password, auth, access_token, X-Amz-*, ...) become `***`.
+ * Text that is not a URL is returned unchanged. Use it for every URL that reaches a log line or an error.
+ */
+export function redactUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return raw;
+  }
+  let changed = false;
+  if (u.username || u.password) {
+    u.username = '***';
+    u.password = '';
+    changed = true;
+  }
+  for (const name of [...new Set(u.searchParams.keys())]) {
+    if (isSecretParam(name)) {
+      u.searchParams.set(name, '***');
+      changed = true;
+    }
+  }
+  return changed ? u.toString() : raw;
+}
+
+/** {@link redactUrl} applied to every URL inside a free text (an error message, a stack). */
+export function redactUrlsIn(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (m) => redactUrl(m));
+}
+
+/** What pino puts in place of a redacted value: URLs and messages are cleaned, anything else blanked. */
+function censor(value: unknown, path: string[]): unknown {
+  const field = path[path.length - 1];
+  if (field === 'err') {
+    if (typeof value === 'string') return redactUrlsIn(value);
+    if (!value || typeof value !== 'object') return value;
+    // The serialized error (pino's err serializer ran first): clean its message and stack.
+    const e = { ...(value as Record<string, unknown>) };
+    for (const k of ['message', 'stack']) if (typeof e[k] === 'string') e[k] = redactUrlsIn(e[k] as string);
+    return e;
+  }
+  if (URL_FIELDS.includes(field)) return typeof value === 'string' ? redactUrl(value) : value;
+  return '[redacted]';
+}
+
+/** pino's `redact` option: every logger of the project (and the tests' memory logger) uses it. */
+export const REDACT = { paths: REDACT_PATHS, censor };
 
 export type { Logger };
 
@@ -33,7 +121,7 @@ export function createLogger(
     {
       level,
       base: { pid: process.pid },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      redact: REDACT,
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,

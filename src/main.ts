@@ -1,8 +1,8 @@
 import { ConfigError } from './config-file';
 import { loadConfig } from './config';
 import { createLogger } from './logger';
+import { checkReachable } from './queues/redis';
 import { stopOnSignals } from './shutdown';
-import { startSystem } from './system';
 
 /** Entry point: `npm start` (all roles) or `ROLES=worker npm start` (one role per process). */
 async function main(): Promise<void> {
@@ -13,7 +13,15 @@ async function main(): Promise<void> {
     process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
     process.exit(78);
   }
+  try {
+    await checkReachable(config);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(69); // EX_UNAVAILABLE
+  }
   const logger = createLogger(config.LOG_LEVEL);
+  // Loaded after the Redis check, so a first run without Redis gets its answer in seconds.
+  const { startSystem } = await import('./system');
   let system: Awaited<ReturnType<typeof startSystem>>;
   try {
     system = await startSystem(config, logger.child({}));
@@ -22,7 +30,7 @@ async function main(): Promise<void> {
       process.stderr.write(`${err.message}\n`);
       process.exit(78);
     }
-    logger.fatal({ err: (err as Error).message }, 'start_failed');
+    logger.fatal({ err }, 'start_failed');
     logger.flush();
     process.exit(1);
   }

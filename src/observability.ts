@@ -6,18 +6,22 @@ import { buildChannels } from './alerts/channels/build-channels';
 import type { Config } from './config';
 import { RedisEventBus } from './events/redis-event-bus';
 import { RedisEventConsumer } from './events/redis-event-consumer';
-import { RedisLock } from './events/redis-lock';
+import { logErrorsOncePerEpisode } from './log-once';
 import { Metrics } from './metrics/metrics';
+import type { JobRun, RunMarks } from './monitor/run';
 import { SharedCounters } from './metrics/shared-counters';
 import type { EventBus } from './monitor/events';
 import type { JobRegistry } from './monitor/registry';
 import { RUN_RETENTION_SECONDS } from './monitor/run';
+import type { AppliedSource } from './monitor/run-events';
 import { failureEvents } from './monitor/failure-events';
 import type { RunStore } from './monitor/run-store';
 import { StuckMonitor } from './monitor/stuck-monitor';
 import type { Tracker } from './monitor/tracker';
 import { BullmqQueueProbe } from './queues/queue-probe';
 import type { QueueSet } from './queues/queue-set';
+import { RedisKeys } from './queues/redis-keys';
+import { RedisLock, takeOnce } from './queues/redis-lock';
 
 /** The environment `${VAR}` references in alerts.yml are filled from: the process env plus config values. */
 export function alertsEnv(config: Config, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -39,10 +43,14 @@ export interface ObservabilityDeps {
   registry: JobRegistry;
   store: RunStore;
   queues: QueueSet;
-  /** Fail-fast connection: scrapes. */
-  redis: Redis;
+  /** Fail-fast connection with a command timeout (request paths): scrapes. */
+  requestRedis: Redis;
   /** Patient connection (offline queue): events, counters, locks; duplicated for the blocking reader. */
-  workerRedis: Redis;
+  backgroundRedis: Redis;
+  /** The one writer's "give up on a run" (JobsService.markRunFailed): the stuck monitor's `job_lost` ending. */
+  markRunFailed?: (run: JobRun, reason: string) => Promise<void>;
+  /** The one writer's marks (JobsService.markRun): the stuck monitor's `stuck` flags. */
+  markRun?: (run: JobRun, marks: RunMarks) => Promise<void>;
 }
 
 /**
@@ -59,13 +67,29 @@ export class Observability {
 
   constructor(private readonly deps: ObservabilityDeps) {
     const prefix = deps.config.QUEUE_PREFIX;
-    this.events = new RedisEventBus(deps.workerRedis, prefix);
-    this.counters = new SharedCounters(deps.workerRedis, prefix);
+    this.events = new RedisEventBus(deps.backgroundRedis, prefix);
+    this.counters = new SharedCounters(deps.backgroundRedis, prefix);
     this.metrics = new Metrics({
-      shared: new SharedCounters(deps.redis, prefix),
+      shared: new SharedCounters(deps.requestRedis, prefix),
       queues: deps.queues,
       store: deps.store,
       jobIds: deps.registry.jobs.map((j) => j.job_id),
+    });
+  }
+
+  /**
+   * Counts the runs that finished in every batch a writer stored (the workers' recorders, the reconciler) and
+   * emits `job_failed` once per failed run for the alert engine.
+   */
+  watchApplied(source: AppliedSource): void {
+    const log = this.deps.logger.child({ role: 'metrics' });
+    source.onApplied((updates) => {
+      this.counters.recordRuns(updates).catch((err) => log.warn({ err }, 'metrics_record_failed'));
+      for (const ev of failureEvents(updates)) {
+        this.events
+          .emitOnce(ev.key, RUN_RETENTION_SECONDS, ev.name, ev.fields)
+          .catch((err) => log.warn({ err, run_id: ev.fields.run_id }, 'event_emit_failed'));
+      }
     });
   }
 
@@ -81,43 +105,32 @@ export class Observability {
   async startMonitor(tracker: Tracker, alertsConfig: AlertsConfig): Promise<void> {
     const { config, logger } = this.deps;
     const log = logger.child({ role: 'monitor' });
-    tracker.onApplied((updates) => {
-      this.counters
-        .recordRuns(updates)
-        .catch((err) => log.warn({ err: (err as Error).message }, 'metrics_record_failed'));
-      for (const ev of failureEvents(updates)) {
-        this.events
-          .emitOnce(ev.key, RUN_RETENTION_SECONDS, ev.name, ev.fields)
-          .catch((err) =>
-            log.warn({ err: (err as Error).message, run_id: ev.fields.run_id }, 'event_emit_failed'),
-          );
-      }
-    });
+    this.watchApplied(tracker);
 
     const alertLog = logger.child({ role: 'alerts' });
-    const cooldownPrefix = `${config.QUEUE_PREFIX}:alerts:cooldown:`;
-    const redis = this.deps.workerRedis;
+    const keys = new RedisKeys(config.QUEUE_PREFIX);
+    const redis = this.deps.backgroundRedis;
     this.alerts = new AlertEngine({
       config: alertsConfig,
       channels: buildChannels(alertsConfig, alertLog, {
         telegramApiRoot: config.TELEGRAM_API_ROOT ?? 'https://api.telegram.org',
       }),
       cooldowns: {
-        take: async (key, ms) =>
-          (await redis.set(cooldownPrefix + key, '1', 'PX', Math.max(1, Math.round(ms)), 'NX')) === 'OK',
+        take: (key, ms) => takeOnce(redis, keys.alertCooldown(key), ms),
       },
       logger: alertLog,
       webappUrl: config.WEBAPP_URL,
+      locale: config.LOCALE,
       onOutcome: (rule, channel, outcome) => {
         this.counters
           .recordAlert(rule, channel, outcome)
-          .catch((err) => alertLog.warn({ err: (err as Error).message }, 'metrics_record_failed'));
+          .catch((err) => alertLog.warn({ err }, 'metrics_record_failed'));
       },
     });
     const alerts = this.alerts;
     // A connection of its own (blocking reads); it reconnects by itself, and outages show in /readyz.
     const consumerRedis = redis.duplicate();
-    consumerRedis.on('error', () => undefined);
+    logErrorsOncePerEpisode(consumerRedis, alertLog, 'redis_connection_error', { connection: 'events' });
     this.consumer = new RedisEventConsumer({
       redis: consumerRedis,
       prefix: config.QUEUE_PREFIX,
@@ -130,8 +143,10 @@ export class Observability {
       registry: this.deps.registry,
       store: this.deps.store,
       events: this.events,
-      lock: new RedisLock(redis, `${config.QUEUE_PREFIX}:monitor:lock`, Math.max(3 * intervalMs, 5000)),
+      lock: new RedisLock(redis, keys.monitorLock, Math.max(3 * intervalMs, 5000)),
       queues: new BullmqQueueProbe(this.deps.queues),
+      markFailed: this.deps.markRunFailed,
+      mark: this.deps.markRun,
       logger: log,
       thresholdMinutes: config.JOBS_STUCK_THRESHOLD_MINUTES,
       intervalSeconds: config.JOBS_STUCK_MONITOR_INTERVAL_SECS,

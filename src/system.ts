@@ -1,26 +1,61 @@
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import { createApp } from './api/app';
+import { TokenDirectory } from './api/auth';
 import { type ChatOps, createChatOps } from './chatops/chatops';
 import type { Config } from './config';
-import { createDashboard, type Dashboard, startRunEventPublisher } from './dashboard';
+import type { AlertsConfig } from './alerts/alerts-config';
+import { createDashboard, type Dashboard } from './dashboard';
+import { logErrorsOncePerEpisode } from './log-once';
+import { Launcher, type Lifecycle, type StopReport } from './launcher';
+import { AuditLog } from './monitor/audit';
+import { BulkActions } from './monitor/bulk';
+import { RedisBulkStore } from './queues/redis-bulk';
 import { JobsService } from './monitor/jobs-service';
+import { OperatorActions } from './monitor/operator-actions';
+import type { Principal } from './monitor/principal';
+import { createAuditStore } from './store/audit-stores';
 import { JobRegistry } from './monitor/registry';
+import type { PayloadSource } from './monitor/redact';
+import type { JobRun } from './monitor/run';
 import type { RunStore } from './monitor/run-store';
+import { publishRunEvents } from './monitor/run-events';
+import { RunWriter } from './monitor/run-writer';
 import { Tracker } from './monitor/tracker';
 import { loadAlerts, Observability } from './observability';
 import { BullmqEnqueuer } from './queues/bullmq-enqueuer';
+import { BullmqScheduleReader } from './queues/bullmq-schedules';
 import { BullmqLifecycleSource } from './queues/lifecycle-source';
 import { QueueSet } from './queues/queue-set';
-import { bullConnection, createRedis, waitReady } from './queues/redis';
+import { bullConnection, closeBullConnection, createRedis } from './queues/redis';
+import { RedisClock } from './queues/redis-clock';
+import { redisDurabilityWarnings } from './queues/redis-durability';
+import { RedisRunEventBus } from './queues/redis-run-events';
+import {
+  ApiRole,
+  botRole,
+  connectionsPart,
+  monitorRole,
+  schedulerRole,
+  trackerRole,
+  workerRole,
+} from './roles';
 import { Scheduler } from './scheduler/scheduler';
+import { BullmqScheduleControl } from './scheduler/schedule-control';
+import { RedisPauseStore } from './queues/redis-pauses';
 import { createRecordings, type Recordings, type RecordingsOptions } from './recordings';
+import { DOWNLOAD_JOB_ID } from './recordings/recording-service';
 import { MongoRunStore } from './store/mongo-run-store';
 import { RedisRunStore } from './store/redis-run-store';
+import { isMongoOutage, withStoreErrors } from './store/unavailable';
 import type { Processor } from './workers/processor-context';
-import { buildProcessors } from './workers/processors';
+import { buildProcessors, PROCESSORS } from './workers/processors';
+import { RunRecorder } from './workers/run-recorder';
+import { RedisWorkersSource, WorkerHeartbeat } from './workers/heartbeat';
+import { CancelListener } from './workers/cancel-listener';
 import { WorkerPool } from './workers/worker-pool';
 
 /** A running system: what it started and how to stop it. */
@@ -35,6 +70,8 @@ export interface System {
   port?: number;
   workers?: WorkerPool;
   tracker?: Tracker;
+  /** Records the runs this process's workers execute (worker role). */
+  recorder?: RunRecorder;
   scheduler?: Scheduler;
   /** Metrics, events, stuck monitor and alerts (issue 5). */
   observability: Observability;
@@ -43,8 +80,12 @@ export interface System {
   recordings: Recordings;
   /** The Telegram bot (role `bot`, when TELEGRAM_BOT_TOKEN is set). */
   chatops?: ChatOps;
-  /** Graceful stop: API stops accepting, workers finish active jobs (within the grace period), tracker flushes. */
-  stop(): Promise<void>;
+  /**
+   * Stops the roles in reverse start order by `deadline` (epoch ms; default now + SHUTDOWN_GRACE_SECONDS): the
+   * bot and the API stop accepting, workers finish active jobs, the tracker flushes, connections close. Parts
+   * that miss the deadline are abandoned and named in the report.
+   */
+  stop(deadline?: number): Promise<StopReport>;
 }
 
 export interface StartOptions {
@@ -57,21 +98,30 @@ export interface StartOptions {
 }
 
 /** Builds the RunStore the config asks for: MongoDB when MONGO_URL is set, Redis otherwise. */
-export async function createStore(config: Config, redis: Redis): Promise<RunStore> {
+export async function createStore(config: Config, redis: Redis, logger?: Logger): Promise<RunStore> {
+  const maxResultBytes = config.RUN_RESULT_MAX_BYTES;
   if (config.MONGO_URL) {
     const client = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000 });
     await client.connect();
-    const store = new MongoRunStore(client.db(config.MONGO_DB), { onClose: () => client.close() });
+    const store = withStoreErrors(
+      new MongoRunStore(client.db(config.MONGO_DB), {
+        onClose: () => client.close(),
+        maxResultBytes,
+        logger,
+      }),
+      isMongoOutage,
+    );
     await store.init();
     return store;
   }
-  const store = new RedisRunStore(redis, { prefix: config.QUEUE_PREFIX });
+  const store = new RedisRunStore(redis, { prefix: config.QUEUE_PREFIX, maxResultBytes, logger });
   await store.init();
   return store;
 }
 
 /**
- * Composition root: builds every object from the config and starts the roles in `config.ROLES`.
+ * Composition root: builds every object from the config, then starts the parts the config asks for in order —
+ * connections, monitor, tracker, scheduler, worker, api, bot — and stops them in reverse (src/launcher.ts).
  * Nothing connects on import; tests call this with their own config.
  */
 export async function startSystem(
@@ -79,74 +129,192 @@ export async function startSystem(
   logger: Logger,
   options: StartOptions = {},
 ): Promise<System> {
-  const registry = JobRegistry.fromFile(config.JOBS_CONFIG);
+  // RECORDING_JOB_TIMEOUT_SECONDS is recording_download's stuck threshold unless jobs.yml sets one.
+  const registry = JobRegistry.fromFile(config.JOBS_CONFIG).withStuckDefault(
+    DOWNLOAD_JOB_ID,
+    config.RECORDING_JOB_TIMEOUT_SECONDS / 60,
+  );
+  // A process that runs workers refuses to start (before connecting), naming the file and the job, when a
+  // callback_name has no processor: shipped (PROCESSORS) or passed in `options.processors`.
+  if (config.ROLES.includes('worker'))
+    registry.assertProcessors(
+      new Set([...Object.keys(PROCESSORS), ...Object.keys(options.processors ?? {})]),
+      config.JOBS_CONFIG,
+    );
   const roles = new Set(config.ROLES);
   // A bad alerts.yml stops start-up before anything connects.
   const alertsConfig = roles.has('monitor') ? loadAlerts(config) : null;
-  const redis = createRedis(config.REDIS_URL, { failFast: true });
-  const workerRedis = createRedis(config.REDIS_URL);
-  redis.on('error', () => undefined);
-  workerRedis.on('error', () => undefined);
-  const connection = bullConnection(config.REDIS_URL);
-  await Promise.all([waitReady(redis), waitReady(workerRedis)]);
-
-  const store = await createStore(config, redis);
-  const queues = new QueueSet(registry.queues(), {
-    connection: redis,
-    prefix: config.QUEUE_PREFIX,
-    attempts: config.JOB_ATTEMPTS,
-    backoffMs: config.JOB_BACKOFF_MS,
-    retentionSeconds: config.JOB_RETENTION_SECONDS,
-    eventsMaxLen: config.EVENTS_MAX_LEN,
+  // Request paths: fail fast and time out (503 store_unavailable); also the store and the queue producers.
+  // The command timeout is switched on once the store and queues are set up (below): a slow start must not leave
+  // a BullMQ queue whose one-time initialisation timed out.
+  const requestRedis = createRedis(config, { failFast: true });
+  // Background work: patient (offline queue, no command timeout): workers, tracker, scheduler, locks, events.
+  const backgroundRedis = createRedis(config);
+  // What BullMQ opens its own blocking connections from (a Cluster client with REDIS_CLUSTER_NODES).
+  const bullmq = bullConnection(config);
+  logErrorsOncePerEpisode(requestRedis, logger, 'redis_connection_error', { connection: 'request' });
+  logErrorsOncePerEpisode(backgroundRedis, logger, 'redis_connection_error', { connection: 'background' });
+  let store: RunStore | undefined;
+  let queues: QueueSet | undefined;
+  const connections = connectionsPart({
+    requestRedis,
+    backgroundRedis,
+    store: () => store,
+    queues: () => queues,
+    close: () => closeBullConnection(bullmq),
   });
-  const service = new JobsService(registry, store, new BullmqEnqueuer(queues));
-  const observability = new Observability({ config, logger, registry, store, queues, redis, workerRedis });
-  const recordings = createRecordings(
-    config,
-    { redis, jobs: service, logger },
-    { onResponse: (status) => observability.metrics.recordingRequest(status), ...options.recordings },
-  );
-  const system: System = {
+  let parts: ReturnType<typeof buildRoles>;
+  try {
+    await connections.start();
+    store = await createStore(config, requestRedis, logger);
+    queues = new QueueSet(registry.queues(), {
+      connection: requestRedis,
+      prefix: config.QUEUE_PREFIX,
+      attempts: config.JOB_ATTEMPTS,
+      backoffMs: config.JOB_BACKOFF_MS,
+      retentionSeconds: config.JOB_RETENTION_SECONDS,
+      eventsMaxLen: config.EVENTS_MAX_LEN,
+      logger,
+    });
+    await Promise.all(queues.all().map((q) => q.waitUntilReady()));
+    requestRedis.options.commandTimeout = config.REDIS_COMMAND_TIMEOUT_MS;
+    const warnings = await redisDurabilityWarnings(requestRedis);
+    for (const warning of warnings) logger.warn({ warning }, 'redis_durability_warning');
+    parts = buildRoles(config, logger, options, {
+      warnings,
+      registry,
+      store,
+      queues,
+      requestRedis,
+      backgroundRedis,
+      bullmq,
+      alertsConfig,
+    });
+  } catch (err) {
+    await connections.stop(Date.now() + 1000);
+    throw err;
+  }
+  const launcher = new Launcher([connections, ...parts.roles], logger);
+  await launcher.start();
+  const { api } = parts;
+  return {
     config,
     registry,
     store,
     queues,
-    service,
-    observability,
-    recordings,
-    stop: async () => undefined,
+    ...parts.built,
+    server: api?.server,
+    port: api?.port,
+    stop: (deadline = Date.now() + config.SHUTDOWN_GRACE_SECONDS * 1000) => launcher.stop(deadline),
   };
-  const chatops = roles.has('bot')
-    ? createChatOps(config, service, logger.child({ role: 'bot' }))
-    : undefined;
+}
 
-  if (roles.has('monitor')) {
-    const tracker = new Tracker({
+/** Run payloads from BullMQ while the job exists; a run of a queue no longer registered has none. */
+function payloadSource(queues: QueueSet): PayloadSource {
+  const enqueuer = new BullmqEnqueuer(queues);
+  return {
+    payloadOf: async (run) =>
+      queues.names.includes(run.queue) ? enqueuer.payloadOf(run as JobRun) : undefined,
+  };
+}
+
+interface Connected {
+  warnings: string[];
+  registry: JobRegistry;
+  store: RunStore;
+  queues: QueueSet;
+  requestRedis: Redis;
+  backgroundRedis: Redis;
+  /** BullMQ's connection options (or Cluster client) for workers and the tracker's QueueEvents. */
+  bullmq: object;
+  alertsConfig: AlertsConfig | null;
+}
+
+/** The roles `config.ROLES` asks for, in start order, and the objects a `System` exposes. */
+function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Connected) {
+  const { registry, store, queues, requestRedis, backgroundRedis, alertsConfig, warnings } = c;
+  const connection = c.bullmq;
+  const roles = new Set(config.ROLES);
+  // #12: paused jobs live in Redis (every process sees them; a pause survives restarts).
+  const pauses = new RedisPauseStore(requestRedis, config.QUEUE_PREFIX);
+  const service = new JobsService(registry, store, new BullmqEnqueuer(queues), {
+    pauses,
+    schedules: new BullmqScheduleControl(registry, queues, pauses),
+  });
+  const observability = new Observability({
+    config,
+    logger,
+    registry,
+    store,
+    queues,
+    requestRedis,
+    backgroundRedis,
+    markRunFailed: (run, reason) => service.markRunFailed(run, reason),
+    markRun: (run, marks) => service.markRun(run, marks),
+  });
+  const recordings = createRecordings(
+    config,
+    { redis: requestRedis, jobs: service, logger },
+    { onResponse: (status) => observability.metrics.recordingRequest(status), ...options.recordings },
+  );
+  const list: Lifecycle[] = [];
+  // Operator actions and their audit log (Redis stream, or MongoDB with MONGO_URL), shared by API, dashboard, bot.
+  const auditStore = createAuditStore(config, requestRedis);
+  const actions = new OperatorActions(
+    service,
+    new AuditLog(auditStore.store, logger.child({ component: 'audit' })),
+  );
+  list.push({ name: 'audit', start: async () => {}, stop: () => auditStore.close() });
+
+  let tracker: Tracker | undefined;
+  if (roles.has('monitor') && alertsConfig) {
+    tracker = new Tracker({
       queues: registry.queues(),
-      source: new BullmqLifecycleSource(workerRedis, connection, config.QUEUE_PREFIX),
+      source: new BullmqLifecycleSource(
+        backgroundRedis,
+        connection,
+        config.QUEUE_PREFIX,
+        undefined,
+        logger.child({ role: 'tracker' }),
+      ),
       store,
       logger: logger.child({ role: 'tracker' }),
       maxBufferedRuns: config.TRACKER_MAX_BUFFERED_RUNS,
+      maxResultBytes: config.RUN_RESULT_MAX_BYTES,
+      isRegistered: (jobId, queue) => registry.get(jobId)?.queue === queue,
+      // Workers record their own runs; the tracker reconciles what they can't report.
+      reconcile: { graceMs: config.RECONCILE_GRACE_MS },
+      lookup: (ids) => store.statuses(ids),
     });
-    // Listeners first, so no stored update goes unseen.
-    if (alertsConfig) await observability.startMonitor(tracker, alertsConfig);
-    startRunEventPublisher(tracker, redis, config.QUEUE_PREFIX, logger.child({ role: 'tracker' }));
-    await tracker.start();
-    system.tracker = tracker;
+    list.push(
+      monitorRole({
+        observability,
+        tracker,
+        alerts: alertsConfig,
+        redis: requestRedis,
+        prefix: config.QUEUE_PREFIX,
+        logger: logger.child({ role: 'tracker' }),
+      }),
+      trackerRole(tracker),
+    );
   }
 
+  let scheduler: Scheduler | undefined;
   if (roles.has('scheduler')) {
-    const scheduler = new Scheduler(
+    scheduler = new Scheduler(
       registry,
       queues,
-      workerRedis,
+      backgroundRedis,
       config.QUEUE_PREFIX,
       logger.child({ role: 'scheduler' }),
+      undefined,
+      new RedisPauseStore(backgroundRedis, config.QUEUE_PREFIX),
     );
-    await scheduler.start();
-    system.scheduler = scheduler;
+    list.push(schedulerRole(scheduler));
   }
 
+  let workers: WorkerPool | undefined;
+  let recorder: RunRecorder | undefined;
   if (roles.has('worker')) {
     const processors = {
       ...buildProcessors({
@@ -156,85 +324,126 @@ export async function startSystem(
       }),
       ...options.processors,
     };
-    const workers = new WorkerPool({
+    const workerLogger = logger.child({ role: 'worker' });
+    const workerName = `${hostname()}:${process.pid}`;
+    const clock = new RedisClock(backgroundRedis);
+    recorder = new RunRecorder({
+      writer: new RunWriter(store),
+      clock,
+      logger: workerLogger,
+      worker: workerName,
+      maxBufferedRuns: config.TRACKER_MAX_BUFFERED_RUNS,
+      maxResultBytes: config.RUN_RESULT_MAX_BYTES,
+    });
+    observability.watchApplied(recorder);
+    publishRunEvents(recorder, new RedisRunEventBus(requestRedis, config.QUEUE_PREFIX), (err) =>
+      workerLogger.warn({ err }, 'run_events_publish_failed'),
+    );
+    workers = new WorkerPool({
+      recorder,
+      name: workerName,
       registry,
       processors,
-      redis: workerRedis,
+      redis: backgroundRedis,
       connection,
       prefix: config.QUEUE_PREFIX,
       concurrency: config.WORKER_CONCURRENCY,
-      eventsMaxLen: config.EVENTS_MAX_LEN,
-      logger: logger.child({ role: 'worker' }),
+      logger: workerLogger,
       stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
       lockDuration: config.WORKER_LOCK_DURATION_MS,
       maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
       ...options.workerOverrides,
     });
-    workers.start();
-    system.workers = workers;
+    const pool = workers;
+    const heartbeat = new WorkerHeartbeat({
+      redis: backgroundRedis,
+      prefix: config.QUEUE_PREFIX,
+      id: pool.name,
+      queues: registry.queues(),
+      concurrency: config.WORKER_CONCURRENCY,
+      activeRuns: () => pool.activeRunIds(),
+      intervalMs: config.WORKER_HEARTBEAT_SECONDS * 1000,
+      logger: workerLogger,
+    });
+    const cancels = new CancelListener(
+      backgroundRedis,
+      config.QUEUE_PREFIX,
+      (runId, by) => pool.cancel(runId, by),
+      workerLogger,
+    );
+    list.push(workerRole(workers, workerLogger, { recorder, clock }, heartbeat, cancels));
   }
 
+  const workersSource = new RedisWorkersSource(requestRedis, config.QUEUE_PREFIX, queues);
+  const chatops = roles.has('bot')
+    ? createChatOps(config, service, logger.child({ role: 'bot' }), {
+        workers: workersSource,
+        schedules: new BullmqScheduleReader(queues),
+        actions,
+      })
+    : undefined;
+
+  let api: ApiRole | undefined;
+  let dashboard: Dashboard | undefined;
   if (roles.has('api')) {
     const apiLogger = logger.child({ role: 'api' });
-    const dashboard = createDashboard({ config, registry, store, queues, redis, logger: apiLogger });
-    system.dashboard = dashboard;
+    dashboard = createDashboard({
+      config,
+      registry,
+      store,
+      queues,
+      redis: requestRedis,
+      logger: apiLogger,
+      onLogin: (req, signedIn) => {
+        const p = signedIn ? { ...signedIn, via: 'dashboard' as const } : null;
+        void actions.audit.record(p as Principal | null, {
+          action: 'login',
+          ...(signedIn ? {} : { code: 'wrong_token' }),
+          detail: `ip ${req.ip}`,
+        });
+      },
+    });
+    // #12 bulk retry/cancel: state in Redis, unfinished ones resumed when the API starts.
+    const bulk = new BulkActions(store, new RedisBulkStore(requestRedis, config.QUEUE_PREFIX), actions);
     const app = createApp({
       service,
-      token: config.DB_HEALTH_TOKEN,
+      actions,
+      bulk,
+      token: new TokenDirectory(config.DB_HEALTH_TOKEN, config.API_TOKENS),
       logger: apiLogger,
-      readiness: { redis: () => redis.ping(), store: () => store.ping() },
+      readiness: { redis: () => requestRedis.ping(), store: () => store.ping() },
+      warnings,
       authRateLimitPerMinute: config.AUTH_RATE_LIMIT_PER_MINUTE,
+      trustProxy: config.TRUST_PROXY,
       altAuth: dashboard.altAuth,
-      jobs: dashboard.jobs,
+      sessionLoader: dashboard.sessionLoader,
+      jobs: {
+        ...dashboard.jobs,
+        payloads: { source: payloadSource(queues), redactKeys: config.REDACT_KEYS },
+      },
+      workers: workersSource,
       mounts: [
         observability.metricsMount(),
-        (a) => dashboard.mount(a),
+        (a) => dashboard?.mount(a),
         recordings.mount,
         ...(chatops?.mounts ?? []),
       ],
     });
-    const server = app.listen(config.PORT);
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
+    api = new ApiRole(app, {
+      port: config.PORT,
+      dashboard,
+      logger: apiLogger,
+      store: config.MONGO_URL ? 'mongodb' : 'redis',
     });
-    system.server = server;
-    const addr = server.address();
-    system.port = typeof addr === 'object' && addr ? addr.port : config.PORT;
-    logger.info({ port: system.port, store: config.MONGO_URL ? 'mongodb' : 'redis' }, 'api_listening');
+    list.push(api);
+    list.push({ name: 'bulk', start: () => bulk.resumePending(), stop: () => bulk.stop() });
   }
 
-  if (chatops) {
-    chatops.start();
-    system.chatops = chatops;
-  }
+  if (chatops) list.push(botRole(chatops));
 
-  system.stop = async () => {
-    const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
-    const closing: Promise<unknown>[] = [];
-    await system.dashboard?.close();
-    if (system.chatops) closing.push(system.chatops.stop());
-    if (system.server) {
-      const server = system.server;
-      closing.push(new Promise((r) => server.close(() => r(undefined))));
-      server.closeIdleConnections();
-      setTimeout(() => server.closeAllConnections(), graceMs).unref();
-    }
-    system.scheduler?.stop();
-    // Workers start draining at once; the monitor and alerts stop alongside, not before them.
-    if (system.workers) closing.push(system.workers.close(graceMs));
-    closing.push(observability.stop());
-    await Promise.all(closing);
-    if (system.tracker) {
-      let t: NodeJS.Timeout | undefined;
-      await Promise.race([system.tracker.idle(), new Promise((r) => (t = setTimeout(r, 2000)))]);
-      clearTimeout(t);
-      await system.tracker.stop();
-    }
-    await queues.close();
-    await store.close();
-    redis.disconnect();
-    workerRedis.disconnect();
+  return {
+    roles: list,
+    api,
+    built: { service, observability, recordings, tracker, recorder, scheduler, workers, dashboard, chatops },
   };
-  return system;
 }

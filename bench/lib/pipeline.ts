@@ -12,6 +12,7 @@ import { bullConnection } from '../../src/queues/redis';
 import { startSystem } from '../../src/system';
 import type { Processor } from '../../src/workers/processor-context';
 import { BENCH_REDIS_URL, benchPrefix, benchRedis, deletePrefix } from './redis';
+import type { RunUpdate } from '../../src/monitor/run';
 
 /** The one queue and job every throughput bench uses. */
 export const BENCH_QUEUE = 'bench';
@@ -32,10 +33,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export type Side = 'bare' | 'tracked' | 'tracked-mongo' | 'tracked-split' | 'pool-only';
 
 /** Starts bench/lib/role-process.ts with the given roles on a prefix; resolves once it printed `ready`. */
-export function startRoleProcess(prefix: string, roles: string): Promise<ChildProcess> {
+export function startRoleProcess(
+  prefix: string,
+  roles: string,
+  env: Record<string, string> = {},
+): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'role-process.ts')], {
-      env: { ...process.env, BENCH_PREFIX: prefix, BENCH_ROLES: roles },
+      env: { ...process.env, ...env, BENCH_PREFIX: prefix, BENCH_ROLES: roles },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     child.stdout!.on('data', (d: Buffer) => {
@@ -72,6 +77,8 @@ export function benchConfig(prefix: string, extra: Record<string, string> = {}):
     NODE_ENV: 'test',
     PORT: '0',
     REDIS_URL: BENCH_REDIS_URL,
+    // bench:scale's cluster rounds: every process of the round (children inherit it) uses the cluster.
+    REDIS_CLUSTER_NODES: process.env.BENCH_REDIS_CLUSTER_NODES ?? '',
     QUEUE_PREFIX: prefix,
     JOBS_CONFIG: benchJobsYml(),
     DB_HEALTH_TOKEN: randomBytes(16).toString('hex'),
@@ -117,8 +124,10 @@ export function bareProcessor(work: Work): (job: Job) => Promise<unknown> {
 export interface RoundResult {
   side: Side;
   jobs: number;
-  /** From the first addBulk call to the last worker 'completed' event. */
+  /** Bare: from the first addBulk call to the last worker 'completed' event. Tracked: to the last run's final record. */
   ms: number;
+  /** Tracked only: from the first addBulk to the last worker 'completed' event. */
+  workersDoneMs?: number;
   jobsPerSec: number;
   /** Tracked only: from the first addBulk to the moment the tracker had stored everything it received. */
   storeIdleMs?: number;
@@ -234,43 +243,40 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
     const tracker = sys.tracker;
     const workers = sys.workers!.workers;
     await Promise.all(workers.map((w) => w.waitUntilReady()));
+    // A run counts when its final record is written (the recorder's or the reconciler's write), not when
+    // the worker finished it: lag = write time - job.finishedOn (ended_at).
     const lags: number[] = [];
-    tracker?.onApplied((updates) => {
+    const recorded = new Set<string>();
+    let lastRecordedAt = 0;
+    const watch = (updates: readonly RunUpdate[]) => {
       const now = Date.now();
       for (const u of updates) {
-        const s = u.patch.status;
-        if ((s === 'completed' || s === 'failed' || s === 'skipped') && u.patch.ended_at) {
-          lags.push(now - Date.parse(u.patch.ended_at));
+        const st = u.patch.status;
+        if ((st === 'completed' || st === 'failed' || st === 'skipped') && !recorded.has(u.run_id)) {
+          recorded.add(u.run_id);
+          lastRecordedAt = now;
+          if (u.patch.ended_at) lags.push(now - Date.parse(u.patch.ended_at));
         }
       }
-    });
+    };
+    sys.recorder?.onApplied(watch);
+    tracker?.onApplied(watch);
     const fin = finishedOn(workers, o.jobs);
     const t0 = Date.now();
     await enqueueAll(sys.queues.get(BENCH_QUEUE), o.jobs);
     const t1 = await fin.done;
-    // The tracker has everything once it stored a final record for every job.
-    while (tracker && lags.length < o.jobs && Date.now() - t1 < 120_000) {
-      await tracker.idle();
-      if (lags.length < o.jobs) await new Promise((r) => setTimeout(r, 5));
-    }
-    if (trackerProcess) {
-      // The other process's tracker is done when every run is in the completed index.
-      const completedIdx = `${prefix}:runs:i:status:completed`;
-      const redis = benchRedis();
-      while ((await redis.zcard(completedIdx)) < o.jobs && Date.now() - t1 < 120_000) {
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      await redis.quit();
-    }
-    const t2 = Date.now();
-    const ms = t1 - t0;
+    while (recorded.size < o.jobs && Date.now() - t1 < 120_000) await new Promise((r) => setTimeout(r, 2));
+    if (recorded.size < o.jobs) throw new Error(`only ${recorded.size} of ${o.jobs} runs recorded`);
+    const t2 = lastRecordedAt;
+    const ms = t2 - t0;
     return {
       side: o.side,
       jobs: o.jobs,
       ms,
       jobsPerSec: (o.jobs * 1000) / ms,
-      ...(tracker ? { storeIdleMs: t2 - t0, lagsMs: lags } : {}),
-      ...(trackerProcess ? { storeIdleMs: t2 - t0 } : {}),
+      storeIdleMs: t2 - t0,
+      workersDoneMs: t1 - t0,
+      lagsMs: lags,
       failed: fin.failed(),
     };
   } finally {

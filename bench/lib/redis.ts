@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { RedisKeys } from '../../src/queues/redis-keys';
 
 /** The Redis the benches use: BENCH_REDIS_URL, else the local one. */
 export const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -15,11 +16,15 @@ export function benchRedis(): Redis {
 
 /** Deletes every key under a prefix with SCAN + UNLINK (never FLUSHDB: the server is shared). */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  const glob = (s: string) => s.replace(/[*?[\]\\]/g, '\\$&');
+  const keys = new RedisKeys(prefix);
+  // The project's keys and every queue's ({name:queue} hash tags), see RedisKeys.patterns.
+  for (const pattern of [`${glob(prefix)}*`, `${glob(keys.tag)}:*`, `{${glob(keys.name)}:*}:*`]) {
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
+      cursor = next;
+      if (found.length) await redis.unlink(...found);
+    } while (cursor !== '0');
+  }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { redactUrlsIn } from '../logger';
 import {
   type Alert,
   cooldownSubject,
@@ -25,6 +26,8 @@ export interface AlertEngineOptions {
   cooldowns: Cooldowns;
   logger: Logger;
   webappUrl?: string;
+  /** LOCALE: rules' `message_he` is used when it is `he`. */
+  locale?: 'en' | 'he';
   /** Counts outcomes (alerts_sent_total); must not throw. */
   onOutcome?: (rule: string, channel: string, outcome: AlertOutcome) => void;
   /** Events older than this are dropped unsent (a monitor that was down for hours doesn't flood). */
@@ -67,7 +70,7 @@ export class AlertEngine {
           continue;
         }
       }
-      const alert = renderAlert(rule, ev, this.opts.webappUrl);
+      const alert = renderAlert(rule, ev, this.opts.webappUrl, this.opts.locale);
       if (channels.length === 0) {
         this.opts.logger.warn({ rule: rule.name, event: ev.name }, 'alert_no_enabled_channel');
       }
@@ -128,7 +131,7 @@ export class AlertEngine {
             channel,
             target: d.target,
             attempt,
-            err: (err as Error).message,
+            err: redactUrlsIn((err as Error).message),
             retry_in_ms: delay,
           },
           'alert_delivery_retry',
@@ -144,7 +147,7 @@ export class AlertEngine {
 
   private failed(alert: Alert, channel: string, target: string, err: Error, attempts: number): void {
     this.opts.logger.error(
-      { rule: alert.rule, channel, target, attempts, err: err.message },
+      { rule: alert.rule, channel, target, attempts, err: redactUrlsIn(err.message) },
       'alert_delivery_failed',
     );
   }

@@ -1,53 +1,21 @@
 import { z } from 'zod';
 import { ConfigError, formatPath, loadYamlText, readConfigFile, substituteEnv } from '../config-file';
 import { type AlertRule, PLACEHOLDERS, SEVERITIES, unknownPlaceholders } from '../monitor/alert-rules';
+import { CHANNEL_KINDS, type ChannelConfig, type ChannelType } from './channels';
+import { str } from './channels/kind';
 
-export const CHANNEL_TYPES = ['telegram', 'slack', 'webhook', 'log'] as const;
-export type ChannelType = (typeof CHANNEL_TYPES)[number];
+/** The channel types alerts.yml accepts, from {@link CHANNEL_KINDS}. */
+export const CHANNEL_TYPES = Object.keys(CHANNEL_KINDS) as ChannelType[];
+export type { ChannelConfig, ChannelType };
 
-const str = z.string({ error: 'expected a string' });
-/** A setting that may be empty (its ${VAR} is unset): the channel is then disabled, not invalid. */
-const maybeUrl = str
-  .trim()
-  .refine(
-    (v) => {
-      if (v === '') return true;
-      try {
-        return ['http:', 'https:'].includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { error: 'expected an http(s) URL' },
-  )
-  .default('');
-
-const channelSchema = z.discriminatedUnion(
-  'type',
-  [
-    z.strictObject({
-      type: z.literal('telegram'),
-      bot_token: str.trim().default(''),
-      /** Comma list or YAML list of chat ids. */
-      chat_ids: z
-        .union([str, z.array(z.union([str, z.number()]))], { error: 'expected chat ids' })
-        .default('')
-        .transform((v) =>
-          (Array.isArray(v) ? v.map(String) : v.split(',')).map((s) => s.trim()).filter(Boolean),
-        ),
-      api_root: maybeUrl,
-    }),
-    z.strictObject({ type: z.literal('slack'), webhook_url: maybeUrl }),
-    z.strictObject({
-      type: z.literal('webhook'),
-      url: maybeUrl,
-      headers: z.record(z.string(), str).default({}),
-    }),
-    z.strictObject({ type: z.literal('log') }),
-  ],
-  { error: `expected type ${CHANNEL_TYPES.join(', ')}` },
-);
-export type ChannelConfig = z.output<typeof channelSchema>;
+type ChannelSchema = (typeof CHANNEL_KINDS)[ChannelType]['schema'];
+const channelSchemas = Object.values(CHANNEL_KINDS).map((k) => k.schema) as [
+  ChannelSchema,
+  ...ChannelSchema[],
+];
+const channelSchema = z.discriminatedUnion('type', channelSchemas, {
+  error: `expected type ${CHANNEL_TYPES.join(', ')}`,
+});
 
 const ruleSchema = z.strictObject({
   name: str.regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected letters, digits, _ . -' }),
@@ -57,6 +25,8 @@ const ruleSchema = z.strictObject({
     .number({ error: 'expected a number of seconds' })
     .min(0, { error: 'expected a number of seconds ≥ 0' }),
   message: str.min(1, { error: 'expected a message template' }),
+  /** The message in Hebrew, used instead of `message` when LOCALE=he. */
+  message_he: str.min(1, { error: 'expected a message template' }).optional(),
   channels: z
     .array(str, { error: 'expected a list of channel names' })
     .min(1, { error: 'expected at least one channel' }),
@@ -84,12 +54,14 @@ const fileSchema = z
           message: `duplicate rule name "${rule.name}"`,
         });
       seen.add(rule.name);
-      for (const p of unknownPlaceholders(rule.message)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['alerts', i, 'message'],
-          message: `unknown placeholder {${p}}; known: ${PLACEHOLDERS.join(', ')}`,
-        });
+      for (const field of ['message', 'message_he'] as const) {
+        for (const p of unknownPlaceholders(rule[field] ?? '')) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['alerts', i, field],
+            message: `unknown placeholder {${p}}; known: ${PLACEHOLDERS.join(', ')}`,
+          });
+        }
       }
       rule.channels.forEach((c, j) => {
         if (!file.channels[c])

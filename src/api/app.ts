@@ -1,22 +1,41 @@
-import express, { type Express, type Request } from 'express';
+import express, { type Express, type Request, type RequestHandler } from 'express';
+import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { AppError } from '../monitor/errors';
 import type { JobsService } from '../monitor/jobs-service';
-import { type AltAuth, requireToken } from './auth';
+import { type AltAuth, requireToken, type TokenCheck } from './auth';
 import { withAuthRateLimit } from './auth-rate-limit';
 import { errorHandler } from './error-handler';
+import type { WorkersSource } from '../monitor/workers';
 import { type JobsRouterOptions, jobsRouter } from './jobs-routes';
+import { trendsRouter } from './trends-routes';
+import { workersRouter } from './workers-routes';
+import { actionsRouter } from './actions-routes';
+import { auditRouter } from './audit-routes';
+import type { BulkActions } from '../monitor/bulk';
+import { OperatorActions } from '../monitor/operator-actions';
 
 export interface ApiDeps {
   service: JobsService;
-  token: string;
+  /** DB_HEALTH_TOKEN alone, or a TokenDirectory with the named tokens of API_TOKENS too. */
+  token: TokenCheck;
   logger: Logger;
   /** Each returns normally when its dependency answers; used by /readyz. */
   readiness: Record<string, () => Promise<unknown>>;
+  /** Configuration risks /readyz lists under `warnings` (still 200), e.g. a Redis that may evict or forget. */
+  warnings?: readonly string[];
   /** Other ways to authenticate (the dashboard session). */
   altAuth?: AltAuth;
+  /** Runs before every route: loads what `altAuth` checks (the dashboard's session from its store). */
+  sessionLoader?: RequestHandler;
+  /** Operator actions with their audit log (default: the service's, audited in memory only). */
+  actions?: OperatorActions;
+  /** Bulk retry/cancel (`POST /api/jobs/runs/bulk`); off without it. */
+  bulk?: BulkActions;
   /** Stats, live stream and read-only mode of the jobs API (src/dashboard wires them). */
   jobs?: JobsRouterOptions;
+  /** Live workers and queue depths (`GET /api/jobs/workers`); without it the route is absent. */
+  workers?: WorkersSource;
   /**
    * Extra mounts added by their modules (dashboard, Bull Board, recordings, metrics), in order, before the
    * 404 and error handlers. `guard` is the bearer-token (or session) middleware.
@@ -24,14 +43,21 @@ export interface ApiDeps {
   mounts?: ((app: Express, guard: ReturnType<typeof requireToken>) => void)[];
   /** Failed authentications per minute per address before 429 (0 = no limit; default 30). */
   authRateLimitPerMinute?: number;
+  /**
+   * Express `trust proxy` (TRUST_PROXY): which proxies' X-Forwarded-For gives the client address.
+   * @defaultValue false (no proxy: the client is the socket's address, so X-Forwarded-For can't dodge limits)
+   */
+  trustProxy?: false | number | string[];
 }
 
 /** Builds the Express app; nothing listens until the caller does. */
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', deps.trustProxy ?? false);
   app.use(express.json({ limit: '100kb' }));
+  // Every answer (JSON, files, pages): browsers must not guess another type than the one sent.
+  app.use(helmet.xContentTypeOptions());
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -51,9 +77,11 @@ export function createApp(deps: ApiDeps): Express {
         }
       }),
     );
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'unavailable', checks });
+    const warnings = deps.warnings?.length ? { warnings: deps.warnings } : {};
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'unavailable', checks, ...warnings });
   });
 
+  if (deps.sessionLoader) app.use(deps.sessionLoader);
   const guard = withAuthRateLimit(
     requireToken(deps.token, deps.altAuth, (req: Request) =>
       deps.logger.warn({ ip: req.ip, path: req.path }, 'auth_wrong_token'),
@@ -65,7 +93,16 @@ export function createApp(deps: ApiDeps): Express {
       onLimited: (req) => deps.logger.warn({ ip: req.ip, path: req.path }, 'auth_rate_limited'),
     },
   );
-  app.use('/api/jobs', guard, jobsRouter(deps.service, deps.jobs));
+  if (deps.workers) app.use('/api/jobs/workers', guard, workersRouter(deps.workers));
+  if (deps.jobs?.stats) app.use(trendsRouter(deps.jobs.stats, guard));
+  const actions = deps.actions ?? new OperatorActions(deps.service);
+  app.use(
+    '/api/jobs',
+    guard,
+    auditRouter(actions.audit),
+    actionsRouter(actions, { readOnly: deps.jobs?.readOnly, bulk: deps.bulk }),
+    jobsRouter(deps.service, deps.jobs),
+  );
   for (const mount of deps.mounts ?? []) mount(app, guard);
 
   app.use((_req, _res, next) => next(new AppError('not_found', 404, 'no such route')));

@@ -1,11 +1,11 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { tooManyAuthFailures } from '../monitor/errors';
-import { type AltAuth, authenticate } from './auth';
+import { tooManyAuthFailures } from './http-errors';
+import { type AltAuth, authenticate, type TokenCheck } from './auth';
 
 export interface AuthRateLimitOptions {
   /** The API token; requests that present it (or pass `alt`) are never counted nor limited. */
-  expected: string;
+  expected: TokenCheck;
   alt?: AltAuth;
   /** Failed authentications (401/403) one address may make per minute; 0 turns the limit off. */
   perMinute: number;
@@ -29,6 +29,8 @@ export function withAuthRateLimit(guard: RequestHandler, opts: AuthRateLimitOpti
     limit: opts.perMinute,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
+    // Trusting no proxy (TRUST_PROXY=false) while clients send X-Forwarded-For is intended, not a misconfiguration.
+    validate: { xForwardedForHeader: false },
     skip: authenticated,
     handler: (req, _res, next) => {
       opts.onLimited?.(req);

@@ -1,21 +1,11 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { AppError } from '../monitor/errors';
-
-/** True for errors that mean "Redis (or the store) can't be reached right now". */
-export function isUnavailable(err: unknown): boolean {
-  const msg = err instanceof Error ? err.message : String(err);
-  const code = (err as { code?: string })?.code;
-  return (
-    /Connection is closed|ECONNREFUSED|Stream isn't writeable|enableOfflineQueue|MaxRetriesPerRequest|ETIMEDOUT|ECONNRESET|server selection|MongoNetworkError|Reached the max retries/i.test(
-      msg,
-    ) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code ?? '')
-  );
-}
+import { StoreUnavailableError } from '../monitor/store-unavailable-error';
 
 /**
  * The one place errors become responses: AppError → its status and `{"error": code, ...}`;
- * body-parser errors → 400/413; backend outages → 503 with Retry-After; anything else → 500 (logged).
+ * body-parser errors → 400/413; {@link StoreUnavailableError} → 503 `store_unavailable` with Retry-After; anything else → 500 (logged).
  */
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -40,15 +30,15 @@ export function errorHandler(logger: Logger) {
       res.status(e.status).json({ error: 'bad_request', message: e.message ?? 'bad request' });
       return;
     }
-    if (isUnavailable(err)) {
-      logger.warn({ path: req.path, err: e?.message }, 'backend_unavailable');
+    if (err instanceof StoreUnavailableError) {
+      logger.warn({ path: req.path, err }, 'backend_unavailable');
       res
         .set('Retry-After', '5')
         .status(503)
-        .json({ error: 'service_unavailable', message: 'storage is unreachable' });
+        .json({ error: StoreUnavailableError.code, message: 'storage is unreachable' });
       return;
     }
-    logger.error({ path: req.path, err: e?.message, stack: (err as Error)?.stack }, 'request_failed');
+    logger.error({ path: req.path, err }, 'request_failed');
     res.status(500).json({ error: 'internal_error', message: 'internal error' });
   };
 }

@@ -1,7 +1,7 @@
-import { type RequestHandler, Router } from 'express';
-import { readOnly } from '../monitor/errors';
+import { Router } from 'express';
 import type { JobStatsService } from '../monitor/job-stats';
 import type { JobsService } from '../monitor/jobs-service';
+import { type PayloadSource, redactedPayload } from '../monitor/redact';
 import type { RunEventHub } from '../monitor/run-events';
 import { streamHandler } from './sse';
 import { JOB_ID, param, parseRunsQuery, parseStatsQuery, RUN_ID } from './validation';
@@ -10,19 +10,20 @@ import { JOB_ID, param, parseRunsQuery, parseStatsQuery, RUN_ID } from './valida
 export interface JobsRouterOptions {
   stats?: JobStatsService;
   events?: RunEventHub;
-  /** Refuse trigger and retry with 403 `read_only`. */
+  /** Refuse every action with 403 `read_only` (everyone is a viewer; see actions-routes). */
   readOnly?: boolean;
   /** Heartbeat interval of the live stream (default 15 s). */
   heartbeatMs?: number;
+  /** Adds the run's redacted `payload` to `GET /runs/:run_id` (null once its queue job is gone). */
+  payloads?: { source: PayloadSource; redactKeys: readonly string[] };
 }
 
 /** `/api/jobs/*`: thin translation between HTTP and the services. */
 export function jobsRouter(service: JobsService, opts: JobsRouterOptions = {}): Router {
   const r = Router();
-  const writable: RequestHandler = (_req, _res, next) => next(opts.readOnly ? readOnly() : undefined);
 
-  r.get('/', (_req, res) => {
-    res.json({ jobs: service.listJobs() });
+  r.get('/', async (_req, res) => {
+    res.json({ jobs: await service.listJobsWithState() });
   });
 
   r.get('/active', async (_req, res) => {
@@ -36,7 +37,9 @@ export function jobsRouter(service: JobsService, opts: JobsRouterOptions = {}): 
   });
 
   r.get('/runs/:run_id', async (req, res) => {
-    res.json({ run: await service.getRun(param(req.params.run_id, RUN_ID, 'run_id')) });
+    const run = await service.getRun(param(req.params.run_id, RUN_ID, 'run_id'));
+    const p = opts.payloads;
+    res.json(p ? { run, payload: await redactedPayload(p.source, run, p.redactKeys) } : { run });
   });
 
   const stats = opts.stats;
@@ -49,15 +52,6 @@ export function jobsRouter(service: JobsService, opts: JobsRouterOptions = {}): 
 
   r.get('/:job_id', async (req, res) => {
     res.json(await service.getJob(param(req.params.job_id, JOB_ID, 'job_id')));
-  });
-
-  r.post('/runs/:run_id/retry', writable, async (req, res) => {
-    res.status(202).json(await service.retry(param(req.params.run_id, RUN_ID, 'run_id')));
-  });
-
-  r.post('/:job_id/trigger', writable, async (req, res) => {
-    const out = await service.trigger(param(req.params.job_id, JOB_ID, 'job_id'), { trigger: 'manual' });
-    res.status(202).json(out);
   });
 
   return r;

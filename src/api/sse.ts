@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { streamUnavailable } from '../monitor/errors';
+import { streamUnavailable } from './http-errors';
 import type { RunEvent, RunEventHub } from '../monitor/run-events';
 
 export interface StreamOptions {

@@ -18,6 +18,16 @@ export function param(value: unknown, pattern: RegExp, name: string): string {
 const single = (schema: z.ZodType) =>
   z.preprocess((v) => (Array.isArray(v) ? Symbol('repeated') : v === '' ? undefined : v), schema);
 
+/** An ISO date/time or epoch milliseconds, as ms. */
+const date = z.string().transform((s, ctx) => {
+  const ms = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
+  if (!Number.isFinite(ms) || ms < 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected an ISO date or epoch milliseconds' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 const runsQuerySchema = z.strictObject({
   job_id: single(z.string().regex(JOB_ID, { error: 'expected a job id' }).optional()),
   status: single(
@@ -29,17 +39,22 @@ const runsQuerySchema = z.strictObject({
   ),
   user_id: single(z.string().max(128, { error: 'at most 128 characters' }).optional()),
   trigger: single(z.enum(RUN_TRIGGERS, { error: `expected ${RUN_TRIGGERS.join('|')}` }).optional()),
-  since: single(
+  /** #12: only runs the stuck monitor flagged (true) or not flagged (false). */
+  stuck: single(
+    z
+      .enum(['true', 'false'], { error: 'expected true or false' })
+      .transform((v) => v === 'true')
+      .optional(),
+  ),
+  since: single(date.optional()),
+  /** Exclusive upper bound of created_at (RunQuery.before). */
+  until: single(date.optional()),
+  /** Search text: run id, user id or a job's search_keys value (exact, case-insensitive). */
+  q: single(
     z
       .string()
-      .transform((s, ctx) => {
-        const ms = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
-        if (!Number.isFinite(ms) || ms < 0) {
-          ctx.addIssue({ code: 'custom', message: 'expected an ISO date or epoch milliseconds' });
-          return z.NEVER;
-        }
-        return ms;
-      })
+      .transform((s) => s.trim().toLowerCase())
+      .pipe(z.string().min(1, { error: 'expected some text' }).max(200, { error: 'at most 200 characters' }))
       .optional(),
   ),
   limit: single(
@@ -68,7 +83,10 @@ export function parseRunsQuery(query: unknown): RunQuery {
     const message = issue.code === 'unrecognized_keys' ? 'unknown parameter' : issue.message;
     throw invalidQuery(field, message);
   }
-  return r.data as RunQuery;
+  const { until, ...rest } = r.data as RunQuery & { until?: number };
+  if (until !== undefined && rest.since !== undefined && until <= rest.since)
+    throw invalidQuery('until', 'must be later than since');
+  return (until === undefined ? rest : { ...rest, before: until }) as RunQuery;
 }
 
 const WINDOW_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };

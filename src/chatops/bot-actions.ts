@@ -1,10 +1,12 @@
 import { type Context, InlineKeyboard } from 'grammy';
 import { AppError } from '../monitor/errors';
+import type { Principal } from '../monitor/principal';
 import { decodeAction, encodeAction, refMatches } from './callback-data';
 import { logsUrl } from './format';
 import { code, escapeHtml, link } from './html';
 import type { Messages } from './i18n';
 import type { BotDeps } from './jobs-bot';
+import { handleOpsAction, isOpsAction } from './ops-actions';
 import { HTML_OPTS } from './reply';
 
 /** How many recent failures a hashed run reference is looked up in. */
@@ -19,6 +21,7 @@ export async function handleAction(ctx: Context, deps: BotDeps): Promise<void> {
   const action = decodeAction(ctx.callbackQuery?.data ?? '');
   await ctx.answerCallbackQuery();
   if (!action) return;
+  if (isOpsAction(action)) return handleOpsAction(ctx, deps, action);
   const edit = (html: string) => ctx.editMessageText(html, HTML_OPTS);
   const confirm = (html: string, kind: 'run_confirm' | 'retry_confirm', ref: string) =>
     ctx.reply(html, {
@@ -62,7 +65,7 @@ export async function handleAction(ctx: Context, deps: BotDeps): Promise<void> {
       if (action.kind === 'run_confirm') {
         const jobId = findJob(deps, action.ref) ?? action.ref;
         try {
-          const { run_id } = await deps.service.trigger(jobId, { trigger: 'manual' });
+          const { run_id } = await deps.actions.trigger(telegramPrincipal(ctx, deps), jobId);
           deps.logger.info({ ...actor, job_id: jobId, run_id }, 'bot_job_triggered');
           await edit(t.started(code(jobId), code(run_id)) + logsSuffix(deps, run_id));
         } catch (err) {
@@ -74,7 +77,7 @@ export async function handleAction(ctx: Context, deps: BotDeps): Promise<void> {
         let jobId: string | undefined;
         try {
           jobId = (await deps.service.getRun(runId)).job_id;
-          const { run_id } = await deps.service.retry(runId);
+          const { run_id } = await deps.actions.retry(telegramPrincipal(ctx, deps), runId);
           deps.logger.info({ ...actor, job_id: jobId, retried_run_id: runId, run_id }, 'bot_run_retried');
           await edit(t.retried(code(jobId), code(run_id)) + logsSuffix(deps, run_id));
         } catch (err) {
@@ -84,6 +87,22 @@ export async function handleAction(ctx: Context, deps: BotDeps): Promise<void> {
       }
     }
   }
+}
+
+/**
+ * Who pressed the button: named `<user id> (@username)` (so `triggered_by` reads `telegram:<id> (@user)`),
+ * role admin when listed in TELEGRAM_OWNER_IDS, else operator; runs they start are stored under their user id.
+ */
+export function telegramPrincipal(ctx: Context, deps: Pick<BotDeps, 'owners'>): Principal {
+  const from = ctx.from;
+  const id = from ? String(from.id) : String(ctx.chat?.id ?? 'unknown');
+  const owner = deps.owners?.allows(ctx.chat?.id, from?.id) ?? false;
+  return {
+    name: `${id}${from?.username ? ` (@${from.username})` : ''}`,
+    role: owner ? 'admin' : 'operator',
+    via: 'telegram',
+    ...(from ? { user_id: String(from.id) } : {}),
+  };
 }
 
 function logsSuffix(deps: BotDeps, runId: string): string {
@@ -122,6 +141,8 @@ function refusalText(
       return t.refused.job_not_triggerable(job);
     case 'job_not_found':
       return t.refused.job_not_found(job);
+    case 'job_paused':
+      return t.ops.job_paused(job);
     case 'job_already_running': {
       const runId = String(err.extra.run_id ?? '');
       return t.refused.job_already_running(job, code(runId)) + logsSuffix(deps, runId);

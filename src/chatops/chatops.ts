@@ -47,14 +47,17 @@ export function createChatOps(
     return undefined;
   }
   const webhookUrl = config.TELEGRAM_WEBHOOK_URL;
-  const admins = new AdminList(config.TELEGRAM_ADMIN_IDS);
+  // TELEGRAM_ADMIN_IDS are operators (run, retry, cancel); TELEGRAM_OWNER_IDS are admins (also pause/resume).
+  const admins = new AdminList([...config.TELEGRAM_ADMIN_IDS, ...config.TELEGRAM_OWNER_IDS]);
+  const owners = new AdminList(config.TELEGRAM_OWNER_IDS);
   if (admins.size === 0) logger.warn({}, 'bot_no_admins');
   const bot = createJobsBot({
     token,
     service,
     admins,
+    owners,
     logger,
-    locale: config.BOT_LOCALE,
+    locale: config.LOCALE,
     webappUrl: config.WEBAPP_URL,
     apiRoot: config.TELEGRAM_API_ROOT,
     ...extra,

@@ -1,7 +1,8 @@
 import type { JobOverview, PublicJob } from '../monitor/jobs-service';
 import type { JobRun, RunStatus } from '../monitor/run';
 import { bold, clip, code, escapeHtml, link } from './html';
-import type { Messages } from './i18n';
+import { describeDuration, describeSchedule } from '../monitor/schedule-words';
+import { type Locale, type Messages, wordsFor } from './i18n';
 
 /** What every formatter needs: the catalogue, where the dashboard lives and the time zone for dates. */
 export interface FormatContext {
@@ -10,17 +11,20 @@ export interface FormatContext {
   webappUrl?: string;
   /** IANA zone for dates (default: the process's zone, i.e. TZ). */
   timeZone?: string;
+  /** LOCALE of the words the catalogue does not hold (schedules, durations, job types, triggers); default en. */
+  locale?: Locale;
 }
 
 /** Longest error text shown per run (the dashboard has the rest). */
 export const MAX_ERROR_CHARS = 300;
 
-const STATUS_ICON: Record<RunStatus, string> = {
+export const STATUS_ICON: Record<RunStatus, string> = {
   pending: '⏳',
   running: '🔄',
   completed: '✅',
   failed: '❌',
   skipped: '⏭️',
+  cancelled: '🚫',
 };
 
 /** `WEBAPP_URL/jobs/monitor?run_id=…`, or undefined without WEBAPP_URL. */
@@ -65,9 +69,15 @@ export function formatActive(runs: JobRun[], fc: FormatContext): string {
   if (runs.length === 0) return fc.t.noActive;
   const blocks = runs.map((run) => {
     const state = run.status === 'running' ? progressText(run) : fc.t.status[run.status];
-    return `${STATUS_ICON[run.status]} ${code(run.job_id)} - ${escapeHtml(state)}${logsLine(fc, run.run_id)}`;
+    return `${STATUS_ICON[run.status]} ${code(run.job_id)} - ${escapeHtml(state)}${stuckText(run, fc)}${logsLine(fc, run.run_id)}`;
   });
   return `${fc.t.activeTitle}\n\n${blocks.join('\n\n')}`;
+}
+
+/** ` ⚠️ stuck (running_too_long)` for a run the stuck monitor flagged, else ''. */
+function stuckText(run: JobRun, fc: FormatContext): string {
+  if (!run.stuck) return '';
+  return ` ⚠️ ${escapeHtml(fc.t.stuck)}${run.stuck_reason ? ` (${escapeHtml(run.stuck_reason)})` : ''}`;
 }
 
 /** `/jobs failed`: `❌ drive_sync 30/12 14:23`, the error in code style, a logs link. */
@@ -83,17 +93,17 @@ export function formatFailed(runs: JobRun[], fc: FormatContext): string {
 
 function jobState(job: JobOverview, fc: FormatContext): { icon: string; text: string } {
   const enabled = job.is_dynamic ? fc.t.dynamic : job.enabled ? fc.t.enabled : fc.t.disabled;
-  const parts = [enabled];
-  let icon = job.enabled || job.is_dynamic ? '⚪' : '⏸️';
+  const parts = job.paused ? [enabled, fc.t.paused] : [enabled];
+  let icon = (job.enabled || job.is_dynamic) && !job.paused ? '⚪' : '⏸️';
   const running = job.active_runs.find((r) => r.status === 'running') ?? job.active_runs[0];
   if (running) {
-    icon = '🔄';
+    icon = running.stuck ? '⚠️' : '🔄';
     const progress = running.status === 'running' ? ` ${progressText(running)}` : '';
-    parts.push(`${fc.t.runningNow}${progress}`);
+    parts.push(`${fc.t.runningNow}${progress}${running.stuck ? ` (${fc.t.stuck})` : ''}`);
   }
   if (job.last_run) {
     const last = job.last_run;
-    if (!running && (job.enabled || job.is_dynamic)) icon = STATUS_ICON[last.status];
+    if (!running && (job.enabled || job.is_dynamic) && !job.paused) icon = STATUS_ICON[last.status];
     parts.push(
       `${fc.t.last}: ${STATUS_ICON[last.status]} ${fc.t.status[last.status]} ${formatWhen(last.ended_at ?? last.created_at, fc.timeZone)}`,
     );
@@ -124,28 +134,34 @@ function runLine(run: JobRun, fc: FormatContext): string {
   const when = formatWhen(run.started_at ?? run.created_at, fc.timeZone);
   const bits = [fc.t.status[run.status]];
   if (run.status === 'running') bits.push(progressText(run));
-  if (run.duration_ms !== null) bits.push(`${(run.duration_ms / 1000).toFixed(1)} s`);
-  bits.push(run.trigger);
+  if (run.duration_ms !== null) bits.push(describeDuration(run.duration_ms, fc.locale));
+  bits.push(wordsFor(fc.locale).trigger[run.trigger] ?? run.trigger);
   const error = run.error_message ? `\n   ${code(clip(run.error_message, MAX_ERROR_CHARS))}` : '';
   return `${STATUS_ICON[run.status]} ${when} ${escapeHtml(bits.join(' · '))} ${code(run.run_id)}${error}${logsLine(fc, run.run_id)}`;
 }
 
 /** `/jobs <job_id>`: the job's definition and its latest runs. */
-export function formatJobDetails(job: PublicJob, runs: JobRun[], fc: FormatContext): string {
+export function formatJobDetails(
+  job: PublicJob,
+  runs: JobRun[],
+  fc: FormatContext,
+  /** When its job scheduler fires next (epoch ms), shown as "Next run"; omitted when unknown. */
+  nextRunAt?: number | null,
+): string {
   const { t } = fc;
-  const schedule =
-    job.job_type === 'repeating' && job.interval_seconds !== null
-      ? t.every(job.interval_seconds)
-      : job.job_type === 'cron' && job.cron
-        ? `cron ${job.cron}`
-        : '-';
+  // The same words as the dashboard's (describeSchedule), in the bot's language.
+  const schedule = describeSchedule(job, fc.locale);
   const state = job.is_dynamic ? t.dynamic : job.enabled ? t.enabled : t.disabled;
   const lines = [
     `🔧 ${bold(clip(job.name, 80))} (${code(job.job_id)})`,
-    `${t.category}: ${escapeHtml(job.category)} · ${t.type}: ${escapeHtml(job.job_type)}`,
+    `${t.category}: ${escapeHtml(job.category)} · ${t.type}: ${escapeHtml(wordsFor(fc.locale).jobType[job.job_type] ?? job.job_type)}`,
     `${t.schedule}: ${escapeHtml(schedule)}`,
     `${t.state}: ${escapeHtml(state)} · ${t.triggerable}: ${job.can_trigger ? t.yes : t.no}`,
   ];
+  if (nextRunAt)
+    lines.push(
+      `${wordsFor(fc.locale).nextRun}: ${formatWhen(new Date(nextRunAt).toISOString(), fc.timeZone)}`,
+    );
   if (job.description) lines.push(`<i>${escapeHtml(clip(job.description, 500))}</i>`);
   const history = runs.length ? runs.map((r) => runLine(r, fc)).join('\n') : t.noRuns;
   return `${lines.join('\n')}\n\n${t.latestRuns}\n${history}`;

@@ -25,6 +25,10 @@ export interface Messages {
   runningNow: string;
   last: string;
   neverRan: string;
+  /** #12: a run the stuck monitor flagged (shown with ⚠️). */
+  stuck: string;
+  /** #12: a paused job (the scheduler makes no runs, Run now is refused). */
+  paused: string;
   status: Record<RunStatus, string>;
   category: string;
   type: string;
@@ -57,6 +61,22 @@ export interface Messages {
   };
   moreInDashboard: string;
   moreNotShown: string;
+  /** #12 operator actions: stop (cancel) a run, pause/resume a job. */
+  ops: {
+    stop: string;
+    pause: string;
+    resume: string;
+    confirmStop: (job: string, run: string) => string;
+    confirmPause: (job: string) => string;
+    confirmResume: (job: string) => string;
+    stopped: (job: string, run: string) => string;
+    stopping: (job: string, run: string) => string;
+    paused: (job: string) => string;
+    resumed: (job: string) => string;
+    run_not_active: (run: string, status: string) => string;
+    job_paused: (job: string) => string;
+    forbidden_role: string;
+  };
 }
 
 const en: Messages = {
@@ -69,6 +89,8 @@ const en: Messages = {
     ['/jobs failed', 'the 10 latest failures'],
     ['/jobs &lt;job_id&gt;', 'a job and its 5 latest runs'],
     ['/jobs &lt;category&gt;', 'the jobs of a category'],
+    ['/jobs find &lt;text&gt;', 'runs by run id, user id or search key (e.g. a call_sid)'],
+    ['/jobs workers', 'live workers, the runs they are on, queue depth'],
   ],
   categories: 'Categories',
   unknownArg: (arg) => `❓ No job or category ${arg}.`,
@@ -84,12 +106,15 @@ const en: Messages = {
   runningNow: 'running now',
   last: 'last',
   neverRan: 'never ran',
+  stuck: 'stuck',
+  paused: 'paused',
   status: {
     pending: 'pending',
     running: 'running',
     completed: 'completed',
     failed: 'failed',
     skipped: 'skipped',
+    cancelled: 'cancelled',
   },
   category: 'Category',
   type: 'Type',
@@ -122,6 +147,22 @@ const en: Messages = {
   },
   moreInDashboard: '… more in the dashboard',
   moreNotShown: '… more not shown',
+  ops: {
+    stop: '⛔ Stop',
+    pause: '⏸️ Pause',
+    resume: '▶️ Resume',
+    confirmStop: (job, run) => `⛔ Stop ${job} (run ${run})?`,
+    confirmPause: (job) => `⏸️ Pause ${job}? No scheduled runs and no Run now until resumed.`,
+    confirmResume: (job) => `▶️ Resume ${job}? Its schedule starts again.`,
+    stopped: (job, run) => `⛔ ${job}: run ${run} cancelled.`,
+    stopping: (job, run) => `⛔ ${job}: cancelling run ${run}…`,
+    paused: (job) => `⏸️ ${job} paused.`,
+    resumed: (job) => `▶️ ${job} resumed.`,
+    run_not_active: (run, status) =>
+      `🚫 Run ${run} is ${status}; only pending or running runs can be stopped.`,
+    job_paused: (job) => `⏸️ Not started: ${job} is paused.`,
+    forbidden_role: '🔒 Only the bot owners (TELEGRAM_OWNER_IDS) may pause or resume jobs.',
+  },
 };
 
 const he: Messages = {
@@ -134,6 +175,8 @@ const he: Messages = {
     ['/jobs failed', '10 הכשלים האחרונים'],
     ['/jobs &lt;job_id&gt;', 'פרטי Job ו-5 ההרצות האחרונות'],
     ['/jobs &lt;category&gt;', 'ה-Jobs בקטגוריה'],
+    ['/jobs find &lt;text&gt;', 'הרצות לפי מזהה הרצה, מזהה משתמש או מפתח חיפוש (למשל call_sid)'],
+    ['/jobs workers', 'עובדים פעילים, ההרצות שלהם ועומק התורים'],
   ],
   categories: 'קטגוריות',
   unknownArg: (arg) => `❓ אין Job או קטגוריה בשם ${arg}.`,
@@ -149,7 +192,16 @@ const he: Messages = {
   runningNow: 'רץ כרגע',
   last: 'אחרון',
   neverRan: 'עוד לא רץ',
-  status: { pending: 'ממתין', running: 'רץ', completed: 'הושלם', failed: 'נכשל', skipped: 'דולג' },
+  stuck: 'תקוע',
+  paused: 'מושהה',
+  status: {
+    pending: 'ממתין',
+    running: 'רץ',
+    completed: 'הושלם',
+    failed: 'נכשל',
+    skipped: 'דולג',
+    cancelled: 'בוטל',
+  },
   category: 'קטגוריה',
   type: 'סוג',
   schedule: 'תזמון',
@@ -181,9 +233,46 @@ const he: Messages = {
   },
   moreInDashboard: '… עוד בדשבורד',
   moreNotShown: '… עוד לא מוצג',
+  ops: {
+    stop: '⛔ עצור',
+    pause: '⏸️ השהה',
+    resume: '▶️ המשך',
+    confirmStop: (job, run) => `⛔ לעצור את ${job} (הרצה ${run})?`,
+    confirmPause: (job) => `⏸️ להשהות את ${job}? לא יהיו הרצות מתוזמנות ולא הרצה ידנית עד שימשיכו.`,
+    confirmResume: (job) => `▶️ להמשיך את ${job}? התזמון שלו יחזור לפעול.`,
+    stopped: (job, run) => `⛔ ${job}: הרצה ${run} בוטלה.`,
+    stopping: (job, run) => `⛔ ${job}: מבטל את הרצה ${run}…`,
+    paused: (job) => `⏸️ ${job} הושהה.`,
+    resumed: (job) => `▶️ ${job} ממשיך.`,
+    run_not_active: (run, status) => `🚫 הרצה ${run} במצב ${status}; אפשר לעצור רק הרצות שממתינות או רצות.`,
+    job_paused: (job) => `⏸️ לא הופעל: ${job} מושהה.`,
+    forbidden_role: '🔒 רק בעלי הבוט (TELEGRAM_OWNER_IDS) יכולים להשהות או להמשיך Jobs.',
+  },
 };
 
 /** The message catalogue of a locale (English unless `he`). */
 export function messagesFor(locale: Locale): Messages {
   return locale === 'he' ? he : en;
+}
+
+/** Words for values the run model keeps in English (job types, triggers), per locale. */
+const WORDS: Record<
+  Locale,
+  { jobType: Record<string, string>; trigger: Record<string, string>; nextRun: string }
+> = {
+  en: {
+    nextRun: 'Next run',
+    jobType: { repeating: 'repeating', cron: 'cron', once: 'once', dynamic: 'dynamic' },
+    trigger: { scheduled: 'scheduled', manual: 'manual', api: 'api' },
+  },
+  he: {
+    nextRun: 'הרצה הבאה',
+    jobType: { repeating: 'חוזר', cron: 'תזמון cron', once: 'חד-פעמי', dynamic: 'דינמי' },
+    trigger: { scheduled: 'מתוזמן', manual: 'ידני', api: 'מהאפליקציה' },
+  },
+};
+
+/** Job type and trigger words of a locale (English by default). */
+export function wordsFor(locale: Locale | undefined) {
+  return WORDS[locale ?? 'en'];
 }

@@ -2,10 +2,12 @@ import { Bot, type BotError, InlineKeyboard, type Transformer } from 'grammy';
 import type { UserFromGetMe } from 'grammy/types';
 import type { Logger } from 'pino';
 import type { JobsService } from '../monitor/jobs-service';
+import { OperatorActions } from '../monitor/operator-actions';
 import type { JobRun } from '../monitor/run';
 import { type AdminList, MemoryRefusals, type RefusalMemory } from './access';
 import { type RetryOptions, retryTransformer } from './api-retry';
 import { handleAction } from './bot-actions';
+import { addPauseButton, stopKeyboard } from './ops-actions';
 import { encodeAction, refFor } from './callback-data';
 import {
   type FormatContext,
@@ -19,13 +21,20 @@ import {
 import { clip } from './html';
 import { type Locale, messagesFor } from './i18n';
 import { sendHtml } from './reply';
+import type { ScheduleReader } from '../monitor/job-stats';
+import type { WorkersSource } from '../monitor/workers';
+import { visCommand } from './vis-commands';
 
 export interface JobsBotOptions {
   token: string;
   service: JobsService;
   admins: AdminList;
+  /** Who has the admin role in the bot (TELEGRAM_OWNER_IDS): may pause and resume jobs. */
+  owners?: AdminList;
+  /** Audited operator actions (default: the service's, audited in memory). */
+  actions?: OperatorActions;
   logger: Logger;
-  /** BOT_LOCALE (default en). */
+  /** LOCALE (BOT_LOCALE is its alias; default en). */
   locale?: Locale;
   /** WEBAPP_URL for logs links. */
   webappUrl?: string;
@@ -43,15 +52,25 @@ export interface JobsBotOptions {
   /** How long a "Run now"/"Retry" confirmation stays valid (default 10 minutes). */
   confirmTtlMs?: number;
   now?: () => number;
+  /** Live workers and queue depths (`/jobs workers`). */
+  workers?: WorkersSource;
+  /** When each job's scheduler fires next (`/jobs <job_id>` shows it). */
+  schedules?: ScheduleReader;
 }
 
 /** Everything the command and button handlers share. */
 export interface BotDeps {
   service: JobsService;
+  /** Audited trigger/retry/cancel/pause (the same as the API's). */
+  actions: OperatorActions;
+  /** TELEGRAM_OWNER_IDS: the bot's admins. */
+  owners?: AdminList;
   fc: FormatContext;
   logger: Logger;
   confirmTtlMs: number;
   now: () => number;
+  /** Visibility commands (src/chatops/vis-commands.ts). */
+  vis: { workers?: WorkersSource; locale: Locale; schedules?: ScheduleReader };
 }
 
 /**
@@ -64,10 +83,13 @@ export function createJobsBot(opts: JobsBotOptions): Bot {
   const logger = opts.logger;
   const deps: BotDeps = {
     service: opts.service,
-    fc: { t, webappUrl: opts.webappUrl, timeZone: opts.timeZone },
+    actions: opts.actions ?? new OperatorActions(opts.service),
+    owners: opts.owners,
+    fc: { t, webappUrl: opts.webappUrl, timeZone: opts.timeZone, locale: opts.locale ?? 'en' },
     logger,
     confirmTtlMs: opts.confirmTtlMs ?? 10 * 60_000,
     now: opts.now ?? Date.now,
+    vis: { workers: opts.workers, locale: opts.locale ?? 'en', schedules: opts.schedules },
   };
   const refusals = opts.refusals ?? new MemoryRefusals();
   const bot = new Bot(opts.token, {
@@ -115,7 +137,12 @@ export function createJobsBot(opts: JobsBotOptions): Bot {
   });
 
   safe.command('jobs', (ctx) =>
-    jobsCommand(ctx.match.trim(), deps, (html, kb) => sendHtml(ctx, html, deps.fc, kb)),
+    jobsCommand(
+      ctx.match.trim(),
+      deps,
+      (html, kb) => sendHtml(ctx, html, deps.fc, kb),
+      deps.owners?.allows(ctx.chat?.id, ctx.from?.id) ?? false,
+    ),
   );
   safe.command(['start', 'help'], (ctx) =>
     sendHtml(ctx, formatUsage(deps.service.categories(), deps.fc), deps.fc),
@@ -127,11 +154,15 @@ export function createJobsBot(opts: JobsBotOptions): Bot {
 type Send = (html: string, keyboard?: InlineKeyboard) => Promise<void>;
 
 /** `/jobs [active | failed | <job_id> | <category>]`. */
-async function jobsCommand(rawArg: string, deps: BotDeps, send: Send): Promise<void> {
+async function jobsCommand(rawArg: string, deps: BotDeps, send: Send, owner = false): Promise<void> {
   const { service, fc } = deps;
   const arg = rawArg.toLowerCase();
+  if (await visCommand(rawArg, { ...deps.vis, fc, service }, send)) return;
   if (arg === '') return send(formatOverview(await service.jobsOverview(), fc));
-  if (arg === 'active') return send(formatActive(await service.activeRuns(100), fc));
+  if (arg === 'active') {
+    const runs = await service.activeRuns(100);
+    return send(formatActive(runs, fc), stopKeyboard(runs, deps));
+  }
   if (arg === 'failed') {
     const runs = await service.latestFailures(10);
     return send(formatFailed(runs, fc), retryKeyboard(runs, deps));
@@ -144,7 +175,12 @@ async function jobsCommand(rawArg: string, deps: BotDeps, send: Send): Promise<v
     if (job.can_trigger && runs[0]?.status === 'failed') {
       kb.text(fc.t.retry, encodeAction({ kind: 'retry_ask', ref: refFor(runs[0].run_id) }));
     }
-    return send(formatJobDetails(job, runs, fc), kb.inline_keyboard[0]?.length ? kb : undefined);
+    // #12: Pause/Resume only for the bot's owners (TELEGRAM_OWNER_IDS).
+    if (owner && !job.is_dynamic && job.paused !== undefined)
+      addPauseButton(kb, job.job_id, job.paused, deps);
+    const next =
+      def.enabled && !def.is_dynamic ? await deps.vis.schedules?.nextRunAt(def).catch(() => null) : null;
+    return send(formatJobDetails(job, runs, fc, next), kb.inline_keyboard[0]?.length ? kb : undefined);
   }
   if (service.categories().includes(arg)) return send(formatOverview(await service.jobsOverview(arg), fc));
   return send(formatUsage(service.categories(), fc, rawArg));

@@ -1,17 +1,52 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
-import { AppError, csrfFailed } from '../monitor/errors';
+import {
+  type Express,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  Router,
+} from 'express';
+import { csrfFailed } from '../api/http-errors';
+import { forbiddenRole } from '../api/roles';
+import { AppError } from '../monitor/errors';
 import type { QueueSet } from '../queues/queue-set';
 import type { SessionManager } from './session';
 
 export const BULL_BOARD_PATH = '/jobs/queues';
 
 /**
+ * Bull Board routes that would put a job (or job data) in a queue past the API's rules (registry names,
+ * payload validation, `allow_concurrent`, the recordings `PUT`): they answer 403 `bull_board_forbidden`.
+ * They are matched by an Express router, with the same path rules as Bull Board's own router.
+ */
+export const REFUSED_BULL_BOARD_ROUTES: readonly { method: 'post' | 'patch'; path: string }[] = [
+  { method: 'post', path: '/api/queues/:queueName/add' },
+  { method: 'patch', path: '/api/queues/:queueName/:jobId/update-data' },
+  { method: 'patch', path: '/api/queues/:queueName/job-schedulers/:schedulerId' },
+];
+
+function refusals(): Router {
+  const r = Router();
+  const refuse: RequestHandler = (_req, _res, next) =>
+    next(
+      new AppError(
+        'bull_board_forbidden',
+        403,
+        'adding or editing jobs from Bull Board is turned off; trigger jobs through /api/jobs or the dashboard',
+      ),
+    );
+  for (const route of REFUSED_BULL_BOARD_ROUTES) r[route.method](route.path, refuse);
+  return r;
+}
+
+/**
  * Mounts Bull Board at /jobs/queues with every queue of the system, behind the dashboard session:
  * anonymous page requests are sent to the login form, anonymous API calls get 401, and unsafe methods
- * must come from this origin. `readOnly` turns Bull Board's readOnlyMode on (no retry/clean/remove).
+ * must come from this origin. `readOnly` turns Bull Board's readOnlyMode on (no retry/clean/remove). The
+ * routes that add or edit jobs are always refused (see {@link REFUSED_BULL_BOARD_ROUTES}).
  */
 export function mountBullBoard(
   app: Express,
@@ -32,17 +67,41 @@ export function mountBullBoard(
       },
     },
   });
-  const guard = (req: Request, res: Response, next: NextFunction) => {
-    if (!o.sessions.read(req)) {
+  const guard = async (req: Request, res: Response, next: NextFunction) => {
+    const session = await o.sessions.load(req);
+    if (!session) {
       if (req.path.startsWith('/api/'))
         return next(new AppError('unauthorized', 401, 'sign in at /jobs/monitor'));
       return res.redirect(303, `/jobs/monitor/login?next=${encodeURIComponent(BULL_BOARD_PATH)}`);
     }
-    if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method) && !sameOrigin(req)) return next(csrfFailed());
+    const unsafe = !['GET', 'HEAD', 'OPTIONS'].includes(req.method);
+    if (unsafe && !sameOrigin(req)) return next(csrfFailed());
+    // Bull Board's own actions (retry, clean, remove) bypass the audit log: only admins may use them.
+    const role = session.who?.role ?? 'admin';
+    if (unsafe && role !== 'admin') return next(forbiddenRole('admin', role));
     next();
   };
-  app.use(BULL_BOARD_PATH, o.headers, guard, serverAdapter.getRouter());
+  app.use(BULL_BOARD_PATH, o.headers, guard, refusals(), withoutExternalFonts, serverAdapter.getRouter());
 }
+
+/** Bull Board's page `<link>`s Google Fonts; the CSP refuses it (and pages must not call out), so it goes. */
+export function stripExternalFonts(html: string): string {
+  return html.replace(/<link[^>]+href="https:\/\/fonts\.(?:googleapis|gstatic)\.com[^"]*"[^>]*>\s*/g, '');
+}
+
+/**
+ * Renders Bull Board's page without its external font link (its own CSS falls back to the system fonts).
+ * `res.render` is wrapped on this response only; Bull Board's JSON API is untouched.
+ */
+const withoutExternalFonts: RequestHandler = (_req, res, next) => {
+  const render = res.render.bind(res);
+  res.render = ((view: string, options?: object) =>
+    render(view, options ?? {}, (err: Error | null, html?: string) => {
+      if (err) return next(err);
+      res.send(stripExternalFonts(html ?? ''));
+    })) as Response['render'];
+  next();
+};
 
 /** True when Origin (or, without it, Referer) names this host. */
 function sameOrigin(req: Request): boolean {

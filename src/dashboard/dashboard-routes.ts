@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { Logger } from 'pino';
-import { tokenMatches } from '../api/auth';
-import { AppError, csrfFailed } from '../monitor/errors';
+import { type TokenCheck, TokenDirectory, tokenMatches } from '../api/auth';
+import { csrfFailed } from '../api/http-errors';
+import { AppError } from '../monitor/errors';
 import { publicDir } from './assets';
 import { dashboardPage, loginPage } from './pages';
 import { readCookie, type SessionManager } from './session';
@@ -19,12 +20,17 @@ export function safeNext(v: unknown): string {
 }
 
 export interface DashboardRoutesOptions {
-  token: string;
+  /** DB_HEALTH_TOKEN alone, or every named token (API_TOKENS); any of them signs in with its role. */
+  token: TokenCheck;
   sessions: SessionManager;
   readOnly: boolean;
   logger: Logger;
+  /** Called after each login attempt with who signed in, or null when the token was wrong (the audit log). */
+  onLogin?: (req: Request, who: { name: string; role: string } | null) => void;
   /** Login attempts allowed per IP per 5 minutes. */
   loginLimit?: number;
+  /** LOCALE of the pages (default en). */
+  locale?: 'en' | 'he';
 }
 
 /**
@@ -34,6 +40,7 @@ export interface DashboardRoutesOptions {
  */
 export function dashboardRouter(o: DashboardRoutesOptions): Router {
   const r = Router();
+  const tokens = typeof o.token === 'string' ? new TokenDirectory(o.token) : o.token;
   const form = express.urlencoded({ extended: false, limit: '4kb' });
   const noStore = (_req: Request, res: Response, next: NextFunction) => {
     res.set('Cache-Control', 'no-store');
@@ -58,15 +65,22 @@ export function dashboardRouter(o: DashboardRoutesOptions): Router {
     res
       .status(status)
       .type('html')
-      .send(loginPage({ csrf: o.sessions.csrfFor(`login:${nonce}`), next, error }));
+      .send(loginPage({ csrf: o.sessions.csrfFor(`login:${nonce}`), next, error, locale: o.locale }));
   };
 
-  r.get('/', noStore, (req, res) => {
-    const session = o.sessions.read(req);
+  r.get('/', noStore, async (req, res) => {
+    const session = await o.sessions.load(req);
     if (!session) return showLogin(req, res, 200, safeNext(req.originalUrl));
-    res
-      .type('html')
-      .send(dashboardPage({ csrf: session.csrf, readOnly: o.readOnly, expiresAt: session.expiresAt }));
+    res.type('html').send(
+      dashboardPage({
+        csrf: session.csrf,
+        readOnly: o.readOnly,
+        expiresAt: session.expiresAt,
+        locale: o.locale,
+        user: session.who?.name ?? 'admin',
+        role: o.readOnly ? 'viewer' : (session.who?.role ?? 'admin'),
+      }),
+    );
   });
 
   r.get('/login', noStore, (req, res) => {
@@ -78,11 +92,13 @@ export function dashboardRouter(o: DashboardRoutesOptions): Router {
     limit: o.loginLimit ?? 30,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
+    // Trusting no proxy (TRUST_PROXY=false) while clients send X-Forwarded-For is intended, not a misconfiguration.
+    validate: { xForwardedForHeader: false },
     handler: (_req, _res, next) =>
       next(new AppError('too_many_requests', 429, 'too many login attempts; wait a few minutes')),
   });
 
-  r.post('/login', limiter, form, noStore, (req, res) => {
+  r.post('/login', limiter, form, noStore, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const next = safeNext(body.next);
     const nonce = readCookie(req, LOGIN_COOKIE);
@@ -93,20 +109,35 @@ export function dashboardRouter(o: DashboardRoutesOptions): Router {
     ) {
       return showLogin(req, res, 403, next, 'The sign-in form expired. Please try again.');
     }
-    if (typeof body.token !== 'string' || !body.token || !tokenMatches(body.token, o.token)) {
+    const who = typeof body.token === 'string' && body.token ? tokens.resolve(body.token) : null;
+    if (!who) {
       o.logger.warn({ ip: req.ip }, 'dashboard_login_failed');
+      o.onLogin?.(req, null);
       return showLogin(req, res, 401, next, 'Wrong token.');
     }
-    o.sessions.issue(req, res);
+    await o.sessions.issue(req, res, who);
     res.clearCookie(LOGIN_COOKIE, { path: '/jobs/monitor' });
-    o.logger.info({ ip: req.ip }, 'dashboard_login');
+    o.logger.info({ ip: req.ip, name: who.name, role: who.role }, 'dashboard_login');
+    o.onLogin?.(req, who);
     res.redirect(303, next);
   });
 
-  r.post('/logout', form, noStore, (req, res) => {
-    const session = o.sessions.read(req);
+  r.post('/logout', form, noStore, async (req, res) => {
+    const session = await o.sessions.load(req);
     if (session && !o.sessions.csrfOk(req, session)) throw csrfFailed();
-    o.sessions.clear(req, res);
+    await o.sessions.clear(req, res);
+    if (session) o.logger.info({ ip: req.ip }, 'dashboard_logout');
+    res.redirect(303, HOME);
+  });
+
+  /** Ends every dashboard session of every browser (signed in, with the CSRF token). */
+  r.post('/logout-all', form, noStore, async (req, res) => {
+    const session = await o.sessions.load(req);
+    if (!session) throw new AppError('unauthorized', 401, 'sign in at /jobs/monitor');
+    if (!o.sessions.csrfOk(req, session)) throw csrfFailed();
+    await o.sessions.endAll();
+    await o.sessions.clear(req, res);
+    o.logger.warn({ ip: req.ip }, 'dashboard_logout_all');
     res.redirect(303, HOME);
   });
 

@@ -1,12 +1,12 @@
-import type { Express } from 'express';
+import type { Express, Request, RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { AltAuth } from '../api/auth';
+import { type AltAuth, TokenDirectory } from '../api/auth';
 import type { JobsRouterOptions } from '../api/jobs-routes';
 import type { Config } from '../config';
 import { JobStatsService } from '../monitor/job-stats';
 import type { JobRegistry } from '../monitor/registry';
-import { type AppliedSource, publishRunEvents, RunEventHub } from '../monitor/run-events';
+import { RunEventHub } from '../monitor/run-events';
 import type { RunStore } from '../monitor/run-store';
 import { BullmqScheduleReader } from '../queues/bullmq-schedules';
 import type { QueueSet } from '../queues/queue-set';
@@ -14,7 +14,7 @@ import { RedisRunEventBus } from '../queues/redis-run-events';
 import { mountBullBoard } from './bull-board';
 import { dashboardRouter } from './dashboard-routes';
 import { bullBoardHeaders, dashboardHeaders } from './security';
-import { SessionManager, sessionAltAuth } from './session';
+import { RedisSessionStore, SessionManager, sessionAltAuth } from './session';
 
 export { SessionManager, sessionAltAuth } from './session';
 
@@ -26,6 +26,8 @@ export interface DashboardDeps {
   /** Shared Redis connection (publishing; the stream subscribes on its own duplicate). */
   redis: Redis;
   logger: Logger;
+  /** Called after each dashboard login attempt (null: wrong token); the audit log records it. */
+  onLogin?: (req: Request, who: { name: string; role: string } | null) => void;
 }
 
 /** What the API role needs from the dashboard module. */
@@ -33,6 +35,8 @@ export interface Dashboard {
   sessions: SessionManager;
   /** Pass as `altAuth` so /api/jobs (and other pages) accept the dashboard session. */
   altAuth: AltAuth;
+  /** Loads the request's session from the store; mount before every route that uses `altAuth`. */
+  sessionLoader: RequestHandler;
   /** Stats, live stream and read-only mode for the jobs API. */
   jobs: JobsRouterOptions;
   /** Mounts /jobs/monitor and /jobs/queues (use in `createApp({ mounts })`). */
@@ -47,12 +51,14 @@ export function createDashboard(d: DashboardDeps): Dashboard {
     token: d.config.DB_HEALTH_TOKEN,
     secret: d.config.SESSION_SECRET,
     ttlMs: d.config.SESSION_TTL_HOURS * 3_600_000,
+    store: new RedisSessionStore(d.redis, d.config.QUEUE_PREFIX),
   });
-  const hub = new RunEventHub(new RedisRunEventBus(d.redis, d.config.QUEUE_PREFIX));
+  const hub = new RunEventHub(new RedisRunEventBus(d.redis, d.config.QUEUE_PREFIX, d.logger));
   const readOnly = d.config.DASHBOARD_READ_ONLY;
   return {
     sessions,
     altAuth: sessionAltAuth(sessions),
+    sessionLoader: sessions.middleware(),
     jobs: {
       stats: new JobStatsService(d.registry, d.store, new BullmqScheduleReader(d.queues)),
       events: hub,
@@ -63,22 +69,17 @@ export function createDashboard(d: DashboardDeps): Dashboard {
       app.use(
         '/jobs/monitor',
         dashboardHeaders(),
-        dashboardRouter({ token: d.config.DB_HEALTH_TOKEN, sessions, readOnly, logger: d.logger }),
+        dashboardRouter({
+          token: new TokenDirectory(d.config.DB_HEALTH_TOKEN, d.config.API_TOKENS),
+          sessions,
+          readOnly,
+          logger: d.logger,
+          onLogin: d.onLogin,
+          locale: d.config.LOCALE,
+        }),
       );
       mountBullBoard(app, { queues: d.queues, sessions, readOnly, headers: bullBoardHeaders() });
     },
     close: () => hub.close(),
   };
-}
-
-/** Monitor role: publishes every batch the tracker stores to the live stream of every API process. */
-export function startRunEventPublisher(
-  tracker: AppliedSource,
-  redis: Redis,
-  prefix: string,
-  logger: Logger,
-): void {
-  publishRunEvents(tracker, new RedisRunEventBus(redis, prefix), (err) =>
-    logger.warn({ err: err.message }, 'run_events_publish_failed'),
-  );
 }

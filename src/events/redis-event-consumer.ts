@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { EventFields, MonitorEvent } from '../monitor/events';
-import { eventKeys } from './redis-event-bus';
+import { RedisKeys } from '../queues/redis-keys';
 
 export interface EventConsumerOptions {
   /** A connection this consumer owns (it blocks on XREADGROUP); closed by stop(). */
@@ -33,7 +33,7 @@ export class RedisEventConsumer {
   private lastClaim = 0;
 
   constructor(private readonly opts: EventConsumerOptions) {
-    this.stream = eventKeys(opts.prefix).stream;
+    this.stream = new RedisKeys(opts.prefix).eventsStream;
     this.group = opts.group ?? 'alerts';
   }
 
@@ -85,7 +85,7 @@ export class RedisEventConsumer {
         if (res) await this.handle(res[0][1], handler);
       } catch (err) {
         if (this.stopped) return;
-        this.opts.logger.warn({ err: (err as Error).message }, 'events_read_failed');
+        this.opts.logger.warn({ err }, 'events_read_failed');
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
@@ -103,7 +103,7 @@ export class RedisEventConsumer {
         if (ev) await handler(ev);
         await this.opts.redis.xack(this.stream, this.group, id);
       } catch (err) {
-        this.opts.logger.warn({ err: (err as Error).message, event_id: id }, 'event_handler_failed');
+        this.opts.logger.warn({ err, event_id: id }, 'event_handler_failed');
       }
     }
   }

@@ -1,18 +1,26 @@
 import type { Redis } from 'ioredis';
-import { FINISHED_STATUSES, RUN_RETENTION_SECONDS, type RunUpdate } from '../monitor/run';
+import { FINISHED_STATUSES, type RunUpdate } from '../monitor/run';
+import { RedisKeys } from '../queues/redis-keys';
 
 /** Buckets of job_run_duration_seconds. */
 export const DURATION_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600] as const;
 const FINISHED = new Set<string>(FINISHED_STATUSES);
 const SEP = '\t';
 
-const COUNT_RUN_LUA = `
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
-redis.call('HINCRBY', KEYS[2], ARGV[2] .. '\\t' .. ARGV[3], 1)
-if ARGV[4] ~= '' then
-  redis.call('HINCRBYFLOAT', KEYS[3], ARGV[2] .. '\\tsum', ARGV[4])
-  redis.call('HINCRBY', KEYS[3], ARGV[2] .. '\\tcount', 1)
-  for i = 5, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[2] .. '\\t' .. ARGV[i], 1) end
+/**
+ * One call per batch: the client has already summed the batch per field (runs per job+status, per job the
+ * duration sum, count and runs per bucket), so Redis does one HINCRBY per distinct field, not per run.
+ * ARGV: n run fields, then pairs (field, increment) for KEYS[1], then pairs for KEYS[2]; floats use
+ * HINCRBYFLOAT. Buckets are stored per bucket (not cumulative) and summed up when read.
+ */
+const COUNT_RUNS_LUA = `local n = tonumber(ARGV[1])
+local i = 2
+for _ = 1, n do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) i = i + 2 end
+while i <= #ARGV do
+  local f, v = ARGV[i], ARGV[i + 1]
+  if string.sub(f, -4) == '\tsum' then redis.call('HINCRBYFLOAT', KEYS[2], f, v)
+  else redis.call('HINCRBY', KEYS[2], f, v) end
+  i = i + 2
 end
 return 1`;
 
@@ -30,46 +38,48 @@ export interface DurationSeries {
  * lock-holding monitor writes after each scan.
  */
 export class SharedCounters {
-  private readonly k: { runs: string; durations: string; alerts: string; stuck: string; counted: string };
+  private readonly k: { runs: string; durations: string; alerts: string; stuck: string };
+  private readonly keys: RedisKeys;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
   ) {
-    const base = `${prefix}:metrics:`;
+    this.keys = new RedisKeys(prefix);
     this.k = {
-      runs: `${base}runs`,
-      durations: `${base}durations`,
-      alerts: `${base}alerts`,
-      stuck: `${base}stuck`,
-      counted: `${base}counted:`,
+      runs: this.keys.metric('runs'),
+      durations: this.keys.metric('durations'),
+      alerts: this.keys.metric('alerts'),
+      stuck: this.keys.metric('stuck'),
     };
   }
 
-  /** Counts the runs that finished in a batch of stored updates (tracker listener). */
+  /**
+   * Counts the runs that finished in a batch of stored updates (a recorder's or the reconciler's listener):
+   * one Lua call per batch. Each run is counted by the one writer that stored its end; a run whose worker
+   * was slower than the reconciler's grace may be counted twice (rare; counters are rates).
+   */
   async recordRuns(updates: readonly RunUpdate[]): Promise<void> {
-    const finished = updates.filter((u) => u.patch.status && FINISHED.has(u.patch.status));
-    if (!finished.length) return;
-    const pipeline = this.redis.pipeline();
-    for (const u of finished) {
-      const secs = typeof u.patch.duration_ms === 'number' ? u.patch.duration_ms / 1000 : null;
-      const buckets = secs === null ? [] : DURATION_BUCKETS.filter((b) => secs <= b).map(String);
-      pipeline.eval(
-        COUNT_RUN_LUA,
-        3,
-        this.k.counted + u.run_id,
-        this.k.runs,
-        this.k.durations,
-        RUN_RETENTION_SECONDS * 1000,
-        u.identity.job_id,
-        u.patch.status as string,
-        secs === null ? '' : String(secs),
-        ...buckets,
-      );
+    const runs = new Map<string, number>();
+    const durations = new Map<string, number>();
+    const add = (m: Map<string, number>, f: string, v: number) => m.set(f, (m.get(f) ?? 0) + v);
+    for (const u of updates) {
+      const status = u.patch.status;
+      if (!status || !FINISHED.has(status)) continue;
+      const job = u.identity.job_id;
+      add(runs, job + SEP + status, 1);
+      if (typeof u.patch.duration_ms !== 'number') continue;
+      const secs = u.patch.duration_ms / 1000;
+      add(durations, job + SEP + 'sum', secs);
+      add(durations, job + SEP + 'count', 1);
+      const bucket = DURATION_BUCKETS.find((b) => secs <= b);
+      add(durations, job + SEP + (bucket === undefined ? '+Inf' : String(bucket)), 1);
     }
-    const res = (await pipeline.exec()) ?? [];
-    const failed = res.find(([err]) => err);
-    if (failed) throw failed[0];
+    if (!runs.size) return;
+    const args: (string | number)[] = [runs.size];
+    for (const [f, v] of runs) args.push(f, v);
+    for (const [f, v] of durations) args.push(f, v);
+    await this.redis.eval(COUNT_RUNS_LUA, 2, this.k.runs, this.k.durations, ...args);
   }
 
   /** job_runs_total: `{job_id, status, value}` rows. */
@@ -94,6 +104,16 @@ export class SharedCounters {
       if (part === 'sum') s.sum = Number(v);
       else if (part === 'count') s.count = Number(v);
       else s.buckets[part] = Number(v);
+    }
+    // Stored per bucket; Prometheus wants cumulative counts (le).
+    for (const s of byJob.values()) {
+      let total = 0;
+      const cumulative: Record<string, number> = {};
+      for (const b of DURATION_BUCKETS) {
+        total += s.buckets[String(b)] ?? 0;
+        cumulative[String(b)] = total;
+      }
+      s.buckets = cumulative;
     }
     return [...byJob.values()];
   }

@@ -30,6 +30,8 @@ export interface AlertRule {
   cooldown_seconds: number;
   /** Template with {placeholders} (see {@link PLACEHOLDERS}). */
   message: string;
+  /** The same in Hebrew (LOCALE=he); `message` when absent. */
+  message_he?: string;
   /** Names of channels (keys of the file's `channels:`). */
   channels: string[];
 }
@@ -43,6 +45,27 @@ export interface Alert {
   link: string | null;
   fields: MonitorEvent['fields'];
   time: number;
+  /** The rule's template and the values its placeholders take, so a channel can re-render with escaping. */
+  template: string;
+  values: Record<string, string>;
+}
+
+/**
+ * The alert's text with every value a run, job or error contributed passed through `escape` (the rule's own
+ * template text is kept as written). Slack uses it with {@link escapeSlack}. Pure.
+ */
+export function alertText(
+  alert: Pick<Alert, 'template' | 'values' | 'link'>,
+  esc = (s: string) => s,
+): string {
+  let text = alert.template.replace(/\{([A-Za-z0-9_]+)\}/g, (_, k: string) => esc(alert.values[k] ?? ''));
+  if (alert.link && !alert.template.includes('{link}')) text += `\n${esc(alert.link)}`;
+  return text;
+}
+
+/** Escapes `&`, `<` and `>` as Slack's message formatting requires (so `<!channel>` stays plain text). */
+export function escapeSlack(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** True when an event name matches a rule's pattern (exact or glob). Pure. */
@@ -71,27 +94,32 @@ export function runLink(webappUrl: string | undefined, runId: unknown): string |
  * Builds the alert a rule makes of an event: fills the template (missing values become '') and, when the
  * template has no {link} but a link exists, appends it on its own line. Pure.
  */
-export function renderAlert(rule: AlertRule, ev: MonitorEvent, webappUrl?: string): Alert {
+export function renderAlert(
+  rule: AlertRule,
+  ev: MonitorEvent,
+  webappUrl?: string,
+  locale: 'en' | 'he' = 'en',
+): Alert {
   const link = runLink(webappUrl, ev.fields.run_id);
-  const values: Record<string, unknown> = {
+  const raw: Record<string, unknown> = {
     ...ev.fields,
     link: link ?? '',
     rule: rule.name,
     severity: rule.severity,
     event: ev.name,
   };
-  let text = rule.message.replace(/\{([A-Za-z0-9_]+)\}/g, (_, k: string) =>
-    values[k] === undefined || values[k] === null ? '' : String(values[k]),
-  );
-  if (link && !rule.message.includes('{link}')) text += `\n${link}`;
+  const values: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) if (v !== undefined && v !== null) values[k] = String(v);
+  const template = locale === 'he' && rule.message_he ? rule.message_he : rule.message;
+  const parts = { template, values, link };
   return {
     rule: rule.name,
     severity: rule.severity,
     event: ev.name,
-    text,
-    link,
+    text: alertText(parts),
     fields: ev.fields,
     time: ev.time,
+    ...parts,
   };
 }
 

@@ -27,22 +27,27 @@ export const runNotFailed = (runId: string, status: string) =>
   new AppError('run_not_failed', 409, `run "${runId}" is ${status}; only failed runs can be retried`, {
     status,
   });
-export const tooManyAuthFailures = () =>
+
+/** 409: the job is paused by an operator (resume it first). */
+export const jobPaused = (jobId: string, by: string) =>
+  new AppError('job_paused', 409, `"${jobId}" is paused (by ${by}); resume it first`, { paused_by: by });
+/** 409: only pending or running runs can be cancelled. */
+export const runNotActive = (runId: string, status: string) =>
   new AppError(
-    'too_many_auth_failures',
-    429,
-    'too many failed authentications from this address; wait a minute',
+    'run_not_active',
+    409,
+    `run "${runId}" is ${status}; only pending or running runs can be cancelled`,
+    {
+      status,
+    },
   );
-export const readOnly = () =>
+/** 410: a dynamic run's payload lived in its BullMQ job, which is gone (removed after JOB_RETENTION_SECONDS). */
+export const runPayloadGone = (runId: string) =>
   new AppError(
-    'read_only',
-    403,
-    'the dashboard is read-only (DASHBOARD_READ_ONLY=true): trigger and retry are off',
+    'run_payload_gone',
+    410,
+    `run "${runId}" can't be retried: its job (and the payload it ran with) is no longer in the queue`,
   );
-export const csrfFailed = () =>
-  new AppError('csrf_failed', 403, 'missing or wrong CSRF token; reload the page and try again');
-export const streamUnavailable = () =>
-  new AppError('stream_unavailable', 503, 'the live event stream is unavailable right now');
 
 // --- recordings ---
 export const invalidCallSid = () =>
@@ -57,5 +62,11 @@ export const workerNotProcessingQueue = (attempts: number) =>
   new AppError('worker_not_processing_queue', 500, 'the recording download queue is not being processed', {
     attempts,
   });
-export const recordingSourceReadOnly = () =>
-  new AppError('recording_source_read_only', 405, 'recording URLs come from the host application here');
+/** 400: the recording URL may not be downloaded (scheme, credentials, a private or loopback address). */
+export const recordingUrlNotAllowed = (reason: string) =>
+  new AppError('recording_url_not_allowed', 400, `recording_url is not allowed: ${reason}`, { reason });
+/** 500: the provider failed for good (too large, 403, 5xx after retries, address not allowed); clients stop. */
+export const recordingDownloadFailed = (reason: string, detail: string) =>
+  new AppError('recording_download_failed', 500, `the recording could not be downloaded: ${detail}`, {
+    reason,
+  });

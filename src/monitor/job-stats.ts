@@ -19,7 +19,16 @@ export interface JobStats {
   /** completed / (completed + failed) in the window; null when nothing finished. */
   success_rate: number | null;
   /** Over the newest finished runs of the window (see DEFAULT_STATS_SAMPLE). */
-  duration_ms: { p50: number | null; p95: number | null; max: number | null; sample: number };
+  duration_ms: {
+    p50: number | null;
+    p95: number | null;
+    /** Added with the trends (#13). */
+    p99: number | null;
+    max: number | null;
+    sample: number;
+  };
+  /** failed / (completed + failed) in the window; null when nothing finished. Added with the trends (#13). */
+  failure_rate: number | null;
   /** The job's latest run, whenever it was (without logs). */
   last_run: Pick<
     JobRun,
@@ -63,9 +72,11 @@ export function summarizeStats(
     counts,
     total,
     success_rate: decided ? Math.round((counts.completed / decided) * 1000) / 1000 : null,
+    failure_rate: decided ? Math.round((counts.failed / decided) * 1000) / 1000 : null,
     duration_ms: {
       p50: percentile(durations, 50),
       p95: percentile(durations, 95),
+      p99: percentile(durations, 99),
       max: durations.length ? durations[durations.length - 1] : null,
       sample: durations.length,
     },
@@ -82,6 +93,29 @@ export function summarizeStats(
     next_run_at: info.next_run_at === null ? null : new Date(info.next_run_at).toISOString(),
     recent: sample.finished.slice(0, 20).reverse(),
   };
+}
+
+/** The windows of {@link JobStatsService.trends}. */
+export const TREND_WINDOWS = { '24h': 24 * 3_600_000, '7d': 7 * 86_400_000 } as const;
+
+/** A job's trends: its numbers over 24 h and 7 days, and the durations of its finished runs over 7 days. */
+export interface JobTrends {
+  job_id: string;
+  windows: Record<
+    keyof typeof TREND_WINDOWS,
+    {
+      since: string;
+      total: number;
+      failed: number;
+      failure_rate: number | null;
+      duration_ms: JobStats['duration_ms'];
+    }
+  >;
+  /**
+   * Finished runs of the 7-day window with a duration, oldest first: the duration chart. The newest
+   * {@link DEFAULT_STATS_SAMPLE} at most (the store's sample bound).
+   */
+  series: { run_id: string; created_at: string; status: RunStatus; duration_ms: number }[];
 }
 
 /** Per-job statistics for the API and the dashboard. */
@@ -112,5 +146,44 @@ export class JobStatsService {
       last_run: latest.runs[0] ?? null,
       next_run_at: next,
     });
+  }
+
+  /**
+   * Run count, failure rate and p50/p95/p99 duration over 24 h and 7 days, and the 7-day duration series.
+   * Two bounded store reads (each at most DEFAULT_STATS_SAMPLE finished runs). @throws job_not_found
+   */
+  async trends(jobId: string): Promise<JobTrends> {
+    if (!this.registry.get(jobId)) throw jobNotFound(jobId);
+    const now = this.now();
+    const entries = Object.entries(TREND_WINDOWS) as [keyof typeof TREND_WINDOWS, number][];
+    const samples = await Promise.all(entries.map(([, ms]) => this.store.stats(jobId, now - ms)));
+    const windows = {} as JobTrends['windows'];
+    entries.forEach(([name, ms], i) => {
+      const s = summarizeStats(samples[i], {
+        job_id: jobId,
+        window_ms: ms,
+        now,
+        last_run: null,
+        next_run_at: null,
+      });
+      windows[name] = {
+        since: s.since,
+        total: s.total,
+        failed: s.counts.failed,
+        failure_rate: s.failure_rate,
+        duration_ms: s.duration_ms,
+      };
+    });
+    const week = samples[entries.findIndex(([n]) => n === '7d')];
+    const series = week.finished
+      .filter((r) => typeof r.duration_ms === 'number')
+      .map((r) => ({
+        run_id: r.run_id,
+        created_at: r.created_at,
+        status: r.status,
+        duration_ms: r.duration_ms as number,
+      }))
+      .reverse();
+    return { job_id: jobId, windows, series };
   }
 }

@@ -1,20 +1,50 @@
 import { randomBytes } from 'node:crypto';
+import { exclusiveKey } from './concurrency';
 import {
   jobAlreadyRunning,
   jobDisabled,
   jobNotFound,
   jobNotTriggerable,
+  jobPaused,
   runNotFailed,
   runNotFound,
+  runNotActive,
+  runPayloadGone,
 } from './errors';
-import type { JobEnvelope } from './lifecycle';
+import { CANCELLED_REASON_PREFIX, type JobEnvelope } from './lifecycle';
 import type { JobDefinition, JobRegistry } from './registry';
-import { ACTIVE_STATUSES, FINISHED_STATUSES, type JobRun, type RunTrigger, seqFromEventId } from './run';
+import {
+  ACTIVE_STATUSES,
+  FINISHED_STATUSES,
+  type JobRun,
+  type RunMarks,
+  type RunTrigger,
+  searchTerms,
+} from './run';
 import type { RunPage, RunQuery, RunStore } from './run-store';
+import { type RunEventLog, RunWriter } from './run-writer';
+import { AppError } from './errors';
+import type { JobPause, PauseStore, ScheduleControl } from './pauses';
 import { describeSchedule } from './schedule-words';
 
-/** Puts a job on its BullMQ queue (implemented in src/queues). */
-export interface JobEnqueuer {
+/** A job's pause state as the API, dashboard and ChatOps show it. */
+export interface PauseState {
+  paused: boolean;
+  paused_by: string | null;
+  paused_at: string | null;
+}
+
+function pauseState(p: JobPause | undefined | null): PauseState {
+  return p
+    ? { paused: true, paused_by: p.paused_by, paused_at: p.paused_at }
+    : { paused: false, paused_by: null, paused_at: null };
+}
+
+/**
+ * Puts a job on its BullMQ queue (implemented in src/queues), and appends our own lifecycle events to the
+ * queue's events stream (see {@link RunWriter}).
+ */
+export interface JobEnqueuer extends RunEventLog {
   /**
    * Adds one job. With `exclusiveKey`, a job already waiting or running under that key wins and its
    * id is returned with `deduplicated: true` (BullMQ deduplication; safe across processes).
@@ -26,6 +56,30 @@ export interface JobEnqueuer {
   ): Promise<{ runId: string; deduplicated: boolean }>;
   /** The payload a run was enqueued with, while its BullMQ job still exists (for retries). */
   payloadOf?(run: JobRun): Promise<unknown>;
+  /** #12 cancel: removes a run's job unless a worker holds it (see BullmqEnqueuer.removeWaiting). */
+  removeWaiting?(run: JobRun): Promise<'removed' | 'active' | 'gone'>;
+  /** #12 cancel: tells every worker process to cancel a running run. */
+  publishCancel?(runId: string, by: string): Promise<unknown>;
+  /** The run's job data while its BullMQ job exists; null once it is gone (removed after its retention). */
+  envelopeOf?(run: JobRun): Promise<JobEnvelope | null>;
+}
+
+/**
+ * How a dynamic job's failed run is retried when the plain "same payload again" is not right (the
+ * recordings download resets the call's retry window and moves the call to a new download generation).
+ */
+export type RetryHandler = (run: JobRun, by: { triggered_by: string | null }) => Promise<{ run_id: string }>;
+
+/** Who asks for a manual run, and with what. */
+export interface TriggerBy {
+  /** @defaultValue 'manual' */
+  trigger?: RunTrigger;
+  user_id?: string | null;
+  payload?: unknown;
+  /** `api:<token name>`, `dashboard:<name>`, `telegram:<id> (@user)` (see triggeredBy). */
+  triggered_by?: string | null;
+  /** The failed run this one retries. */
+  retry_of?: string | null;
 }
 
 /** A job as the API and ChatOps show it; `schedule` is the schedule in words ("every 1 h"). */
@@ -33,6 +87,8 @@ export type PublicJob = Omit<JobDefinition, 'callback_name'> & { schedule: strin
 
 /** A job with what is happening to it now: its active runs and its last finished run. */
 export interface JobOverview extends PublicJob {
+  /** #12: paused by an operator (no scheduled runs, triggers refused). */
+  paused?: boolean;
   /** Runs of this job pending or running now, newest first. */
   active_runs: JobRun[];
   /** The newest finished run (completed, failed or skipped), or null when it never finished one. */
@@ -49,22 +105,67 @@ export function newRunId(prefix: 'm' | 'a' = 'm'): string {
  * gives the same answers and the same refusals.
  */
 export class JobsService {
+  /** Every run-state write of this service goes through it (the same rules the tracker uses). */
+  private readonly writer: RunWriter;
+  private readonly retryHandlers = new Map<string, RetryHandler>();
+
   constructor(
     readonly registry: JobRegistry,
     readonly store: RunStore,
     private readonly enqueuer: JobEnqueuer,
-  ) {}
+    /** #12 pause/resume: where pauses live and how schedules are switched off and on (optional). */
+    private readonly pausing: { pauses?: PauseStore; schedules?: ScheduleControl } = {},
+  ) {
+    this.writer = new RunWriter(store, enqueuer);
+  }
+
+  /** Every job with its pause state (`paused`, `paused_by`, `paused_at`), for the API and the dashboard. */
+  async listJobsWithState(): Promise<(PublicJob & PauseState)[]> {
+    const paused = (await this.pausing.pauses?.all()) ?? {};
+    return this.listJobs().map((j) => ({ ...j, ...pauseState(paused[j.job_id]) }));
+  }
+
+  /** One job's pause state. */
+  async pauseOf(jobId: string): Promise<PauseState> {
+    return pauseState((await this.pausing.pauses?.get(jobId)) ?? undefined);
+  }
+
+  /**
+   * Pauses a job (admin): the scheduler makes no runs of it and triggers answer 409 `job_paused` until it
+   * is resumed; survives restarts. Pausing a paused job keeps the first pause. @throws job_not_found
+   */
+  async pause(jobId: string, by: string): Promise<{ job_id: string } & PauseState> {
+    const def = this.registry.get(jobId);
+    if (!def) throw jobNotFound(jobId);
+    const pauses = this.pausing.pauses;
+    if (!pauses) throw new AppError('pause_unavailable', 503, 'pausing jobs is not configured here');
+    const p = await pauses.pause(jobId, { paused_by: by, paused_at: new Date().toISOString() });
+    await this.pausing.schedules?.remove(jobId, def.queue);
+    return { job_id: jobId, ...pauseState(p) };
+  }
+
+  /** Resumes a paused job and restores its schedule. @throws job_not_found */
+  async resume(jobId: string): Promise<{ job_id: string } & PauseState> {
+    const def = this.registry.get(jobId);
+    if (!def) throw jobNotFound(jobId);
+    const pauses = this.pausing.pauses;
+    if (!pauses) throw new AppError('pause_unavailable', 503, 'pausing jobs is not configured here');
+    await pauses.resume(jobId);
+    await this.pausing.schedules?.restore(jobId);
+    return { job_id: jobId, ...pauseState(undefined) };
+  }
 
   listJobs(): PublicJob[] {
     return this.registry.jobs.map(toPublic);
   }
 
   /** The job and its 20 latest runs. @throws job_not_found */
-  async getJob(jobId: string, runs = 20): Promise<{ job: PublicJob; runs: JobRun[] }> {
+  async getJob(jobId: string, runs = 20): Promise<{ job: PublicJob & Partial<PauseState>; runs: JobRun[] }> {
     const def = this.registry.get(jobId);
     if (!def) throw jobNotFound(jobId);
     const page = await this.store.list({ job_id: jobId, limit: runs });
-    return { job: toPublic(def), runs: page.runs };
+    const pause = this.pausing.pauses ? await this.pauseOf(jobId) : {};
+    return { job: { ...toPublic(def), ...pause }, runs: page.runs };
   }
 
   /** Runs now pending or running, newest first. */
@@ -84,13 +185,19 @@ export class JobsService {
    */
   async jobsOverview(category?: string): Promise<JobOverview[]> {
     const defs = this.registry.jobs.filter((j) => category === undefined || j.category === category);
+    const paused: Record<string, JobPause> = (await this.pausing.pauses?.all().catch(() => ({}))) ?? {};
     return Promise.all(
       defs.map(async (def) => {
         const [active, finished] = await Promise.all([
           this.store.list({ job_id: def.job_id, status: [...ACTIVE_STATUSES], limit: 20 }),
           this.store.list({ job_id: def.job_id, status: [...FINISHED_STATUSES], limit: 1 }),
         ]);
-        return { ...toPublic(def), active_runs: active.runs, last_run: finished.runs[0] ?? null };
+        return {
+          ...toPublic(def),
+          paused: !!paused[def.job_id],
+          active_runs: active.runs,
+          last_run: finished.runs[0] ?? null,
+        };
       }),
     );
   }
@@ -117,26 +224,17 @@ export class JobsService {
   }
 
   /**
-   * Marks a run failed with a reason (e.g. stuck: no worker took it). `atMs` should come from the clock
-   * BullMQ's events use (Redis TIME) so that the mark orders after the run's last event; a later event
-   * of the same run (a worker that finally takes it) still wins.
+   * Marks a run failed with a reason (e.g. stuck: no worker took it), as a `jm:failed` event in the run's
+   * queue stream that is applied at once (see {@link RunWriter.markFailed}). A later event of the same run
+   * (a worker that finally takes it) still wins.
    */
-  async markRunFailed(run: JobRun, reason: string, atMs: number): Promise<void> {
-    await this.store.apply([
-      {
-        run_id: run.run_id,
-        seq: seqFromEventId(`${atMs}-99999999`),
-        identity: {
-          job_id: run.job_id,
-          queue: run.queue,
-          created_at: run.created_at,
-          trigger: run.trigger,
-          user_id: run.user_id,
-        },
-        patch: { status: 'failed', error_message: reason, ended_at: new Date(atMs).toISOString() },
-        logs: [],
-      },
-    ]);
+  markRunFailed(run: JobRun, reason: string): Promise<void> {
+    return this.writer.markFailed(run, reason);
+  }
+
+  /** Annotates a run (stuck flags, retried_by) through {@link RunWriter.mark}. */
+  markRun(run: JobRun, marks: RunMarks): Promise<void> {
+    return this.writer.mark(run, marks);
   }
 
   /**
@@ -144,15 +242,15 @@ export class JobsService {
    * unless allow_concurrent, a job with a run already pending or running (job_already_running).
    * The pending run is stored before this returns (when the store answers), so its id can be looked up at once.
    */
-  async trigger(
-    jobId: string,
-    by: { trigger?: RunTrigger; user_id?: string | null; payload?: unknown } = {},
-  ): Promise<{ run_id: string }> {
+  async trigger(jobId: string, by: TriggerBy = {}): Promise<{ run_id: string }> {
     const def = this.registry.get(jobId);
     if (!def) throw jobNotFound(jobId);
     if (!def.can_trigger) throw jobNotTriggerable(jobId);
     if (!def.enabled) throw jobDisabled(jobId);
-    if (!def.allow_concurrent) {
+    const paused = await this.pausing.pauses?.get(jobId);
+    if (paused) throw jobPaused(jobId, paused.paused_by);
+    const exclusive = exclusiveKey(def);
+    if (exclusive) {
       const { runs } = await this.store.list({ job_id: jobId, status: [...ACTIVE_STATUSES], limit: 1 });
       if (runs[0]) throw jobAlreadyRunning(jobId, runs[0].run_id);
     }
@@ -160,40 +258,108 @@ export class JobsService {
       trigger: by.trigger ?? 'manual',
       user_id: by.user_id ?? null,
       payload: by.payload,
+      triggered_by: by.triggered_by ?? null,
+      ...(by.retry_of ? { retry_of: by.retry_of } : {}),
     };
-    return this.enqueue(def, envelope, !def.allow_concurrent);
+    return this.enqueue(def, envelope, exclusive);
   }
 
   /**
-   * Runs a failed run's job again with the same payload and user; the new run's trigger is `manual`.
+   * Runs a failed run's job again with the same payload and user; the new run's trigger is `manual`,
+   * `retry_of` names the old run and the old run gets `retried_by` (a mark).
    * @throws run_not_found; run_not_failed (409) when the run did not fail; the trigger() refusals.
    */
-  async retry(runId: string): Promise<{ run_id: string }> {
+  async retry(
+    runId: string,
+    by: Pick<TriggerBy, 'triggered_by'> = {},
+  ): Promise<{ run_id: string; retry_of: string }> {
     const run = await this.getRun(runId);
     if (run.status !== 'failed') throw runNotFailed(runId, run.status);
-    return this.trigger(run.job_id, {
-      trigger: 'manual',
-      user_id: run.user_id,
-      payload: await this.enqueuer.payloadOf?.(run),
-    });
+    const def = this.registry.get(run.job_id);
+    if (!def) throw jobNotFound(run.job_id);
+    const triggered_by = by.triggered_by ?? null;
+    let out: { run_id: string };
+    const handler = this.retryHandlers.get(def.job_id);
+    if (handler) out = await handler(run, { triggered_by });
+    else if (def.is_dynamic) {
+      // A dynamic run only makes sense with its payload, which lives in its BullMQ job.
+      const envelope = (await this.enqueuer.envelopeOf?.(run)) ?? null;
+      if (!envelope) throw runPayloadGone(run.run_id);
+      const res = await this.enqueueDynamic(def.job_id, envelope.payload, {
+        user_id: run.user_id,
+        retry_of: run.run_id,
+        triggered_by,
+      });
+      if (res.deduplicated) throw jobAlreadyRunning(def.job_id, res.run_id);
+      out = res;
+    } else {
+      out = await this.trigger(run.job_id, {
+        trigger: 'manual',
+        user_id: run.user_id,
+        payload: await this.enqueuer.payloadOf?.(run),
+        triggered_by,
+        retry_of: run.run_id,
+      });
+    }
+    await this.writer.mark(run, { retried_by: out.run_id }).catch(() => undefined);
+    return { run_id: out.run_id, retry_of: run.run_id };
+  }
+
+  /**
+   * Cancels a pending or running run. Pending: its job is removed from the queue and the run is recorded
+   * `cancelled` at once (a `jm:cancelled` event). Running: every worker process is told (pub/sub); the one
+   * running it aborts the processor's signal and the run ends `cancelled` (a processor that ignores the
+   * signal is still recorded cancelled when it returns, and its result is not taken).
+   * @throws run_not_found; run_not_active (409) when the run already ended.
+   */
+  async cancel(runId: string, by: string): Promise<{ run_id: string; status: 'cancelled' | 'cancelling' }> {
+    const run = await this.getRun(runId);
+    if (!ACTIVE_STATUSES.includes(run.status)) throw runNotActive(runId, run.status);
+    const reason = `${CANCELLED_REASON_PREFIX} cancelled by ${by}`;
+    const removed = (await this.enqueuer.removeWaiting?.(run)) ?? 'active';
+    if (removed !== 'active') {
+      await this.writer.markCancelled(run, removed === 'removed' ? `${reason} before it started` : reason);
+      return { run_id: runId, status: 'cancelled' };
+    }
+    await this.enqueuer.publishCancel?.(runId, by);
+    return { run_id: runId, status: 'cancelling' };
+  }
+
+  /** Replaces the plain retry of one dynamic job (see {@link RetryHandler}). */
+  setRetryHandler(jobId: string, handler: RetryHandler): void {
+    this.retryHandlers.set(jobId, handler);
   }
 
   /**
    * Enqueues a dynamic job on behalf of application code (a user action). The run's trigger is `api`.
-   * @throws job_not_found when the registry has no such job.
+   * `exclusiveKey` defaults to the job's concurrency rule ({@link exclusiveKey}); a deduplicated call
+   * returns the run already waiting or running. @throws job_not_found when the registry has no such job.
    */
   async enqueueDynamic(
     jobId: string,
     payload: unknown,
-    opts: { user_id?: string | null; runId?: string; exclusiveKey?: string } = {},
+    opts: {
+      user_id?: string | null;
+      runId?: string;
+      exclusiveKey?: string;
+      /** #12: the failed run this one retries, and who asked. */
+      retry_of?: string | null;
+      triggered_by?: string | null;
+    } = {},
   ): Promise<{ run_id: string; deduplicated: boolean }> {
     const def = this.registry.get(jobId);
     if (!def) throw jobNotFound(jobId);
-    const envelope: JobEnvelope = { trigger: 'api', user_id: opts.user_id ?? null, payload };
+    const envelope: JobEnvelope = {
+      trigger: 'api',
+      user_id: opts.user_id ?? null,
+      payload,
+      ...(opts.triggered_by ? { triggered_by: opts.triggered_by } : {}),
+      ...(opts.retry_of ? { retry_of: opts.retry_of } : {}),
+    };
     const createdAt = new Date();
     const res = await this.enqueuer.enqueue(def, envelope, {
       runId: opts.runId ?? newRunId('a'),
-      exclusiveKey: opts.exclusiveKey,
+      exclusiveKey: opts.exclusiveKey ?? exclusiveKey(def) ?? undefined,
     });
     if (!res.deduplicated) await this.recordPending(def, res.runId, envelope, createdAt);
     return { run_id: res.runId, deduplicated: res.deduplicated };
@@ -202,12 +368,12 @@ export class JobsService {
   private async enqueue(
     def: JobDefinition,
     envelope: JobEnvelope,
-    exclusive: boolean,
+    exclusive: string | null,
   ): Promise<{ run_id: string }> {
     const createdAt = new Date();
     const res = await this.enqueuer.enqueue(def, envelope, {
       runId: newRunId('m'),
-      exclusiveKey: exclusive ? `job:${def.job_id}` : undefined,
+      exclusiveKey: exclusive ?? undefined,
     });
     if (res.deduplicated) throw jobAlreadyRunning(def.job_id, res.runId);
     await this.recordPending(def, res.runId, envelope, createdAt);
@@ -215,10 +381,10 @@ export class JobsService {
   }
 
   /**
-   * Stores the pending run right away; the tracker's events (newer seq) take over from there. Best effort:
-   * the job is already queued, so a store outage must not turn this call into an error (a caller who
-   * retried would run the job twice); the tracker records the run from its `added` event once the store
-   * is back.
+   * Stores the pending run right away (see {@link RunWriter.recordEnqueued}); the worker that runs it
+   * records the rest. Best effort: the job is already queued, so a store outage must not turn this call into
+   * an error (a caller who retried would run the job twice); the worker, or else the reconciler (from the
+   * `added` event), records the run once the store is back.
    */
   private async recordPending(
     def: JobDefinition,
@@ -226,22 +392,18 @@ export class JobsService {
     envelope: JobEnvelope,
     createdAt: Date,
   ): Promise<void> {
-    await this.store
-      .apply([
-        {
-          run_id: runId,
-          seq: '',
-          identity: {
-            job_id: def.job_id,
-            queue: def.queue,
-            created_at: createdAt.toISOString(),
-            trigger: envelope.trigger ?? 'api',
-            user_id: envelope.user_id ?? null,
-          },
-          patch: {},
-          logs: [],
-        },
-      ])
+    await this.writer
+      .recordEnqueued(runId, {
+        job_id: def.job_id,
+        queue: def.queue,
+        created_at: createdAt.toISOString(),
+        trigger: envelope.trigger ?? 'api',
+        user_id: envelope.user_id ?? null,
+        triggered_by: envelope.triggered_by ?? null,
+        retry_of: envelope.retry_of ?? null,
+        // Search terms are indexed when the run is created: here, for a run created at enqueue.
+        ...searchIdentity(envelope.payload, def.search_keys),
+      })
       .catch(() => undefined);
   }
 }
@@ -249,4 +411,10 @@ export class JobsService {
 function toPublic(def: JobDefinition): PublicJob {
   const { callback_name: _hidden, ...rest } = def;
   return { ...rest, schedule: describeSchedule(def) };
+}
+
+/** `{search}` for a run's identity when its payload has values for the job's search_keys, else nothing. */
+function searchIdentity(payload: unknown, keys: readonly string[] | undefined): { search?: string[] } {
+  const search = searchTerms(payload, keys);
+  return search.length ? { search } : {};
 }

@@ -42,10 +42,37 @@ export interface JobEnvelope {
   trigger?: RunTrigger;
   user_id?: string | null;
   payload?: unknown;
+  /** Who started the run: `scheduler`, `api:<token>`, `dashboard:<name>`, `telegram:<id> (@user)`. */
+  triggered_by?: string | null;
+  /** The failed run this run retries. */
+  retry_of?: string | null;
 }
 
 /** Name of our custom stream event that carries a batch of a run's log lines. */
 export const LOG_EVENT = 'jm:log';
+
+/**
+ * Name of our custom stream event that ends a run as failed by a decision outside BullMQ (a stuck download
+ * the recordings policy gives up on). Args: `name` (the job id), `reason`. Written by {@link RunWriter}.
+ */
+export const MARK_FAILED_EVENT = 'jm:failed';
+
+/**
+ * Name of our custom stream event that ends a run as `cancelled` by an operator before a worker took it
+ * (its BullMQ job was removed first). Args: `name` (the job id), `reason`. Written by RunWriter.markCancelled.
+ */
+export const MARK_CANCELLED_EVENT = 'jm:cancelled';
+
+/**
+ * Start of the failure reason of a run an operator cancelled while it ran (the worker fails its BullMQ job
+ * with it, unrecoverable): such a failure is stored as status `cancelled`, not `failed`.
+ */
+export const CANCELLED_REASON_PREFIX = 'cancelled:';
+
+/** True for a failure reason written by a cancel (see {@link CANCELLED_REASON_PREFIX}). */
+export function isCancelledReason(reason: unknown): boolean {
+  return typeof reason === 'string' && reason.startsWith(CANCELLED_REASON_PREFIX);
+}
 
 /** Result value a processor returns when it declined to run; the run is recorded as `skipped`. */
 export interface SkippedResult {
@@ -69,11 +96,21 @@ export const TRACKED_EVENTS = [
   'failed',
   'removed',
   LOG_EVENT,
+  MARK_FAILED_EVENT,
+  MARK_CANCELLED_EVENT,
 ] as const;
 
-/** Events after which the tracker re-reads the job hash (attempts, worker, error). Progress and logs don't. */
+/**
+ * Events after which the tracker re-reads the job hash (attempts, worker, error). Progress, logs and a
+ * policy's failure mark don't: they carry all they change.
+ */
 export function needsSnapshot(event: string): boolean {
-  return event !== 'progress' && event !== LOG_EVENT;
+  return (
+    event !== 'progress' &&
+    event !== LOG_EVENT &&
+    event !== MARK_FAILED_EVENT &&
+    event !== MARK_CANCELLED_EVENT
+  );
 }
 
 function iso(ms: number | null | undefined): string | null {
@@ -128,16 +165,34 @@ function clampPct(n: number): number {
   return Math.max(0, Math.min(100, Math.round(n * 10) / 10));
 }
 
+/**
+ * The `job_id` a run gets when its BullMQ job's name is not a registry job of that queue (a job someone put
+ * in the queue past the API): the name itself never reaches the run, a metrics label or an alert.
+ */
+export const UNREGISTERED_JOB_ID = 'unregistered';
+
+/** True when `jobId` is a registry job that runs on `queue`. */
+export type IsRegistered = (jobId: string, queue: string) => boolean;
+
 /** The write-once fields of a run, from the job hash (or the event alone when the hash is gone). */
-function identityOf(ev: LifecycleEvent, snap: JobSnapshot | undefined, at: number): RunIdentity {
+function identityOf(
+  ev: LifecycleEvent,
+  snap: JobSnapshot | undefined,
+  at: number,
+  isRegistered?: IsRegistered,
+): RunIdentity {
   const envelope = snap?.data ?? {};
+  const name = snap?.name ?? (ev.args.name == null ? null : String(ev.args.name));
   return {
-    job_id: snap?.name ?? String(ev.args.name ?? 'unknown'),
+    job_id:
+      name === null ? 'unknown' : !isRegistered || isRegistered(name, ev.queue) ? name : UNREGISTERED_JOB_ID,
     queue: ev.queue,
     // A delayed job's run begins when it is due, not when it was put in the queue.
     created_at: iso(snap?.timestamp ? snap.timestamp + (snap.delay || 0) : at)!,
     trigger: envelope.trigger ?? (ev.jobId.startsWith('repeat:') ? 'scheduled' : 'api'),
     user_id: envelope.user_id == null ? null : String(envelope.user_id),
+    triggered_by: envelope.triggered_by == null ? null : String(envelope.triggered_by),
+    retry_of: envelope.retry_of == null ? null : String(envelope.retry_of),
   };
 }
 
@@ -145,15 +200,18 @@ function identityOf(ev: LifecycleEvent, snap: JobSnapshot | undefined, at: numbe
  * Translates one lifecycle event (plus, for most events, a fresh snapshot of the job) into a run update.
  * Returns null for events that don't change a run. Pure: the tracker owns I/O. `knownIdentity` (the
  * identity of an update already pending for this run) skips recomputing it: only the first one is stored.
+ * With `isRegistered`, a job name that is not a registry job of the event's queue becomes
+ * {@link UNREGISTERED_JOB_ID}.
  */
 export function eventToUpdate(
   ev: LifecycleEvent,
   snap: JobSnapshot | undefined,
   knownIdentity?: RunIdentity,
+  isRegistered?: IsRegistered,
 ): RunUpdate | null {
   const at = eventTime(ev.id);
   const seq = seqFromEventId(ev.id);
-  const identity = knownIdentity ?? identityOf(ev, snap, at);
+  const identity = knownIdentity ?? identityOf(ev, snap, at, isRegistered);
   const base = { run_id: ev.jobId, seq, identity, logs: [] as RunLog[] };
   const counters = snap
     ? {
@@ -196,6 +254,20 @@ export function eventToUpdate(
       return { ...base, patch: progressPatch(ev.args.data) };
     case LOG_EVENT:
       return { ...base, patch: {}, logs: parseLogLines(ev.args.lines, seq) };
+    case MARK_FAILED_EVENT:
+      return {
+        ...base,
+        patch: { status: 'failed', error_message: String(ev.args.reason ?? 'failed'), ended_at: iso(at) },
+      };
+    case MARK_CANCELLED_EVENT:
+      return {
+        ...base,
+        patch: {
+          status: 'cancelled',
+          error_message: String(ev.args.reason ?? 'cancelled'),
+          ended_at: iso(at),
+        },
+      };
     case 'completed':
     case 'failed': {
       const startedMs = snap?.processedOn ?? null;
@@ -208,7 +280,8 @@ export function eventToUpdate(
       };
       if (ev.event === 'failed') {
         const reason = String(ev.args.failedReason ?? snap?.failedReason ?? 'failed');
-        return { ...base, patch: { status: 'failed', error_message: reason, ...common } };
+        const status = isCancelledReason(reason) ? 'cancelled' : 'failed';
+        return { ...base, patch: { status, error_message: reason, ...common } };
       }
       const result = ev.args.returnvalue ?? null;
       if (isSkippedResult(result)) return { ...base, patch: { status: 'skipped', result, ...common } };
@@ -232,4 +305,13 @@ export function eventToUpdate(
     default:
       return null;
   }
+}
+
+/**
+ * The run of a job just put on its queue, before any stream event of it is known: it only creates the run
+ * (pending, with its identity) and never overrides one. Its `seq` is '' (ordered before every event), so
+ * the `added` event and everything after it always win, whichever is stored first.
+ */
+export function enqueuedUpdate(runId: string, identity: RunIdentity): RunUpdate {
+  return { run_id: runId, seq: '', identity, patch: {}, logs: [] };
 }

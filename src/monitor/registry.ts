@@ -1,6 +1,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { ConfigError, loadYamlFile, parseYaml } from '../config-file';
+import { defaultAllowConcurrent } from './concurrency';
 
 const ID = /^[a-z][a-z0-9_]{0,63}$/;
 const QUEUE = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -8,6 +9,19 @@ const QUEUE = /^[a-z][a-z0-9_-]{0,63}$/;
 const idField = z
   .string({ error: 'expected a string' })
   .regex(ID, { error: 'expected lowercase letters, digits and _' });
+/**
+ * `search_keys`: payload keys whose values make a run findable with `GET /api/jobs/runs?q=` (besides its run id
+ * and user id), e.g. `[call_sid]` for recording_download.
+ */
+const searchKeys = z
+  .array(
+    z
+      .string({ error: 'expected a payload key (a string)' })
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, { error: 'expected a payload key: letters, digits and _' }),
+    { error: 'expected a list of payload keys, e.g. [call_sid]' },
+  )
+  .max(10, { error: 'at most 10 search keys' })
+  .default([]);
 const positive = z
   .number({ error: 'expected a positive number' })
   .positive({ error: 'expected a positive number' });
@@ -21,7 +35,9 @@ const staticJobSchema = z
     interval_seconds: positive.optional(),
     cron: z.string({ error: 'expected a cron expression' }).optional(),
     enabled: z.boolean({ error: 'expected true or false' }).default(true),
-    allow_concurrent: z.boolean({ error: 'expected true or false' }).default(false),
+    allow_concurrent: z
+      .boolean({ error: 'expected true or false' })
+      .default(defaultAllowConcurrent('static')),
     callback_name: z.string({ error: 'expected a processor name' }).min(1),
     queue: z
       .string({ error: 'expected a queue name' })
@@ -30,6 +46,7 @@ const staticJobSchema = z
     timeout_seconds: positive.optional(),
     stuck_after_minutes: positive.optional(),
     description: z.string({ error: 'expected a string' }).default(''),
+    search_keys: searchKeys,
   })
   .superRefine((job, ctx) => {
     if (job.job_type === 'repeating' && job.interval_seconds === undefined) {
@@ -67,10 +84,11 @@ const dynamicJobSchema = z.strictObject({
   can_trigger: z
     .literal(false, { error: 'dynamic jobs cannot be triggered by hand: expected false' })
     .default(false),
-  allow_concurrent: z.boolean({ error: 'expected true or false' }).default(true),
+  allow_concurrent: z.boolean({ error: 'expected true or false' }).default(defaultAllowConcurrent('dynamic')),
   timeout_seconds: positive.optional(),
   stuck_after_minutes: positive.optional(),
   description: z.string({ error: 'expected a string' }).default(''),
+  search_keys: searchKeys,
 });
 
 const fileSchema = z
@@ -115,6 +133,11 @@ export interface JobDefinition {
   timeout_seconds: number | null;
   stuck_after_minutes: number | null;
   description: string;
+  /**
+   * Payload keys whose values find a run by `GET /api/jobs/runs?q=` (jobs.yml `search_keys`; [] when unset).
+   * Record `searchTerms(payload, def.search_keys)` as the run's `RunIdentity.search`.
+   */
+  search_keys?: readonly string[];
   /** True for enabled-or-not static jobs: they can be run by hand. Dynamic jobs never can. */
   can_trigger: boolean;
   is_dynamic: boolean;
@@ -164,6 +187,7 @@ export class JobRegistry {
       timeout_seconds: j.timeout_seconds ?? null,
       stuck_after_minutes: j.stuck_after_minutes ?? null,
       description: j.description,
+      search_keys: j.search_keys,
       can_trigger: false,
       is_dynamic: true,
     }));
@@ -172,6 +196,23 @@ export class JobRegistry {
 
   get(jobId: string): JobDefinition | undefined {
     return this.byId.get(jobId);
+  }
+
+  /** The job's `search_keys` ([] for a job without them or an unknown job). */
+  searchKeysOf(jobId: string): readonly string[] {
+    return this.byId.get(jobId)?.search_keys ?? [];
+  }
+
+  /**
+   * A copy in which `jobId` has `stuck_after_minutes = minutes` unless its entry sets one: for a job whose
+   * stuck threshold another setting supplies (RECORDING_JOB_TIMEOUT_SECONDS for recording_download).
+   */
+  withStuckDefault(jobId: string, minutes: number): JobRegistry {
+    return new JobRegistry(
+      this.jobs.map((j) =>
+        j.job_id === jobId && j.stuck_after_minutes === null ? { ...j, stuck_after_minutes: minutes } : j,
+      ),
+    );
   }
 
   /** Every queue name any job uses, sorted. */

@@ -78,9 +78,16 @@ function pick(p: RunUpdate['patch']): Partial<JobRun> {
 /** Carries run events between processes (Redis pub/sub in production, see src/queues/redis-run-events.ts). */
 export interface RunEventBus {
   publish(events: readonly RunEvent[]): Promise<void>;
+  /**
+   * False when no process has a live-stream client (as last checked): publishers then skip building
+   * events at all. Buses without the notion always answer true.
+   */
+  wanted?(): boolean;
   /** Starts delivering every event any process publishes; resolves once subscribed. */
   subscribe(onEvents: (events: RunEvent[]) => void): Promise<{ close(): Promise<void> }>;
 }
+
+const IDLE_UNSUBSCRIBE_MS = 30_000;
 
 /** A listener of the hub; must be fast and must not throw. */
 export type RunEventListener = (event: RunEvent) => void;
@@ -112,10 +119,31 @@ export class RunEventHub {
       this.sub = null;
       throw err;
     }
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     return () => {
       this.listeners.delete(listener);
       this.enders.delete(listener);
+      if (this.listeners.size === 0) this.closeWhenIdle();
     };
+  }
+
+  private idleTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * With no listener left for 30 s, the hub leaves the bus, so publishers see nobody listening and stop
+   * building live events (they cost every writer CPU for nothing).
+   */
+  private closeWhenIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.listeners.size || !this.sub) return;
+      const sub = this.sub;
+      this.sub = null;
+      void sub.then((s) => s.close()).catch(() => undefined);
+    }, IDLE_UNSUBSCRIBE_MS);
+    this.idleTimer.unref?.();
   }
 
   /** Number of local listeners (open streams). */
@@ -124,6 +152,8 @@ export class RunEventHub {
   }
 
   async close(): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     const enders = [...this.enders.values()];
     this.listeners.clear();
     this.enders.clear();
@@ -167,6 +197,7 @@ export function publishRunEvents(
   onError: (err: Error) => void,
 ): void {
   tracker.onApplied((updates) => {
+    if (bus.wanted && !bus.wanted()) return;
     const events = updatesToEvents(updates);
     if (events.length) bus.publish(events).catch(onError);
   });

@@ -29,6 +29,13 @@ export interface RunQuery {
   since?: number;
   /** Only runs created strictly before this time (ms since epoch); the stuck monitor's pre-filter. */
   before?: number;
+  /** Only runs the stuck monitor flagged (`stuck: true`) or, with false, only runs not flagged. */
+  stuck?: boolean;
+  /**
+   * Search: runs whose run id, user id or one of their search terms (RunIdentity.search) equals this text,
+   * compared lowercased and trimmed. Stores answer it from an index, never a scan of all runs.
+   */
+  q?: string;
   /** Page size; stores cap it at {@link MAX_PAGE_SIZE}. */
   limit?: number;
   /** Opaque cursor from a previous page's `next_cursor`. */
@@ -45,18 +52,29 @@ export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
 
 /**
- * Where runs live (`job_runs`). Implementations: MongoRunStore (production) and RedisRunStore
- * (when MONGO_URL is unset). Both pass the same contract suite (test/integration/run-store.contract.ts).
+ * Where runs live (`job_runs`). Implementations: MongoRunStore (production), RedisRunStore (when MONGO_URL
+ * is unset) and MemoryRunStore (tests without Redis). All pass the same contract suite
+ * (test/integration/run-store.contract.ts).
  */
 export interface RunStore {
   /** Creates indexes; safe to call on every start. */
   init(): Promise<void>;
-  /** Applies a batch of idempotent updates (see {@link RunUpdate}); order within the batch is kept per run. */
+  /**
+   * Applies a batch of idempotent updates (see {@link RunUpdate}); order within the batch is kept per run.
+   * `result` and `error_message` are capped first (see prepareUpdate). An update the store refuses for good
+   * is logged, recorded as a tracking error on its run if possible, and skipped: it never fails the batch.
+   * Throws only when a retry may succeed (store unreachable, busy), so the tracker retries the batch.
+   */
   apply(updates: RunUpdate[]): Promise<void>;
   /** One run with its logs, or null. */
   get(runId: string): Promise<JobRun | null>;
   /** Runs newest first (by created_at, then run_id), with a stable cursor. */
   list(query: RunQuery): Promise<RunPage>;
+  /**
+   * The status of each of these runs the store has (absent when it has none): one read for the whole list.
+   * The reconciler uses it to find what no worker recorded.
+   */
+  statuses(runIds: string[]): Promise<Map<string, RunStatus>>;
   /** Number of runs pending or running, per job_id (jobs with none are absent). */
   countActive(): Promise<Record<string, number>>;
   /**

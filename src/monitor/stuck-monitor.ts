@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import type { EventBus } from './events';
 import type { JobRegistry } from './registry';
-import { ACTIVE_STATUSES, type JobRun, RUN_RETENTION_SECONDS } from './run';
+import { ACTIVE_STATUSES, type JobRun, RUN_RETENTION_SECONDS, type RunMarks } from './run';
 import type { RunStore } from './run-store';
 import {
   countByJob,
   findStuck,
   type QueueHealth,
   queuesWithoutWorkers,
+  registryStuckPolicy,
   type StuckPolicy,
   type StuckRun,
   stuckCutoff,
@@ -24,7 +25,15 @@ export interface MonitorLock {
 /** Reads each queue's waiting count and live workers (BullMQ in production). */
 export interface QueueProbe {
   health(): Promise<QueueHealth[]>;
+  /**
+   * The ids of those runs whose queue job no longer exists (Redis lost its data, or someone deleted it).
+   * Optional: without it the monitor never ends runs as `job_lost`.
+   */
+  lostJobs?(runs: readonly { run_id: string; queue: string }[]): Promise<Set<string>>;
 }
+
+/** The `error_message` of a run the monitor ended because its queue job no longer exists. */
+export const JOB_LOST = 'job_lost';
 
 /** What one scan found; handed to `onScan` (the jobs_stuck gauge). */
 export interface ScanResult {
@@ -48,6 +57,17 @@ export interface StuckMonitorOptions {
   /** JOBS_STUCK_MONITOR_INTERVAL_SECS (fractions allowed). */
   intervalSeconds: number;
   now?: () => number;
+  /**
+   * The one writer's "give up on a run" (`JobsService.markRunFailed`). Optional: without it the monitor
+   * never ends runs as `job_lost`.
+   */
+  markFailed?: (run: JobRun, reason: string) => Promise<void>;
+  /**
+   * The one writer's marks (`JobsService.markRun` → RunWriter.mark): a run the monitor flags gets
+   * `stuck: true` with its reason and since when, and loses the flag once it is no longer stuck. Optional:
+   * without it runs are not marked (alerts still go out).
+   */
+  mark?: (run: JobRun, marks: RunMarks) => Promise<void>;
   onScan?: (result: ScanResult) => Promise<void> | void;
 }
 
@@ -69,10 +89,7 @@ export class StuckMonitor {
 
   constructor(private readonly opts: StuckMonitorOptions) {
     this.now = opts.now ?? Date.now;
-    this.policy = {
-      defaultMinutes: opts.thresholdMinutes,
-      minutesFor: (jobId) => opts.registry.get(jobId)?.stuck_after_minutes ?? null,
-    };
+    this.policy = registryStuckPolicy(opts.registry, opts.thresholdMinutes);
   }
 
   /** Starts the loop; the first scan comes after one interval. */
@@ -106,7 +123,7 @@ export class StuckMonitor {
       }
       await this.scan();
     } catch (err) {
-      this.opts.logger.warn({ err: (err as Error).message }, 'stuck_jobs_check_failed');
+      this.opts.logger.warn({ err }, 'stuck_jobs_check_failed');
     }
   }
 
@@ -121,7 +138,8 @@ export class StuckMonitor {
         this.opts.registry.jobs.map((j) => j.job_id),
       ),
     );
-    const stuck = findStuck(runs, now, this.policy);
+    const stuck = await this.endLostRuns(runs, findStuck(runs, now, this.policy));
+    await this.markStuck(runs, stuck, now);
     let reported = 0;
     for (const s of stuck) {
       const first = await this.opts.events.emitOnce(
@@ -164,6 +182,58 @@ export class StuckMonitor {
       'stuck_jobs_check',
     );
     return result;
+  }
+
+  /**
+   * Ends stuck runs whose queue job no longer exists as `failed` / {@link JOB_LOST} (once: a failed run is no
+   * longer active, so no later scan sees it) and returns the stuck runs that remain. The write goes through
+   * the one writer path (`markFailed`: an event in the run's queue stream), so a later event of the same run,
+   * should its job reappear, still wins.
+   */
+  private async endLostRuns(runs: readonly JobRun[], stuck: StuckRun[]): Promise<StuckRun[]> {
+    const probe = this.opts.queues;
+    const markFailed = this.opts.markFailed;
+    if (!stuck.length || !probe.lostJobs || !markFailed) return stuck;
+    const lost = await probe.lostJobs(stuck);
+    if (!lost.size) return stuck;
+    const byId = new Map(runs.map((r) => [r.run_id, r]));
+    const ended: { run_id: string; job_id: string }[] = [];
+    for (const id of lost) {
+      const run = byId.get(id);
+      if (!run) continue;
+      await markFailed(run, JOB_LOST);
+      ended.push({ run_id: run.run_id, job_id: run.job_id });
+    }
+    this.opts.logger.warn({ runs: ended }, 'job_lost');
+    return stuck.filter((s) => !lost.has(s.run_id));
+  }
+
+  /**
+   * Makes the flags visible on the runs: newly stuck runs get `stuck`, `stuck_reason`, `stuck_since` (now);
+   * flagged runs that are no longer stuck lose them. Runs already flagged with the same reason are left
+   * alone, so a scan writes only changes. A failed write is logged; the next scan tries again.
+   */
+  private async markStuck(runs: readonly JobRun[], stuck: readonly StuckRun[], now: number): Promise<void> {
+    const mark = this.opts.mark;
+    if (!mark) return;
+    const flagged = new Map(stuck.map((s) => [s.run_id, s]));
+    for (const run of runs) {
+      const s = flagged.get(run.run_id);
+      let marks: RunMarks | null = null;
+      if (s && (!run.stuck || run.stuck_reason !== s.reason))
+        marks = {
+          stuck: true,
+          stuck_reason: s.reason,
+          stuck_since: run.stuck_since ?? new Date(now).toISOString(),
+        };
+      else if (!s && run.stuck) marks = { stuck: false, stuck_reason: null, stuck_since: null };
+      if (!marks) continue;
+      try {
+        await mark(run, marks);
+      } catch (err) {
+        this.opts.logger.warn({ err, run_id: run.run_id }, 'stuck_mark_failed');
+      }
+    }
   }
 
   private async activeRunsBefore(before: number): Promise<JobRun[]> {

@@ -1,3 +1,4 @@
+import type { JobRegistry } from './registry';
 import type { JobRun } from './run';
 
 /** Why a run counts as stuck. */
@@ -25,9 +26,17 @@ export interface StuckPolicy {
   minutesFor(jobId: string): number | null;
 }
 
+/**
+ * The policy the registry defines: a job's `stuck_after_minutes`, else JOBS_STUCK_THRESHOLD_MINUTES. The
+ * recordings timeout is recording_download's `stuck_after_minutes` (see {@link JobRegistry.withStuckDefault}).
+ */
+export function registryStuckPolicy(registry: Pick<JobRegistry, 'get'>, defaultMinutes: number): StuckPolicy {
+  return { defaultMinutes, minutesFor: (jobId) => registry.get(jobId)?.stuck_after_minutes ?? null };
+}
+
 /** The threshold (ms) that applies to one job. */
 export function thresholdMs(policy: StuckPolicy, jobId: string): number {
-  return (policy.minutesFor(jobId) ?? policy.defaultMinutes) * 60_000;
+  return Math.round((policy.minutesFor(jobId) ?? policy.defaultMinutes) * 60_000);
 }
 
 /**
@@ -37,35 +46,60 @@ export function thresholdMs(policy: StuckPolicy, jobId: string): number {
 export function stuckCutoff(now: number, policy: StuckPolicy, jobIds: readonly string[]): number {
   let min = policy.defaultMinutes;
   for (const id of jobIds) min = Math.min(min, policy.minutesFor(id) ?? min);
-  return now - min * 60_000;
+  return now - Math.round(min * 60_000);
+}
+
+/** What the stuck rule reads of a run (the recordings policy passes no more than this). */
+export type StuckInput = Pick<JobRun, 'status' | 'created_at' | 'started_at'> & { attempts?: number };
+
+/** Why and since when (ms) a run is stuck, and for how many whole seconds. */
+export interface StuckVerdict {
+  reason: StuckReason;
+  since: number;
+  seconds: number;
 }
 
 /**
- * Decides whether one run is stuck at `now`. Running: started longer ago than the threshold. Pending:
- * never started and due longer ago than the threshold (`not_picked_up`). A pending run that already ran an
- * attempt is waiting for its retry backoff and is not stuck. Pure.
+ * The one definition of a stuck run, for a job whose threshold is `limitMs`; the stuck monitor (alerts) and
+ * the recordings' fail-fast policy both use it. Running: started longer ago than the threshold
+ * (`running_too_long`; a record with no start is judged by its creation). Pending: never started, no
+ * attempt yet, and created longer ago than the threshold (`not_picked_up`). A pending run that already ran
+ * an attempt is waiting for its retry and is not stuck. Finished runs never are. Pure.
  */
-export function stuckStatus(run: JobRun, now: number, policy: StuckPolicy): StuckRun | null {
-  const limit = thresholdMs(policy, run.job_id);
+export function stuckVerdict(run: StuckInput, now: number, limitMs: number): StuckVerdict | null {
   let since: number;
   let reason: StuckReason;
-  if (run.status === 'running' && run.started_at) {
-    since = Date.parse(run.started_at);
+  if (run.status === 'running') {
+    since = Date.parse(run.started_at ?? run.created_at);
     reason = 'running_too_long';
-  } else if (run.status === 'pending' && !run.started_at && run.attempts === 0) {
+  } else if (run.status === 'pending' && !run.started_at && !run.attempts) {
     since = Date.parse(run.created_at);
     reason = 'not_picked_up';
   } else {
     return null;
   }
-  if (!Number.isFinite(since) || now - since <= limit) return null;
+  if (!Number.isFinite(since) || now - since <= limitMs) return null;
+  return { reason, since, seconds: Math.floor((now - since) / 1000) };
+}
+
+/** A stuck verdict in words, as a run failed for it records in error_message. */
+export function describeStuck(v: Pick<StuckVerdict, 'reason' | 'seconds'>): string {
+  return v.reason === 'running_too_long'
+    ? `running ${v.seconds} s without completion`
+    : `queued ${v.seconds} s without worker pickup`;
+}
+
+/** {@link stuckVerdict} with the job's own threshold from the policy, as the monitor reports it. Pure. */
+export function stuckStatus(run: JobRun, now: number, policy: StuckPolicy): StuckRun | null {
+  const v = stuckVerdict(run, now, thresholdMs(policy, run.job_id));
+  if (!v) return null;
   return {
     run_id: run.run_id,
     job_id: run.job_id,
     queue: run.queue,
-    reason,
-    minutes: Math.max(0, Math.floor((now - since) / 6_000) / 10),
-    episode: `${reason}:${since}`,
+    reason: v.reason,
+    minutes: Math.max(0, Math.floor((now - v.since) / 6_000) / 10),
+    episode: `${v.reason}:${v.since}`,
   };
 }
 

@@ -2,8 +2,12 @@ import type { JobEnvelope } from '../monitor/lifecycle';
 import type { JobEnqueuer } from '../monitor/jobs-service';
 import type { JobRun } from '../monitor/run';
 import type { QueueSet } from './queue-set';
+import { RedisKeys } from './redis-keys';
 
-/** JobEnqueuer on BullMQ: the run id is the BullMQ job id; exclusivity uses BullMQ deduplication. */
+/**
+ * JobEnqueuer on BullMQ: the run id is the BullMQ job id; exclusivity uses BullMQ deduplication; our own
+ * lifecycle events go to the queue's events stream next to BullMQ's.
+ */
 export class BullmqEnqueuer implements JobEnqueuer {
   constructor(private readonly queues: QueueSet) {}
 
@@ -17,6 +21,49 @@ export class BullmqEnqueuer implements JobEnqueuer {
       ...(opts.exclusiveKey ? { deduplication: { id: opts.exclusiveKey } } : {}),
     });
     return { runId: job.id!, deduplicated: job.id !== opts.runId };
+  }
+
+  /** XADD to the queue's own events stream (BullMQ's key and cap), where the tracker reads it. */
+  async appendEvent(queue: string, event: string, jobId: string, args: Record<string, string>) {
+    const q = this.queues.get(queue);
+    const fields = Object.entries(args).flat();
+    const id = await this.queues.opts.connection.xadd(
+      q.keys.events,
+      'MAXLEN',
+      '~',
+      String(this.queues.opts.eventsMaxLen),
+      '*',
+      'event',
+      event,
+      'jobId',
+      jobId,
+      ...fields,
+    );
+    if (!id) throw new Error(`XADD to the ${queue} events stream returned no id`);
+    return id;
+  }
+
+  /**
+   * Removes a run's job if no worker holds it: `removed`; `active` when a worker holds it (or it finished
+   * meanwhile); `gone` when the queue has no such job.
+   */
+  async removeWaiting(run: JobRun): Promise<'removed' | 'active' | 'gone'> {
+    const q = this.queues.get(run.queue);
+    const job = await q.getJob(run.run_id);
+    if (!job) return 'gone';
+    const n = await q.remove(run.run_id);
+    return n === 1 ? 'removed' : 'active';
+  }
+
+  /** Asks every worker process (they listen on {@link RedisKeys.cancelChannel}) to cancel a running run. */
+  async publishCancel(runId: string, by: string): Promise<number> {
+    const channel = new RedisKeys(this.queues.opts.prefix).cancelChannel;
+    return this.queues.opts.connection.publish(channel, JSON.stringify({ run_id: runId, by }));
+  }
+
+  async envelopeOf(run: JobRun): Promise<JobEnvelope | null> {
+    const job = await this.queues.get(run.queue).getJob(run.run_id);
+    return job ? ((job.data ?? {}) as JobEnvelope) : null;
   }
 
   async payloadOf(run: JobRun): Promise<unknown> {

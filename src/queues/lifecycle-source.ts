@@ -1,5 +1,6 @@
-import { QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import { logErrorsOncePerEpisode } from '../log-once';
 import {
   type JobEnvelope,
   type JobSnapshot,
@@ -7,6 +8,55 @@ import {
   TRACKED_EVENTS,
 } from '../monitor/lifecycle';
 import type { LifecycleSource } from '../monitor/tracker';
+import { RedisKeys } from './redis-keys';
+
+const TRACKED = new Set<string>(TRACKED_EVENTS);
+
+/**
+ * One stream entry (`[field, value, ...]`) as a LifecycleEvent, or null when the tracker ignores it
+ * (drained, cleaned, ...) or it names no job.
+ */
+export function toLifecycleEvent(queue: string, id: string, fields: string[]): LifecycleEvent | null {
+  let event: string | undefined;
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 'event') {
+      event = fields[i + 1];
+      break;
+    }
+  }
+  if (!event || !TRACKED.has(event)) return null;
+  const args: Record<string, unknown> = {};
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] !== 'event') args[fields[i]] = fields[i + 1];
+  if (typeof args.jobId !== 'string') return null;
+  if (event === 'progress') args.data = parseJson(args.data);
+  else if (event === 'completed') args.returnvalue = parseJson(args.returnvalue);
+  return { queue, id, event, jobId: args.jobId, args };
+}
+
+function parseJson(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
+
+/** A connection of its own for blocking reads, from BullMQ's connection (options, or a Cluster client). */
+function blockingClient(connection: object): Redis | Cluster {
+  if (connection instanceof Cluster) return connection.duplicate();
+  if (connection instanceof Redis) return connection.duplicate();
+  const { url, ...rest } = connection as { url?: string } & RedisOptions;
+  return url
+    ? new Redis(url, { ...rest, maxRetriesPerRequest: null })
+    : new Redis({ ...rest, maxRetriesPerRequest: null });
+}
+
+/** Resolves once a client is connected (either kind). */
+function waitReadyAny(client: Redis | Cluster): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => client.once('ready', () => resolve()));
+}
 
 const FIELDS = [
   'name',
@@ -59,8 +109,10 @@ export class BullmqLifecycleSource implements LifecycleSource {
   constructor(
     private readonly redis: Redis,
     private readonly connection: object,
-    private readonly prefix: string,
-    private readonly checkpointKeyPrefix = `${prefix}:tracker:checkpoint:`,
+    prefix: string,
+    private readonly keys = new RedisKeys(prefix),
+    /** Where read-loop errors go (once per outage); without it they are dropped. */
+    private readonly logger?: Logger,
   ) {
     if (!(redis as unknown as { jmSnapshots?: unknown }).jmSnapshots) {
       redis.defineCommand('jmSnapshots', { lua: SNAPSHOTS_LUA });
@@ -68,7 +120,7 @@ export class BullmqLifecycleSource implements LifecycleSource {
   }
 
   async loadCheckpoint(queue: string): Promise<string | null> {
-    return this.redis.get(this.checkpointKeyPrefix + queue);
+    return this.redis.get(this.keys.trackerCheckpoint(queue));
   }
 
   async saveCheckpoint(queue: string, eventId: string): Promise<void> {
@@ -82,36 +134,62 @@ export class BullmqLifecycleSource implements LifecycleSource {
        end
        redis.call('SET', KEYS[1], ARGV[1]) return 1`,
       1,
-      this.checkpointKeyPrefix + queue,
+      this.keys.trackerCheckpoint(queue),
       eventId,
     );
   }
 
+  /**
+   * Reads a queue's events stream with its own blocking connection: XREAD of up to 2,000 entries at a time
+   * from `fromId`, each entry turned into a LifecycleEvent only when it is one the tracker folds (BullMQ's
+   * QueueEvents built two objects, emitted two events and parsed every return value per entry; the
+   * reconciler reads every event of every run, so this loop is lean). `progress` data and `completed` return
+   * values are parsed as QueueEvents did. Read errors (Redis away) are logged once per outage; the loop
+   * waits a second and reads again from the last id, so nothing is skipped.
+   */
   async subscribe(queue: string, fromId: string, onEvent: (ev: LifecycleEvent) => void) {
-    const qe = new QueueEvents(queue, {
-      connection: this.connection as never,
-      prefix: this.prefix,
-      lastEventId: fromId,
-      autorun: false,
-      blockingTimeout: 5000,
-    });
-    for (const name of TRACKED_EVENTS) {
-      qe.on(name as 'added', (args: Record<string, unknown>, id: string) => {
-        if (typeof args?.jobId !== 'string') return;
-        onEvent({ queue, id, event: name, jobId: args.jobId, args });
-      });
-    }
-    qe.on('error', () => undefined); // reconnects by itself; errors are visible via /readyz
-    void qe.run().catch(() => undefined);
-    await qe.waitUntilReady();
-    return { close: () => qe.close() };
+    const client = blockingClient(this.connection);
+    if (this.logger) logErrorsOncePerEpisode(client, this.logger, 'tracker_events_error', { queue }, null);
+    else client.on('error', () => undefined);
+    const key = this.keys.queueKey(queue, 'events');
+    let closing = false;
+    let id = fromId;
+    const loop = async () => {
+      while (!closing) {
+        let res: [string, [string, string[]][]][] | null;
+        try {
+          res = (await client.xread('COUNT', 2000, 'BLOCK', 5000, 'STREAMS', key, id)) as typeof res;
+        } catch (err) {
+          if (closing) return;
+          this.logger?.warn({ err, queue }, 'tracker_events_read_failed');
+          await new Promise((r) => setTimeout(r, 1000));
+          continue;
+        }
+        const entries = res?.[0]?.[1];
+        if (!entries) continue;
+        for (const [entryId, fields] of entries) {
+          id = entryId;
+          const ev = toLifecycleEvent(queue, entryId, fields);
+          if (ev) onEvent(ev);
+        }
+      }
+    };
+    await waitReadyAny(client);
+    const running = loop().catch((err) => this.logger?.error({ err, queue }, 'tracker_events_stopped'));
+    return {
+      close: async () => {
+        closing = true;
+        client.disconnect();
+        await running;
+      },
+    };
   }
 
   async snapshots(queue: string, jobIds: string[]): Promise<Map<string, JobSnapshot>> {
     const pipeline = this.redis.pipeline();
     const read = (pipeline as unknown as { jmSnapshots: SnapshotsCommand }).jmSnapshots.bind(pipeline);
     for (let i = 0; i < jobIds.length; i += SNAPSHOT_CHUNK) {
-      const keys = jobIds.slice(i, i + SNAPSHOT_CHUNK).map((id) => `${this.prefix}:${queue}:${id}`);
+      const keys = jobIds.slice(i, i + SNAPSHOT_CHUNK).map((id) => this.keys.queueKey(queue, id));
       read(keys.length, ...keys, ...FIELDS);
     }
     const res = (await pipeline.exec()) ?? [];

@@ -1,10 +1,13 @@
 import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { logErrorsOncePerEpisode } from '../log-once';
+import { RedisKeys } from './redis-keys';
 
 export interface QueueSetOptions {
   /** Shared connection for producers (queue.add, getters). */
   connection: Redis;
-  /** BullMQ key prefix, e.g. `{jm}` (a hash tag keeps a queue's keys in one Cluster slot). */
+  /** QUEUE_PREFIX, e.g. `{jm}`; each queue's BullMQ prefix is {@link RedisKeys.queuePrefix} (a hash tag per queue). */
   prefix: string;
   attempts: number;
   backoffMs: number;
@@ -12,6 +15,8 @@ export interface QueueSetOptions {
   retentionSeconds: number;
   /** Length the events stream is capped at; the tracker can be down this many events without a gap. */
   eventsMaxLen: number;
+  /** Where a queue's connection errors go, once per outage (without it BullMQ prints them to the console). */
+  logger?: Logger;
 }
 
 /** Default options every job gets: retries with exponential backoff and age-based retention. */
@@ -29,21 +34,22 @@ export function defaultJobOptions(
 /** The BullMQ queues of the system, created once and shared by the API, scheduler, monitor and recordings. */
 export class QueueSet {
   private readonly queues = new Map<string, Queue>();
+  readonly keys: RedisKeys;
 
   constructor(
     readonly names: readonly string[],
     readonly opts: QueueSetOptions,
   ) {
+    this.keys = new RedisKeys(opts.prefix);
     for (const name of names) {
-      this.queues.set(
-        name,
-        new Queue(name, {
-          connection: opts.connection,
-          prefix: opts.prefix,
-          defaultJobOptions: defaultJobOptions(opts),
-          streams: { events: { maxLen: opts.eventsMaxLen } },
-        }),
-      );
+      const queue = new Queue(name, {
+        connection: opts.connection,
+        prefix: this.keys.queuePrefix(name),
+        defaultJobOptions: defaultJobOptions(opts),
+        streams: { events: { maxLen: opts.eventsMaxLen } },
+      });
+      if (opts.logger) logErrorsOncePerEpisode(queue, opts.logger, 'queue_error', { queue: name }, null);
+      this.queues.set(name, queue);
     }
   }
 
@@ -56,7 +62,7 @@ export class QueueSet {
 
   /** A queue outside the registry (e.g. one a removed job used); the caller closes it. */
   ephemeral(name: string): Queue {
-    return new Queue(name, { connection: this.opts.connection, prefix: this.opts.prefix });
+    return new Queue(name, { connection: this.opts.connection, prefix: this.keys.queuePrefix(name) });
   }
 
   all(): Queue[] {

@@ -1,23 +1,61 @@
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { logErrorsOncePerEpisode } from '../log-once';
 import type { RunEvent, RunEventBus } from '../monitor/run-events';
+import { RedisKeys } from './redis-keys';
+
+/** Presence: refreshed every 5 s by a subscribed process, gone 15 s after the last refresh. */
+const PRESENCE_REFRESH_MS = 5000;
+const PRESENCE_TTL_MS = 15_000;
+/** Publishers read the presence key at most this often. */
+const PRESENCE_CHECK_MS = 250;
 
 /** Largest message published at once; bigger batches are split so subscribers never parse huge payloads. */
 const MAX_EVENTS_PER_MESSAGE = 200;
 
 /**
- * Run events over Redis pub/sub on `${prefix}:jm:run-events`: every tracker publishes what it stored, every
+ * Run events over Redis pub/sub on {@link RedisKeys.runEventsChannel}: every tracker publishes what it stored, every
  * API process subscribes once (a dedicated connection, duplicated from the given one) and fans out to its
  * SSE clients. Pub/sub keeps nothing, which is what a live view wants: a page that reconnects reloads its
  * state from the API instead of replaying.
  */
 export class RedisRunEventBus implements RunEventBus {
   readonly channel: string;
+  private readonly presenceKey: string;
+  private listening = true;
+  private checkedAt = 0;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    /** Where the subscriber's connection errors go (once per outage); without it they are dropped. */
+    private readonly logger?: Logger,
   ) {
-    this.channel = `${prefix}:jm:run-events`;
+    const keys = new RedisKeys(prefix);
+    this.channel = keys.runEventsChannel;
+    this.presenceKey = keys.runEventsListeners;
+  }
+
+  /**
+   * Whether some API process has live-stream clients. The presence key is read again, in the background,
+   * when the last answer is older than PRESENCE_CHECK_MS; that call answers yes (so a new listener waits at
+   * most one check interval), as does a failed read.
+   */
+  wanted(): boolean {
+    const now = Date.now();
+    if (now - this.checkedAt >= PRESENCE_CHECK_MS) {
+      this.checkedAt = now;
+      this.listening = true;
+      this.redis.exists(this.presenceKey).then(
+        (n) => {
+          this.listening = n > 0;
+        },
+        () => {
+          this.listening = true;
+        },
+      );
+    }
+    return this.listening;
   }
 
   async publish(events: readonly RunEvent[]): Promise<void> {
@@ -28,7 +66,8 @@ export class RedisRunEventBus implements RunEventBus {
 
   async subscribe(onEvents: (events: RunEvent[]) => void): Promise<{ close(): Promise<void> }> {
     const sub = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
-    sub.on('error', () => undefined);
+    if (this.logger) logErrorsOncePerEpisode(sub, this.logger, 'run_events_subscriber_error');
+    else sub.on('error', () => undefined);
     sub.on('message', (channel: string, message: string) => {
       if (channel !== this.channel) return;
       let parsed: unknown;
@@ -40,8 +79,18 @@ export class RedisRunEventBus implements RunEventBus {
       if (Array.isArray(parsed)) onEvents(parsed.filter(isRunEvent));
     });
     await sub.subscribe(this.channel);
+    // Tell publishers someone listens, for as long as this subscription lives.
+    const announce = () =>
+      this.redis.set(this.presenceKey, '1', 'PX', PRESENCE_TTL_MS).catch(() => undefined);
+    await announce();
+    // Publishers that last read "nobody" read again within one check interval: wait it out, so the caller's
+    // first events are not skipped.
+    await new Promise((r) => setTimeout(r, PRESENCE_CHECK_MS + 50));
+    const timer = setInterval(announce, PRESENCE_REFRESH_MS);
+    timer.unref?.();
     return {
       close: async () => {
+        clearInterval(timer);
         sub.disconnect();
       },
     };

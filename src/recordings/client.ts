@@ -5,7 +5,7 @@
  */
 
 /** Why the recording can't be played. */
-export type RecordingErrorType = 'not_found' | 'worker_offline' | 'timeout';
+export type RecordingErrorType = 'not_found' | 'worker_offline' | 'download_failed' | 'timeout';
 
 export type WaitResult =
   | { ready: true; url: string }
@@ -26,6 +26,7 @@ export interface WaitOptions {
 export const RECORDING_ERROR_MESSAGES: Record<RecordingErrorType, string> = {
   not_found: 'No recording exists for this call',
   worker_offline: 'The recording service is not responding. Try again later or contact support',
+  download_failed: 'The recording could not be fetched from the provider',
   timeout: 'The recording is still being prepared (waited {n} s); this can take up to 3 minutes',
 };
 
@@ -48,6 +49,15 @@ export function retryAfterMs(header: string | null, now = Date.now()): number {
     s = Number.isFinite(at) ? (at - now) / 1000 : 2;
   }
   return Math.min(Math.max(s, 1), 30) * 1000;
+}
+
+async function errorCode(res: Response): Promise<string | null> {
+  try {
+    const body = (await res.json()) as { error?: unknown };
+    return typeof body.error === 'string' ? body.error : null;
+  } catch {
+    return null;
+  }
 }
 
 const fail = (errorType: RecordingErrorType, waitedMs = 0): WaitResult => ({
@@ -80,8 +90,11 @@ export async function waitForRecording(
       if (opts.signal?.aborted) throw err;
       return fail('worker_offline');
     }
+    // A 500 says why in its body: the provider failed for good, or the download queue is stuck.
+    const code = res.status === 500 ? await errorCode(res) : null;
     await res.body?.cancel().catch(() => undefined);
     opts.onStatus?.(res.status);
+    if (code === 'recording_download_failed') return fail('download_failed');
     if (res.status === 200 || res.status === 206) return { ready: true, url };
     if (res.status === 401 || res.status === 403)
       throw new RecordingClientError(res.status, 'not authorized');

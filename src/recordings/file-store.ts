@@ -73,11 +73,14 @@ export class RecordingFiles {
     };
   }
 
-  /** Opens a fresh temporary file in the folder (same filesystem, so the final rename is atomic). */
-  async openTemp(callSid: string): Promise<{ path: string; stream: WriteStream }> {
+  /**
+   * Names a fresh temporary file in the folder (same filesystem, so the final rename is atomic); `open()`
+   * creates it when the bytes start, so no file stream exists before a consumer listens to its errors.
+   */
+  async openTemp(callSid: string): Promise<{ path: string; open: () => WriteStream }> {
     await this.init();
     const path = join(this.dir, `${TMP_PREFIX}${callSid}-${randomBytes(6).toString('hex')}`);
-    return { path, stream: createWriteStream(path, { flags: 'wx' }) };
+    return { path, open: () => createWriteStream(path, { flags: 'wx' }) };
   }
 
   /** Moves a complete temporary file into place: meta first, then the audio (readers key on the audio). */

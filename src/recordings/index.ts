@@ -2,15 +2,16 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { JobsService } from '../monitor/jobs-service';
+import { registryStuckPolicy, thresholdMs } from '../monitor/stuck-rules';
+import { AddressPolicy } from './address-policy';
 import { RecordingFiles } from './file-store';
 import type { RecordingProcessorDeps } from './processors';
-import { RecordingService } from './recording-service';
+import { DOWNLOAD_JOB_ID, RecordingService } from './recording-service';
 import { RecordingState } from './recording-state';
 import { RedisRecordingSource, type RecordingSource } from './recording-source';
 import { type RecordingsRouterDeps, recordingsMount } from './routes';
 
 export { waitForRecording } from './client';
-export { isRunStuck } from './stuck';
 export type { RecordingSource } from './recording-source';
 
 export interface RecordingsOptions {
@@ -37,6 +38,7 @@ export function createRecordings(
   opts: RecordingsOptions = {},
 ): Recordings {
   const files = new RecordingFiles(config.RECORDINGS_DIR);
+  const addresses = new AddressPolicy(config.RECORDING_ALLOWED_HOSTS);
   const state = new RecordingState(
     deps.redis,
     config.QUEUE_PREFIX,
@@ -51,14 +53,22 @@ export function createRecordings(
     state,
     files,
     {
-      timeoutSeconds: config.RECORDING_JOB_TIMEOUT_SECONDS,
+      // The one stuck definition, with recording_download's own threshold from the registry.
+      timeoutSeconds:
+        thresholdMs(
+          registryStuckPolicy(deps.jobs.registry, config.JOBS_STUCK_THRESHOLD_MINUTES),
+          DOWNLOAD_JOB_ID,
+        ) / 1000,
       maxAttempts: config.RECORDING_MAX_RETRY_ATTEMPTS,
       retryAfterSeconds: config.RECORDING_RETRY_AFTER_SECONDS,
       recoveryRetryAfterSeconds: config.RECORDING_RECOVERY_RETRY_AFTER_SECONDS,
+      addresses,
       now: opts.now,
     },
     logger,
   );
+  // An operator's retry of a failed download resets the call's retry window (see retryDownload).
+  deps.jobs.setRetryHandler?.(DOWNLOAD_JOB_ID, (run, by) => service.retryDownload(run, by));
   const processorDeps: RecordingProcessorDeps = {
     files,
     state,
@@ -66,6 +76,8 @@ export function createRecordings(
       connectTimeoutMs: config.RECORDING_CONNECT_TIMEOUT_MS,
       readTimeoutMs: config.RECORDING_READ_TIMEOUT_MS,
       maxBytes: config.RECORDING_MAX_BYTES,
+      deadlineMs: config.RECORDING_DOWNLOAD_TIMEOUT_SECONDS * 1000,
+      addresses,
     },
     retentionMs: config.RECORDINGS_RETENTION_DAYS * 24 * 3600_000,
     cleanupStuck: () => service.cleanupStuckRecordingJobs(),
@@ -74,7 +86,7 @@ export function createRecordings(
   return {
     service,
     files,
-    mount: recordingsMount({ service, onResponse: opts.onResponse }),
+    mount: recordingsMount({ service, onResponse: opts.onResponse, locale: config.LOCALE }),
     processorDeps,
   };
 }

@@ -24,8 +24,9 @@ export interface RecordingProcessorDeps {
 
 /**
  * `recording_download`: streams the provider URL to a temporary file and renames it into place.
- * A download superseded by a newer generation (a recovery, or a new URL) is skipped; provider 404,
- * 4xx and the size limit fail at once (UnrecoverableError); 5xx and timeouts are retried by BullMQ.
+ * A download superseded by a newer generation (a recovery, or a new URL) is skipped; provider 404, other
+ * 4xx, the size limit, a bad redirect and an address not allowed fail at once (UnrecoverableError); 5xx,
+ * timeouts and the download deadline are retried by BullMQ.
  */
 export function recordingDownload(deps: RecordingProcessorDeps): Processor<DownloadPayload> {
   return async (ctx) => {
@@ -44,7 +45,7 @@ export function recordingDownload(deps: RecordingProcessorDeps): Processor<Downl
     try {
       const res = await download(
         url,
-        tmp.stream,
+        tmp.open,
         deps.limits,
         (received, total) => void ctx.progress(received, total ?? received).catch(() => undefined),
         ctx.signal,
@@ -70,7 +71,7 @@ export function recordingDownload(deps: RecordingProcessorDeps): Processor<Downl
       ctx.log(`stored ${res.size} bytes (${res.contentType})`);
       return { call_sid: callSid, bytes: res.size, content_type: res.contentType };
     } catch (err) {
-      tmp.stream.destroy();
+      // download() has destroyed and closed the file stream; remove what it wrote.
       await deps.files.discard(tmp.path);
       if (err instanceof DownloadError && !err.retryable) throw new UnrecoverableError(err.message);
       throw err;

@@ -1,18 +1,21 @@
 import type { Logger } from 'pino';
+import { recordingSourceReadOnly } from '../api/http-errors';
 import {
   invalidRecordingUrl,
+  recordingDownloadFailed,
   recordingNotFound,
-  recordingSourceReadOnly,
+  recordingUrlNotAllowed,
   workerNotProcessingQueue,
 } from '../monitor/errors';
 import type { JobsService } from '../monitor/jobs-service';
-import { ACTIVE_STATUSES } from '../monitor/run';
-import { downloadRunId } from './call-sid';
+import { ACTIVE_STATUSES, type JobRun } from '../monitor/run';
+import { AddressNotAllowedError, AddressPolicy } from './address-policy';
+import { downloadRunId, parseDownloadRunId } from './call-sid';
 import type { RecordingFiles, StoredRecording } from './file-store';
 import { decide, type PolicyLimits } from './policy';
 import { isHttpUrl, type RecordingSource, type WritableRecordingSource } from './recording-source';
 import type { RecordingState } from './recording-state';
-import { isRunStuck } from './stuck';
+import { describeStuck, stuckVerdict } from '../monitor/stuck-rules';
 
 /** The job id of downloads in config/jobs.yml. */
 export const DOWNLOAD_JOB_ID = 'recording_download';
@@ -32,6 +35,8 @@ export type FileAnswer =
 export interface RecordingServiceOptions extends PolicyLimits {
   retryAfterSeconds: number;
   recoveryRetryAfterSeconds: number;
+  /** Which addresses downloads may reach (RECORDING_ALLOWED_HOSTS); PUT refuses what it can tell at once. */
+  addresses?: AddressPolicy;
   now?: () => number;
 }
 
@@ -55,9 +60,18 @@ export class RecordingService {
 
   /**
    * Registers or replaces a call's recording URL. A changed URL forgets the call's attempts, deletes its
-   * old file and supersedes any download of the old URL. @throws invalid_recording_url
+   * old file and supersedes any download of the old URL. @throws invalid_recording_url,
+   * recording_url_not_allowed (another scheme, credentials, a literal private or loopback IP)
    */
   async setUrl(callSid: string, url: unknown): Promise<{ call_sid: string; changed: boolean }> {
+    if (typeof url === 'string' && URL.canParse(url)) {
+      try {
+        (this.opts.addresses ?? new AddressPolicy()).checkUrl(url);
+      } catch (err) {
+        if (err instanceof AddressNotAllowedError) throw recordingUrlNotAllowed(err.reason);
+        throw err;
+      }
+    }
     if (!isHttpUrl(url)) throw invalidRecordingUrl();
     const writable = this.source as Partial<WritableRecordingSource>;
     if (typeof writable.setRecordingUrl !== 'function') throw recordingSourceReadOnly();
@@ -74,7 +88,7 @@ export class RecordingService {
   /**
    * The file, or how long to wait for it. The first request enqueues the download; a stuck or failed one
    * is recovered (counted) up to max attempts per window. @throws recording_not_found (404),
-   * worker_not_processing_queue (500).
+   * worker_not_processing_queue (500), recording_download_failed (500: the provider or URL failed for good).
    */
   async getFile(callSid: string, userId: string | null): Promise<FileAnswer> {
     const file = await this.files.find(callSid);
@@ -91,16 +105,24 @@ export class RecordingService {
           throw recordingNotFound();
         case 'offline':
           throw workerNotProcessingQueue(max);
+        case 'failed':
+          throw recordingDownloadFailed(d.reason, d.detail);
         case 'wait':
           return this.preparing(d.status, attempts);
         case 'enqueue':
           await this.enqueue(callSid, url!, d.generation, userId);
           return this.preparing('queued', attempts);
         case 'advance': {
+          // A run that finished after our look at the disk may have written its file since: serve it
+          // rather than take "finished, no file" for a file lost to retention and download it again.
+          if (run && !d.count && !d.failReason) {
+            const late = await this.files.find(callSid);
+            if (late) return { kind: 'file', file: late };
+          }
           const r = await this.state.advance(callSid, generation, d.count);
           if (r.outcome === 'lost') continue;
           if (d.failReason && run) {
-            await this.jobs.markRunFailed(run, d.failReason, await this.state.serverTimeMs());
+            await this.jobs.markRunFailed(run, d.failReason);
             this.logger.warn(
               { call_sid: callSid, run_id: run.run_id, reason: d.failReason },
               'recording_run_stuck',
@@ -140,6 +162,7 @@ export class RecordingService {
   /** Marks every stuck download run failed (the scheduled recordings_stuck_cleanup job); returns their ids. */
   async cleanupStuckRecordingJobs(): Promise<string[]> {
     const failed: string[] = [];
+    const seen = new Set<string>();
     let cursor: string | null = null;
     do {
       const page = await this.jobs.listRuns({
@@ -149,25 +172,62 @@ export class RecordingService {
         cursor,
       });
       for (const run of page.runs) {
-        const verdict = isRunStuck(run, this.now(), this.opts.timeoutSeconds);
-        if (!verdict.stuck) continue;
-        await this.jobs.markRunFailed(run, verdict.reason, await this.state.serverTimeMs());
-        this.logger.warn({ run_id: run.run_id, reason: verdict.reason }, 'recording_run_stuck');
+        const stuck = stuckVerdict(run, this.now(), this.opts.timeoutSeconds * 1000);
+        if (!stuck) continue;
+        const reason = describeStuck(stuck);
+        await this.jobs.markRunFailed(run, reason);
+        this.logger.warn({ run_id: run.run_id, reason }, 'recording_run_stuck');
         failed.push(run.run_id);
       }
+      // A store must never hand back a cursor it gave before (that would page forever); stop if one does.
+      if (page.next_cursor && seen.has(page.next_cursor)) {
+        this.logger.error({ cursor: page.next_cursor }, 'recording_cleanup_cursor_repeated');
+        break;
+      }
       cursor = page.next_cursor;
+      if (cursor) seen.add(cursor);
     } while (cursor);
     return failed;
   }
 
-  private async enqueue(callSid: string, url: string, generation: number, userId: string | null) {
+  /**
+   * An operator's retry of a failed download (`POST /api/jobs/runs/{id}/retry`): the call gets a fresh retry
+   * window (its attempts are forgotten) and a new download generation, so the player's next request sees
+   * 202 again and then the file. @throws recording_not_found when the call no longer has a recording URL.
+   */
+  async retryDownload(run: JobRun, by: { triggered_by: string | null }): Promise<{ run_id: string }> {
+    const parsed = parseDownloadRunId(run.run_id);
+    if (!parsed) throw recordingNotFound();
+    const url = await this.source.getRecordingUrl(parsed.callSid);
+    if (!url) throw recordingNotFound();
+    await this.state.reset(parsed.callSid);
+    const generation = await this.state.generation(parsed.callSid);
+    const res = await this.enqueue(parsed.callSid, url, generation, run.user_id, {
+      retry_of: run.run_id,
+      triggered_by: by.triggered_by,
+    });
+    this.logger.info(
+      { call_sid: parsed.callSid, run_id: res.run_id, retry_of: run.run_id },
+      'recording_download_retried',
+    );
+    return { run_id: res.run_id };
+  }
+
+  private async enqueue(
+    callSid: string,
+    url: string,
+    generation: number,
+    userId: string | null,
+    extra: { retry_of?: string; triggered_by?: string | null } = {},
+  ) {
     const runId = downloadRunId(callSid, generation);
     const res = await this.jobs.enqueueDynamic(
       DOWNLOAD_JOB_ID,
       { call_sid: callSid, url, generation },
-      { user_id: userId, runId },
+      { user_id: userId, runId, ...extra },
     );
     this.logger.info({ call_sid: callSid, run_id: res.run_id, generation }, 'recording_download_enqueued');
+    return res;
   }
 
   private preparing(status: 'queued' | 'running', attempt: number): FileAnswer {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '../queues/redis-keys';
 
 /**
  * Where a call's recording URL comes from. The default is {@link RedisRecordingSource}, fed by
@@ -26,7 +27,7 @@ export function isHttpUrl(s: unknown): s is string {
   }
 }
 
-/** The default source: one Redis hash `{prefix}:recording_urls` (call_sid → URL). */
+/** The default source: one Redis hash {@link RedisKeys.recordingUrls} (call_sid → URL). */
 export class RedisRecordingSource implements WritableRecordingSource {
   private readonly key: string;
 
@@ -34,7 +35,7 @@ export class RedisRecordingSource implements WritableRecordingSource {
     private readonly redis: Redis,
     prefix: string,
   ) {
-    this.key = `${prefix}:recording_urls`;
+    this.key = new RedisKeys(prefix).recordingUrls;
   }
 
   getRecordingUrl(callSid: string): Promise<string | null> {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '../queues/redis-keys';
 
 // Atomically moves a call to its next download generation, if it is still at the expected one.
 // With ARGV[2]=1 the move is a recovery attempt: INCR the counter (TTL = window from the first attempt);
@@ -26,23 +27,24 @@ export type AdvanceResult =
 
 /**
  * Per-call download state in Redis, shared by every API process and worker:
- * `{prefix}:recording_gen:{call_sid}` (current download generation) and
- * `{prefix}:recording_retry_attempts:{call_sid}` (recovery attempts, INCR with a TTL of the window).
+ * {@link RedisKeys.recordingGeneration} (current download generation) and
+ * {@link RedisKeys.recordingRetryAttempts} (recovery attempts, INCR with a TTL of the window).
  */
 export class RecordingState {
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly windowSeconds: number,
     private readonly maxAttempts: number,
+    private readonly keys = new RedisKeys(prefix),
   ) {}
 
   genKey(callSid: string): string {
-    return `${this.prefix}:recording_gen:${callSid}`;
+    return this.keys.recordingGeneration(callSid);
   }
 
   attemptsKey(callSid: string): string {
-    return `${this.prefix}:recording_retry_attempts:${callSid}`;
+    return this.keys.recordingRetryAttempts(callSid);
   }
 
   /** Current generation and attempts, in one round trip. */
@@ -76,11 +78,5 @@ export class RecordingState {
   /** A new URL for the call: forget the attempts and supersede any download of the old one. */
   async reset(callSid: string): Promise<void> {
     await this.redis.multi().del(this.attemptsKey(callSid)).incr(this.genKey(callSid)).exec();
-  }
-
-  /** Redis server time in ms (the clock BullMQ's event ids use). */
-  async serverTimeMs(): Promise<number> {
-    const [s, us] = await this.redis.time();
-    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
   }
 }

@@ -14,6 +14,8 @@ export interface RecordingsRouterDeps {
   userOf?(req: Request): string | null;
   /** How long the player page waits before showing the timeout message (default 180000 ms). */
   playerTimeoutMs?: number;
+  /** LOCALE: with `he` the player speaks Hebrew unless the link asks `?lang=en`; with `en`, the browser's language decides. */
+  locale?: 'en' | 'he';
 }
 
 const USER_ID = /^[\w.@:-]{1,128}$/;
@@ -47,7 +49,7 @@ export function recordingsMount(deps: RecordingsRouterDeps) {
       const callSid = parseCallSid(Array.isArray(segments) ? segments.join('/') : segments);
       const answer = await deps.service.getFile(callSid, userOf(req));
       if (answer.kind === 'file') {
-        serveRecording(req, res, answer.file);
+        serveRecording(req, res, answer.file, callSid);
         return;
       }
       const { kind: _k, ...body } = answer;
@@ -66,7 +68,10 @@ export function recordingsMount(deps: RecordingsRouterDeps) {
     });
     app.get('/recordings/player', guard, (req, res) => {
       const callSid = parseCallSid(req.query.call_sid);
-      const lang = pickLang(req.query.lang, req.get('accept-language'));
+      const lang =
+        deps.locale === 'he' && req.query.lang !== 'en'
+          ? 'he'
+          : pickLang(req.query.lang, req.get('accept-language'));
       res
         .set('Content-Security-Policy', PLAYER_CSP)
         .set('X-Content-Type-Options', 'nosniff')

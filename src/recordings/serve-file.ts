@@ -25,14 +25,54 @@ export function parseRange(
   return { start, end };
 }
 
+/** Audio types served as such; any other stored type is served as application/octet-stream. */
+const AUDIO_TYPES: Record<string, string> = {
+  'audio/mpeg': '.mp3',
+  'audio/mp3': '.mp3',
+  'audio/wav': '.wav',
+  'audio/wave': '.wav',
+  'audio/x-wav': '.wav',
+  'audio/vnd.wave': '.wav',
+  'audio/ogg': '.ogg',
+  'audio/opus': '.opus',
+  'audio/webm': '.weba',
+  'audio/mp4': '.m4a',
+  'audio/x-m4a': '.m4a',
+  'audio/aac': '.aac',
+  'audio/flac': '.flac',
+  'audio/x-flac': '.flac',
+  'audio/3gpp': '.3gp',
+  'audio/amr': '.amr',
+  'audio/basic': '.au',
+};
+
+/**
+ * The Content-Type and file extension a stored recording is served with: its own type when it is on the
+ * audio allow-list (parameters dropped), else `application/octet-stream` (never HTML, SVG or script).
+ */
+export function servedType(stored: string): { type: string; ext: string } {
+  const type = stored.split(';')[0].trim().toLowerCase();
+  const ext = AUDIO_TYPES[type];
+  return ext ? { type, ext } : { type: 'application/octet-stream', ext: '.bin' };
+}
+
+/** CSP of file responses: nothing may run or load, even if a browser renders the bytes. */
+export const FILE_CSP = "default-src 'none'; sandbox";
+
 /**
  * Streams a stored recording: 200 with Content-Type, Content-Length, ETag and Accept-Ranges, 206 for a
  * satisfiable Range (416 otherwise), 304 for a matching If-None-Match. An If-Range that does not match
- * the ETag gets the whole file.
+ * the ETag gets the whole file. Only audio types are served as such (see {@link servedType}), with
+ * `nosniff`, a sandboxing CSP and a Content-Disposition naming `<call_sid>.<ext>`.
  */
-export function serveRecording(req: Request, res: Response, file: StoredRecording): void {
+export function serveRecording(req: Request, res: Response, file: StoredRecording, callSid: string): void {
+  const { type, ext } = servedType(file.contentType);
   res.set({
-    'Content-Type': file.contentType,
+    'Content-Type': type,
+    'X-Content-Type-Options': 'nosniff',
+    // callSid matched ^[A-Za-z0-9_-]{1,64}$, so the name needs no quoting beyond the quotes.
+    'Content-Disposition': `inline; filename="${callSid}${ext}"`,
+    'Content-Security-Policy': FILE_CSP,
     ETag: file.etag,
     'Accept-Ranges': 'bytes',
     'Last-Modified': new Date(file.mtimeMs).toUTCString(),

@@ -1,8 +1,12 @@
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { JobEnvelope } from '../monitor/lifecycle';
+import type { PauseStore } from '../monitor/pauses';
+import { SCHEDULER_TRIGGERED_BY } from '../monitor/principal';
 import type { JobDefinition, JobRegistry } from '../monitor/registry';
 import type { QueueSet } from '../queues/queue-set';
+import { RedisKeys } from '../queues/redis-keys';
 
 export interface SyncReport {
   created: string[];
@@ -16,6 +20,17 @@ function repeatOptions(job: JobDefinition): { every?: number; pattern?: string }
   return job.job_type === 'cron'
     ? { pattern: job.cron! }
     : { every: Math.round(job.interval_seconds! * 1000) };
+}
+
+/** Creates or updates the BullMQ job scheduler of a repeating/cron job (scheduler id = job_id). */
+export async function upsertSchedule(
+  queue: Pick<Queue, 'upsertJobScheduler'>,
+  job: JobDefinition,
+): Promise<void> {
+  await queue.upsertJobScheduler(job.job_id, repeatOptions(job), {
+    name: job.job_id,
+    data: { trigger: 'scheduled', user_id: null, triggered_by: SCHEDULER_TRIGGERED_BY } satisfies JobEnvelope,
+  });
 }
 
 /**
@@ -32,17 +47,20 @@ export class Scheduler {
     private readonly registry: JobRegistry,
     private readonly queues: QueueSet,
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly logger: Logger,
+    private readonly keys = new RedisKeys(prefix),
+    /** #12: jobs paused by an operator get no scheduler (and no `once` run) until resumed. */
+    private readonly pauses?: PauseStore,
   ) {
-    this.managedKey = `${prefix}:jm:scheduler:queues`;
+    this.managedKey = keys.schedulerQueues;
   }
 
   /** Syncs now, then every `intervalMs` (to repair drift, e.g. a scheduler removed by hand). */
   async start(intervalMs = 60_000): Promise<SyncReport> {
     const report = await this.sync();
     this.timer = setInterval(() => {
-      this.sync().catch((err) => this.logger.warn({ err: (err as Error).message }, 'scheduler_sync_failed'));
+      this.sync().catch((err) => this.logger.warn({ err }, 'scheduler_sync_failed'));
     }, intervalMs);
     this.timer.unref();
     return report;
@@ -54,7 +72,13 @@ export class Scheduler {
 
   async sync(): Promise<SyncReport> {
     const report: SyncReport = { created: [], updated: [], removed: [], unchanged: [], once_added: [] };
-    const desired = new Map(this.registry.scheduled().map((j) => [j.job_id, j]));
+    const paused = new Set(Object.keys((await this.pauses?.all()) ?? {}));
+    const desired = new Map(
+      this.registry
+        .scheduled()
+        .filter((j) => !paused.has(j.job_id))
+        .map((j) => [j.job_id, j]),
+    );
     const registryQueues = this.registry.queues();
     if (registryQueues.length) await this.redis.sadd(this.managedKey, ...registryQueues);
     const managed = await this.redis.smembers(this.managedKey);
@@ -85,10 +109,7 @@ export class Scheduler {
             report.unchanged.push(job.job_id);
             continue;
           }
-          await queue.upsertJobScheduler(job.job_id, opts, {
-            name: job.job_id,
-            data: { trigger: 'scheduled', user_id: null } satisfies JobEnvelope,
-          });
+          await upsertSchedule(queue, job);
           (current ? report.updated : report.created).push(job.job_id);
         }
       } finally {
@@ -96,16 +117,17 @@ export class Scheduler {
       }
     }
 
-    for (const job of this.registry.jobs.filter((j) => j.job_type === 'once' && j.enabled)) {
-      const first = await this.redis.set(
-        `${this.prefix}:jm:once:${job.job_id}`,
-        new Date().toISOString(),
-        'NX',
-      );
+    for (const job of this.registry.jobs.filter(
+      (j) => j.job_type === 'once' && j.enabled && !paused.has(j.job_id),
+    )) {
+      // No TTL: a `once` job is enqueued a single time for the life of the deployment.
+      const first = await this.redis.set(this.keys.scheduledOnce(job.job_id), new Date().toISOString(), 'NX');
       if (first) {
-        await this.queues
-          .get(job.queue)
-          .add(job.job_id, { trigger: 'scheduled', user_id: null } satisfies JobEnvelope);
+        await this.queues.get(job.queue).add(job.job_id, {
+          trigger: 'scheduled',
+          user_id: null,
+          triggered_by: SCHEDULER_TRIGGERED_BY,
+        } satisfies JobEnvelope);
         report.once_added.push(job.job_id);
       }
     }

@@ -1,108 +1,340 @@
-/** Lua for RedisRunStore.apply: a batch of atomic, idempotent run updates (see redis-run-store.ts). */
-export const APPLY_UPDATES_LUA = `
--- Applies a batch of RunUpdates in one call (see src/monitor/run.ts applyRunUpdate for the reference
--- semantics). One call per batch instead of one per update: the per-call cost (client command encoding,
--- script dispatch) was most of the tracker's write cost.
--- KEYS[1] index registry set
--- ARGV[1] key base ("<prefix>:runs:"), ARGV[2] retention ms, then one argument per update: a JSON array of
---   strings [run id, seq, created_at ms, n identity pairs, n patch pairs, n log pairs, then the pairs]
---   (identity and patch: field, JSON-encoded value; logs: seq, JSON line). One string per update keeps the
---   client's per-argument encoding cost low; values stay JSON text, so nothing is re-encoded here.
--- Run keys are built from the base: the base carries the store's hash tag, so in Redis Cluster every key
--- lives in the registry's slot. Logs keep the last 50 lines (MAX_RUN_LOGS).
-local idxSet = KEYS[1]
-local base, retention = ARGV[1], tonumber(ARGV[2])
-local idxPrefix = base .. 'i:'
-local touched, touchedList = {}, {}
+/**
+ * Lua of RedisRunStore (see redis-run-store.ts for the key layout and the field names). Key names are
+ * built from the base argument (`<prefix>:runs:`), which carries the store's hash tag: in Redis Cluster
+ * every key lives in the slot of KEYS[1].
+ */
 
-local function index(name, score, member)
-  local key = idxPrefix .. name
-  redis.call('ZADD', key, score, member)
+/** Shared helpers: index writes that keep the leaf directories exact. */
+const INDEX_HELPERS = `
+local base = ARGV[1]
+local touched = {}
+local function keep(key)
   if not touched[key] then
     touched[key] = true
-    touchedList[#touchedList + 1] = key
+    redis.call('PEXPIRE', key, retention)
   end
 end
+-- Adds a run to an index leaf and, at the leaf's first touch in this call, its TTL and directory entry.
+local function addLeaf(key, score, member, dirKey, dirMember)
+  redis.call('ZADD', key, score, member)
+  if not touched[key] then
+    keep(key)
+    if dirKey then
+      redis.call('SADD', dirKey, dirMember)
+      touched[dirKey] = nil
+      keep(dirKey)
+    end
+  end
+end
+-- Removes a run from a leaf; an emptied leaf leaves its directory (so a query never reads a dead leaf
+-- for long, and a later add puts it back).
+local function removeLeaf(key, member, dirKey, dirMember)
+  if redis.call('ZREM', key, member) == 1 and redis.call('ZCARD', key) == 0 then
+    redis.call('SREM', dirKey, dirMember)
+    touched[key] = nil
+    return true
+  end
+  return false
+end
+local function userLeafKey(user, leaf)
+  return base .. 'U:' .. #user .. ':' .. user .. '|' .. leaf
+end
+local function addRun(job, status, trigger, user, score, runId)
+  local leaf = job .. '|' .. status .. '|' .. trigger
+  addLeaf(base .. 'L:' .. leaf, score, runId, base .. 'D', leaf)
+  if user then
+    local dir = base .. 'UD:' .. user
+    local key = userLeafKey(user, leaf)
+    if not touched[key] then
+      redis.call('SADD', base .. 'UR', user)
+      keep(base .. 'UR')
+    end
+    addLeaf(key, score, runId, dir, leaf)
+  end
+end
+local function removeRun(job, status, trigger, user, runId)
+  local leaf = job .. '|' .. status .. '|' .. trigger
+  removeLeaf(base .. 'L:' .. leaf, runId, base .. 'D', leaf)
+  if user then
+    local dir = base .. 'UD:' .. user
+    if removeLeaf(userLeafKey(user, leaf), runId, dir, leaf) and redis.call('SCARD', dir) == 0 then
+      redis.call('SREM', base .. 'UR', user)
+    end
+  end
+end
+`;
+
+/**
+ * Applies a batch of RunUpdates in one call (src/monitor/run.ts applyRunUpdate is the reference).
+ * KEYS[1] the leaf directory. ARGV[1] key base, ARGV[2] retention ms, ARGV[3] now ms, then one argument
+ * per update: a JSON array of strings (see encodeUpdate in redis-run-store.ts)
+ *   [1] run id [2] seq [3] created ms [4] '1' when it only carries marks [5] n identity pairs
+ *   [6] n patch pairs [7] n patch fields set to null [8] n log pairs [9] n mark pairs [10] n marks set to
+ *   null [11] attempt field ('' none) [12] attempt value [13] n search terms, then the lists in that order
+ *   (pairs: short field name, plain string value; logs: seq, JSON line).
+ * Values stay plain strings, so nothing is decoded here but the envelope. A run is one hash (`r:<id>`,
+ * compact field names, null fields absent), in one leaf `L:<job>|<status>|<trigger>` (+ its user's leaf),
+ * in `K` while stuck, and in `Q:<term>` per search term.
+ */
+export const APPLY_UPDATES_LUA = `
+local retention, now = tonumber(ARGV[2]), tonumber(ARGV[3])
+${INDEX_HELPERS}
+local FINISHED = { completed = true, failed = true, skipped = true, cancelled = true }
+local stuckKey = base .. 'K'
 
 local applied = 0
-for a = 3, #ARGV do
+for a = 4, #ARGV do
   local U = cjson.decode(ARGV[a])
   local runId, seq, createdMs = U[1], U[2], U[3]
-  local nId, nPatch, nLogs = tonumber(U[4]), tonumber(U[5]), tonumber(U[6])
-  local idStart = 7
-  local patchStart = idStart + 2 * nId
-  local logStart = patchStart + 2 * nPatch
-  local logEnd = logStart + 2 * nLogs
+  local nId, nSet, nDel, nLogs = tonumber(U[5]), tonumber(U[6]), tonumber(U[7]), tonumber(U[8])
+  local nMark, nMarkDel, nTerms = tonumber(U[9]), tonumber(U[10]), tonumber(U[13])
+  local idStart = 14
+  local setStart = idStart + 2 * nId
+  local delStart = setStart + 2 * nSet
+  local logStart = delStart + nDel
+  local markStart = logStart + 2 * nLogs
+  local markDelStart = markStart + 2 * nMark
+  local termStart = markDelStart + nMarkDel
 
   local runKey = base .. 'r:' .. runId
-  local state = redis.call('HMGET', runKey, 'seq', 'job_id', 'status', 'created_ms')
-  local cur = state[1]
-  if not (cur and seq <= cur) then
-    applied = applied + 1
+  local st = redis.call('HMGET', runKey, 'z', 'j', 's', 't', 'u', 'c', 'k')
+  local cur = st[1]
+  local exists = cur ~= false
+  if exists or U[4] ~= '1' then
+    local job, oldStatus, trigger, user, wasStuck
     local fields = {}
-    local jobId, oldStatus
-    local created = not cur
-    if created then
-      -- First sight of this run: identity and defaults, and its permanent indexes.
-      local ident = {}
-      for k = idStart, patchStart - 1, 2 do
-        ident[U[k]] = U[k + 1]
+    local status
+    if exists then
+      job, oldStatus, trigger, user, createdMs = st[2], st[3] or 'pending', st[4], st[5] or nil, st[6]
+      wasStuck = st[7] == '1'
+      status = oldStatus
+    else
+      -- First sight of this run: identity (written only now), and its indexes below.
+      for k = idStart, setStart - 1, 2 do
+        local f, v = U[k], U[k + 1]
+        fields[#fields + 1] = f
+        fields[#fields + 1] = v
+        if f == 'j' then job = v elseif f == 't' then trigger = v elseif f == 'u' then user = v end
+      end
+      fields[#fields + 1] = 'c'
+      fields[#fields + 1] = createdMs
+      status = 'pending'
+      wasStuck = false
+      cur = ''
+    end
+
+    if (not exists) or seq > cur then
+      applied = applied + 1
+      for k = setStart, delStart - 1, 2 do
         fields[#fields + 1] = U[k]
         fields[#fields + 1] = U[k + 1]
+        if U[k] == 's' then status = U[k + 1] end
       end
-      fields[#fields + 1] = 'created_ms'
-      fields[#fields + 1] = createdMs
-      fields[#fields + 1] = 'status'
-      fields[#fields + 1] = '"pending"'
-      jobId = cjson.decode(ident['job_id'])
-      index('all', createdMs, runId)
-      index('job:' .. jobId, createdMs, runId)
-      index('trigger:' .. cjson.decode(ident['trigger']), createdMs, runId)
-      local user = ident['user_id'] and cjson.decode(ident['user_id'])
-      if type(user) == 'string' then index('user:' .. user, createdMs, runId) end
-      cur = ''
-    else
-      jobId = cjson.decode(state[2])
-      oldStatus = cjson.decode(state[3])
-      createdMs = state[4]
-    end
-
-    local status = oldStatus or 'pending'
-    for k = patchStart, logStart - 1, 2 do
-      fields[#fields + 1] = U[k]
-      fields[#fields + 1] = U[k + 1]
-      if U[k] == 'status' then status = cjson.decode(U[k + 1]) end
-    end
-    fields[#fields + 1] = 'seq'
-    fields[#fields + 1] = seq
-    redis.call('HSET', runKey, unpack(fields))
-    -- The retention counts from the run's creation (as the index trim does): set the TTL once.
-    if created then redis.call('PEXPIRE', runKey, retention) end
-
-    if status ~= oldStatus then
-      if oldStatus then
-        redis.call('ZREM', idxPrefix .. 'status:' .. oldStatus, runId)
-        redis.call('ZREM', idxPrefix .. 'js:' .. jobId .. ':' .. oldStatus, runId)
+      if U[11] ~= '' then
+        fields[#fields + 1] = '@' .. U[11]
+        fields[#fields + 1] = U[12]
+        local old = tonumber(U[11]) - 25
+        if old >= 1 and exists then redis.call('HDEL', runKey, '@' .. old) end
       end
-      index('status:' .. status, createdMs, runId)
-      index('js:' .. jobId .. ':' .. status, createdMs, runId)
+      fields[#fields + 1] = 'z'
+      fields[#fields + 1] = seq
+      if exists and nDel > 0 then redis.call('HDEL', runKey, unpack(U, delStart, logStart - 1)) end
+      local lines = {}
+      for k = logStart, markStart - 1, 2 do
+        if U[k] > cur then lines[#lines + 1] = U[k + 1] end
+      end
+      if #lines > 0 then
+        local logKey = base .. 'l:' .. runId
+        local len = redis.call('RPUSH', logKey, unpack(lines))
+        if len > 50 then redis.call('LTRIM', logKey, -50, -1) end
+        if len == #lines then redis.call('PEXPIRE', logKey, retention) end
+      end
     end
 
-    local lines = {}
-    for k = logStart, logEnd - 1, 2 do
-      if U[k] > cur then lines[#lines + 1] = U[k + 1] end
+    -- Marks: whatever the seq; stuck fields only while the run is not finished.
+    local isStuck = wasStuck
+    local finished = FINISHED[status]
+    local dels = {}
+    for k = markStart, markDelStart - 1, 2 do
+      local f, v = U[k], U[k + 1]
+      if f == 'rb' or not finished then
+        fields[#fields + 1] = f
+        fields[#fields + 1] = v
+        if f == 'k' then isStuck = true end
+      end
     end
-    if #lines > 0 then
-      local logKey = base .. 'l:' .. runId
-      local len = redis.call('RPUSH', logKey, unpack(lines))
-      if len > 50 then redis.call('LTRIM', logKey, -50, -1) end
-      if len == #lines then redis.call('PEXPIRE', logKey, retention) end
+    for k = markDelStart, termStart - 1 do
+      local f = U[k]
+      if f == 'rb' or not finished then
+        dels[#dels + 1] = f
+        if f == 'k' then isStuck = false end
+      end
+    end
+    if finished and wasStuck then
+      dels[#dels + 1] = 'k'
+      dels[#dels + 1] = 'kr'
+      dels[#dels + 1] = 'ks'
+      isStuck = false
+    end
+
+    if #fields > 0 then redis.call('HSET', runKey, unpack(fields)) end
+    if #dels > 0 then redis.call('HDEL', runKey, unpack(dels)) end
+    if not exists then
+      -- The retention counts from the run's creation (as the index trim does): set the TTL once.
+      redis.call('PEXPIRE', runKey, retention)
+      addRun(job, status, trigger, user, createdMs, runId)
+      for k = termStart, termStart + nTerms - 1 do
+        local tkey = base .. 'Q:' .. U[k]
+        redis.call('ZADD', tkey, createdMs, runId)
+        if not touched[tkey] then
+          -- A term's set is trimmed when it is written (no registry of terms) and expires on its own.
+          redis.call('ZREMRANGEBYSCORE', tkey, '-inf', now - retention)
+          keep(tkey)
+        end
+      end
+    elseif status ~= oldStatus then
+      removeRun(job, oldStatus, trigger, user, runId)
+      addRun(job, status, trigger, user, createdMs, runId)
+    end
+    if isStuck ~= wasStuck then
+      if isStuck then
+        redis.call('ZADD', stuckKey, createdMs, runId)
+        keep(stuckKey)
+      else
+        redis.call('ZREM', stuckKey, runId)
+      end
     end
   end
 end
 
--- Each index key touched gets its TTL and registry entry once per batch, not once per run.
-for _, key in ipairs(touchedList) do redis.call('PEXPIRE', key, retention) end
-if #touchedList > 0 then redis.call('SADD', idxSet, unpack(touchedList)) end
 return applied
+`;
+
+/**
+ * The next `want` index entries after a position, newest first (score desc, then member desc), merged
+ * lazily across several sorted sets (a heap of per-set buffers, each refilled in growing chunks), so a
+ * query over many leaves reads about `want` entries in all, whatever their sizes.
+ * KEYS[1] the leaf directory (slot). ARGV[1] key base, ARGV[2] the range's top for entries below the tie
+ * score (Redis score syntax, e.g. '(1700' or '+inf'), ARGV[3] the range's bottom, ARGV[4] tie score ('' for
+ * none: no cursor, or the cursor is above the range), ARGV[5] tie member (entries at the tie score are kept
+ * when their member is smaller), ARGV[6] want, ARGV[7] a run id whose hash may exist without being in
+ * the sets ('' none; the search by run id), then the sorted-set keys.
+ * Returns a flat list: member, score, member, score…
+ */
+export const MERGE_LUA = `
+local base, top, bottom, tie, tieId = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local want = tonumber(ARGV[6])
+local direct = ARGV[7]
+local srcs = {}
+
+local function fill(s)
+  if s.done then return end
+  local r = redis.call('ZRANGE', s.key, top, bottom, 'BYSCORE', 'REV', 'LIMIT', s.offset, s.chunk, 'WITHSCORES')
+  local n = #r / 2
+  s.offset = s.offset + n
+  if n < s.chunk then s.done = true end
+  if s.chunk < 512 then s.chunk = s.chunk * 2 end
+  for i = 1, #r, 2 do s.buf[#s.buf + 1] = { r[i], tonumber(r[i + 1]) } end
+end
+
+for i = 8, #ARGV do
+  local s = { key = ARGV[i], buf = {}, pos = 1, offset = 0, chunk = math.min(want, 4), done = false }
+  if tie ~= '' then
+    local r = redis.call('ZRANGE', s.key, tie, tie, 'BYSCORE', 'REV', 'WITHSCORES')
+    for j = 1, #r, 2 do
+      if r[j] < tieId then s.buf[#s.buf + 1] = { r[j], tonumber(r[j + 1]) } end
+    end
+  end
+  if #s.buf == 0 then fill(s) end
+  if #s.buf > 0 then srcs[#srcs + 1] = s end
+end
+if direct ~= '' then
+  local c = redis.call('HGET', base .. 'r:' .. direct, 'c')
+  if c then
+    local score = tonumber(c)
+    local lo = bottom == '-inf' and -math.huge or tonumber(bottom)
+    local hiEx = string.sub(top, 1, 1) == '('
+    local hi = top == '+inf' and math.huge or tonumber(hiEx and string.sub(top, 2) or top)
+    local ok = score >= lo and (score < hi or (not hiEx and score == hi))
+    if tie ~= '' and score == tonumber(tie) then ok = direct < tieId end
+    if ok then srcs[#srcs + 1] = { buf = { { direct, score } }, pos = 1, done = true } end
+  end
+end
+
+local function head(s) return s.buf[s.pos] end
+local function before(a, b) -- a sorts before b (newer, or same time and larger id)
+  local x, y = head(a), head(b)
+  return x[2] > y[2] or (x[2] == y[2] and x[1] > y[1])
+end
+local heap = {}
+local function up(i)
+  while i > 1 do
+    local p = math.floor(i / 2)
+    if before(heap[i], heap[p]) then heap[i], heap[p] = heap[p], heap[i]; i = p else break end
+  end
+end
+local function down(i)
+  local n = #heap
+  while true do
+    local l, r, m = 2 * i, 2 * i + 1, i
+    if l <= n and before(heap[l], heap[m]) then m = l end
+    if r <= n and before(heap[r], heap[m]) then m = r end
+    if m == i then break end
+    heap[i], heap[m] = heap[m], heap[i]
+    i = m
+  end
+end
+for _, s in ipairs(srcs) do heap[#heap + 1] = s; up(#heap) end
+
+local out = {}
+local last
+while #out < 2 * want and #heap > 0 do
+  local s = heap[1]
+  local e = head(s)
+  if e[1] ~= last then
+    out[#out + 1] = e[1]
+    out[#out + 1] = tostring(e[2])
+    last = e[1]
+  end
+  s.pos = s.pos + 1
+  if s.pos > #s.buf then
+    s.buf, s.pos = {}, 1
+    fill(s)
+  end
+  if #s.buf == 0 then
+    heap[1] = heap[#heap]
+    heap[#heap] = nil
+  end
+  if #heap > 0 then down(1) end
+end
+return out
+`;
+
+/**
+ * Drops index entries older than the retention from every leaf (main and per user) and from the stuck
+ * set; emptied leaves leave their directories. KEYS[1] the leaf directory. ARGV[1] key base, ARGV[2]
+ * retention ms, ARGV[3] the cutoff (ms). Search sets (`Q:<term>`) are trimmed when they are written and
+ * expire on their own.
+ */
+export const TRIM_LUA = `
+local retention = tonumber(ARGV[2])
+${INDEX_HELPERS}
+local cutoff = ARGV[3]
+local removed = 0
+local function trim(key)
+  removed = removed + redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
+  return redis.call('ZCARD', key) == 0
+end
+for _, leaf in ipairs(redis.call('SMEMBERS', base .. 'D')) do
+  if trim(base .. 'L:' .. leaf) then redis.call('SREM', base .. 'D', leaf) end
+end
+for _, user in ipairs(redis.call('SMEMBERS', base .. 'UR')) do
+  local dir = base .. 'UD:' .. user
+  for _, leaf in ipairs(redis.call('SMEMBERS', dir)) do
+    if trim(userLeafKey(user, leaf)) then redis.call('SREM', dir, leaf) end
+  end
+  if redis.call('SCARD', dir) == 0 then redis.call('SREM', base .. 'UR', user) end
+end
+trim(base .. 'K')
+return removed
 `;

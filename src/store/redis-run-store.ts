@@ -1,26 +1,48 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import { type ChainableCommander, type Redis, ReplyError } from 'ioredis';
+import type { Logger } from 'pino';
 import {
   ACTIVE_STATUSES,
+  type AttemptRecord,
+  DEFAULT_RUN_RESULT_MAX_BYTES,
+  isMarksOnly,
+  MAX_RUN_ATTEMPTS,
+  newRun,
   FINISHED_STATUSES,
   type JobRun,
   RUN_RETENTION_SECONDS,
   RUN_STATUSES,
   type RunLog,
   type RunStatus,
+  prepareUpdate,
   type RunUpdate,
+  trackingErrorUpdate,
 } from '../monitor/run';
 import {
   DEFAULT_STATS_SAMPLE,
   decodeCursor,
   encodeCursor,
   type FinishedRunSample,
-  type RunStatsSample,
   pageSize,
+  type RunStatsSample,
   type RunPage,
   type RunQuery,
   type RunStore,
 } from '../monitor/run-store';
-import { APPLY_UPDATES_LUA } from './redis-run-store-lua';
+import { RedisKeys } from '../queues/redis-keys';
+import { APPLY_UPDATES_LUA, MERGE_LUA, TRIM_LUA } from './redis-run-store-lua';
+
+type StatusesCommand = (numKeys: number, ...keys: string[]) => Promise<(string | null)[]>;
+
+/**
+ * Reads the status of many runs in one call (keys declared: Cluster routes it): the compact field `s`, or a
+ * legacy hash's JSON `status` (answered as such; the caller tells them apart by the quote).
+ */
+const RUN_STATUSES_LUA = `local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 's', 'status')
+  out[i] = v[1] or v[2]
+end
+return out`;
 
 type ApplyCommand = (idxSet: string, ...args: (string | number)[]) => Promise<number>;
 
@@ -39,7 +61,570 @@ async function execAll(p: ChainableCommander): Promise<unknown[]> {
   return res.map(([, v]) => v);
 }
 
-const JSON_FIELDS = [
+/**
+ * The run hash's field names: short, because every byte is paid once per run (#16). Null fields are not
+ * stored (absent means null, or the default 0/false); `@<n>` holds attempt n of `attempts_log`.
+ */
+const FIELD = {
+  job_id: 'j',
+  queue: 'q',
+  trigger: 't',
+  user_id: 'u',
+  retry_of: 'ro',
+  triggered_by: 'tb',
+  status: 's',
+  progress: 'p',
+  total_items: 'ti',
+  processed_items: 'pi',
+  started_at: 'sa',
+  ended_at: 'ea',
+  duration_ms: 'd',
+  attempts: 'a',
+  stalls: 'st',
+  worker: 'w',
+  error_message: 'em',
+  error_stack: 'es',
+  result: 'r',
+  stuck: 'k',
+  stuck_reason: 'kr',
+  stuck_since: 'ks',
+  retried_by: 'rb',
+} as const;
+type Stored = keyof typeof FIELD;
+const TIME_FIELDS = new Set<string>(['started_at', 'ended_at', 'stuck_since']);
+const NUMBER_FIELDS = new Set<string>([
+  'progress',
+  'total_items',
+  'processed_items',
+  'duration_ms',
+  'attempts',
+  'stalls',
+]);
+
+/** A time as stored: canonical ISO times as base-36 ms (8 characters instead of 24), others as `~<text>`. */
+function encodeTime(v: string): string {
+  const ms = Date.parse(v);
+  return Number.isFinite(ms) && ms >= 0 && new Date(ms).toISOString() === v ? ms.toString(36) : `~${v}`;
+}
+function decodeTime(v: string): string {
+  return v.startsWith('~') ? v.slice(1) : new Date(Number.parseInt(v, 36)).toISOString();
+}
+
+/** A field's value as the plain string the hash keeps (null is never stored: the field is deleted). */
+function encodeValue(field: string, v: unknown): string {
+  if (field === 'result') return JSON.stringify(v);
+  if (field === 'stuck') return '1';
+  if (TIME_FIELDS.has(field)) return encodeTime(String(v));
+  return String(v);
+}
+
+function decodeValue(field: string, v: string): unknown {
+  if (field === 'result') return JSON.parse(v);
+  if (field === 'stuck') return v === '1';
+  if (TIME_FIELDS.has(field)) return decodeTime(v);
+  if (NUMBER_FIELDS.has(field)) return Number(v);
+  return v;
+}
+
+/** An attempt record as one short string (under the hash's listpack value limit for a normal attempt). */
+function encodeAttempt(a: AttemptRecord): string {
+  const t = (v: string | null) => (v === null ? '' : encodeTime(v));
+  return JSON.stringify([t(a.started_at), t(a.ended_at), a.worker, a.outcome, a.error]);
+}
+function decodeAttempt(n: number, v: string): AttemptRecord {
+  const [s, e, worker, outcome, error] = JSON.parse(v) as [
+    string,
+    string,
+    string | null,
+    string,
+    string | null,
+  ];
+  return {
+    attempt: n,
+    started_at: s ? decodeTime(s) : null,
+    ended_at: e ? decodeTime(e) : null,
+    worker,
+    outcome: outcome as AttemptRecord['outcome'],
+    error,
+  };
+}
+
+/** Lowercased, trimmed: how `RunQuery.q` compares. */
+const norm = (s: string) => s.trim().toLowerCase();
+
+/** One update as the JSON array of strings APPLY_UPDATES_LUA reads (see its header). */
+export function encodeUpdate(u: RunUpdate): string {
+  const id = u.identity;
+  const created = Date.parse(id.created_at) || Date.now();
+  const ident: string[] = ['j', id.job_id, 'q', id.queue, 't', id.trigger];
+  if (id.user_id !== null && id.user_id !== undefined) ident.push('u', id.user_id);
+  if (id.retry_of) ident.push('ro', id.retry_of);
+  if (id.triggered_by) ident.push('tb', id.triggered_by);
+  const set: string[] = [];
+  const del: string[] = [];
+  const patch = u.patch as Record<string, unknown>;
+  for (const k in patch) {
+    const v = patch[k];
+    if (v === undefined || !(k in FIELD)) continue;
+    const f = FIELD[k as Stored];
+    if (v === null) del.push(f);
+    else set.push(f, encodeValue(k, v));
+  }
+  const logs: string[] = [];
+  for (const l of u.logs) {
+    logs.push(l.seq ?? '', JSON.stringify({ time: l.time, level: l.level, message: l.message }));
+  }
+  const mark: string[] = [];
+  const markDel: string[] = [];
+  for (const [k, v] of Object.entries(u.marks ?? {})) {
+    if (v === undefined) continue;
+    const f = FIELD[k as Stored];
+    if (v === null || v === false) markDel.push(f);
+    else mark.push(f, encodeValue(k, v));
+  }
+  // Search terms, plus the run id and user id when they differ from their lowercased form (the
+  // lowercase ones are found through the run's key and the user's leaves).
+  const terms = new Set((id.search ?? []).map(norm).filter((t) => t.length > 0));
+  if (norm(u.run_id) !== u.run_id && norm(u.run_id)) terms.add(norm(u.run_id));
+  if (id.user_id && norm(id.user_id) !== id.user_id && norm(id.user_id)) terms.add(norm(id.user_id));
+  const head = [
+    u.run_id,
+    u.seq,
+    String(created),
+    isMarksOnly(u) ? '1' : '',
+    String(ident.length / 2),
+    String(set.length / 2),
+    String(del.length),
+    String(logs.length / 2),
+    String(mark.length / 2),
+    String(markDel.length),
+    u.attempt ? String(u.attempt.attempt) : '',
+    u.attempt ? encodeAttempt(u.attempt) : '',
+    String(terms.size),
+  ];
+  return JSON.stringify(head.concat(ident, set, del, logs, mark, markDel, [...terms]));
+}
+
+/**
+ * Redis replies that a later retry may not get (server busy, loading, read-only replica, out of memory,
+ * cluster moving): the batch is retried as a whole. Any other error reply to one update (a script error, a
+ * key of the wrong type) refuses that update for good.
+ */
+const TRANSIENT_REPLY =
+  /^(OOM|BUSY|LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|NOSCRIPT|NOREPLICAS|EXECABORT)\b/;
+
+/** True for an error reply that refuses this update for good (see {@link TRANSIENT_REPLY}). */
+export function isPoisonReply(err: unknown): boolean {
+  return err instanceof ReplyError && !TRANSIENT_REPLY.test(String((err as Error).message));
+}
+
+export interface RedisRunStoreOptions {
+  /** QUEUE_PREFIX; every key of the store starts with {@link RedisKeys.runsBase} (one hash tag: one Cluster slot). */
+  prefix: string;
+  retentionSeconds?: number;
+  /** Cap on `result` and `error_message` (RUN_RESULT_MAX_BYTES). @defaultValue 64 KiB */
+  maxResultBytes?: number;
+  /** Where rejected updates are logged. */
+  logger?: Logger;
+}
+
+/** Index entries a list reads at most to fill a page that needs a check on the run itself (`stuck`, `q`). */
+export const LIST_SCAN_BUDGET = 5000;
+
+/** A position in the newest-first order: score (created_at ms), then run id. */
+interface Pos {
+  score: number;
+  id: string;
+}
+
+/** What a list reads: the sorted sets whose union is (or contains) the answer, and what to check on each run. */
+interface Plan {
+  keys: string[];
+  /** A run id to consider even if no set has it (`q` equal to a run id). */
+  direct: string;
+  /** True when the sets hold exactly the matching runs (no check on the run needed). */
+  exact: boolean;
+  /** Runs to leave out (`stuck=false`: the stuck runs, a small set). */
+  exclude?: Set<string>;
+}
+
+/**
+ * RunStore on Redis, used when MONGO_URL is unset. Layout (every key under {@link RedisKeys.runsBase}):
+ * - `r:<id>`: the run, a hash of short fields (see `FIELD`), null fields absent, kept in listpack
+ *   encoding for a normal run; `l:<id>`: its last 50 log lines, only when it logged.
+ * - `L:<job>|<status>|<trigger>`: one index leaf per combination (sorted set, score created_at ms);
+ *   every run is in exactly one; `D` lists the leaves that exist. A user's runs are also in
+ *   `U:<len>:<user>|<leaf>` leaves listed in `UD:<user>`. `K`: the runs flagged stuck. `Q:<term>`: runs by
+ *   search term (and by lowercased run id / user id when those are not lowercase).
+ * A list picks the leaves its filters allow (job, status, trigger, user: exact), merges them newest first
+ * server-side (one Lua call) from the cursor, and reads only the runs on the page; only `stuck` and `q`
+ * check the runs themselves, over sets that are small (the stuck runs, one term's runs), bounded by
+ * {@link LIST_SCAN_BUDGET} with a `next_cursor` when it stops early. Retention: run keys expire after
+ * the retention; index entries older than it are trimmed at most once a minute.
+ */
+export class RedisRunStore implements RunStore {
+  private readonly base: string;
+  private readonly keys: RedisKeys;
+  private readonly retentionMs: number;
+  private lastTrim = 0;
+  private readonly maxResultBytes: number;
+  private readonly logger: Logger | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    opts: RedisRunStoreOptions,
+  ) {
+    this.keys = new RedisKeys(opts.prefix);
+    this.base = this.keys.runsBase;
+    this.maxResultBytes = opts.maxResultBytes ?? DEFAULT_RUN_RESULT_MAX_BYTES;
+    this.logger = opts.logger;
+    this.retentionMs = (opts.retentionSeconds ?? RUN_RETENTION_SECONDS) * 1000;
+    const r = redis as unknown as Record<string, unknown>;
+    if (!r.jmApplyRuns2) redis.defineCommand('jmApplyRuns2', { numberOfKeys: 1, lua: APPLY_UPDATES_LUA });
+    if (!r.jmMergeRuns) redis.defineCommand('jmMergeRuns', { numberOfKeys: 1, lua: MERGE_LUA });
+    if (!r.jmTrimRuns) redis.defineCommand('jmTrimRuns', { numberOfKeys: 1, lua: TRIM_LUA });
+    if (!r.jmRunStatuses2) redis.defineCommand('jmRunStatuses2', { lua: RUN_STATUSES_LUA });
+  }
+
+  /** The key of a run's hash (for tools and benches that measure it). */
+  runKey(runId: string): string {
+    return this.keys.run(runId);
+  }
+
+  async init(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  /**
+   * Writes the updates with one Lua call per {@link APPLY_CHUNK} updates, all in one pipeline (one round
+   * trip). Each update is atomic and idempotent on its own; see {@link RunUpdate}. `result` and
+   * `error_message` are capped first (RUN_RESULT_MAX_BYTES). When Redis refuses a chunk for good (a script
+   * error), its updates are written one by one: the one refused again is logged
+   * (`run_store_update_rejected`), replaced by a tracking-error update and skipped, so it never blocks the
+   * others or later batches. Throws only for what a retry may fix (connection, busy, OOM), and the tracker
+   * retries.
+   */
+  async apply(updates: RunUpdate[]): Promise<void> {
+    if (updates.length === 0) return;
+    const prepared = updates.map((u) => prepareUpdate(u, this.maxResultBytes));
+    const chunks: RunUpdate[][] = [];
+    for (let start = 0; start < prepared.length; start += APPLY_CHUNK) {
+      chunks.push(prepared.slice(start, start + APPLY_CHUNK));
+    }
+    const replies = await this.runChunks(chunks);
+    for (let i = 0; i < chunks.length; i++) {
+      const err = replies[i];
+      if (!err) continue;
+      if (!isPoisonReply(err)) throw err;
+      // One update of this chunk is refused; the chunk stopped there. Write them one at a time (each is
+      // idempotent, so the ones already written change nothing).
+      const single = await this.runChunks(chunks[i].map((u) => [u]));
+      for (let j = 0; j < single.length; j++) {
+        if (!single[j]) continue;
+        if (!isPoisonReply(single[j])) throw single[j];
+        await this.recordRejected(chunks[i][j], single[j] as Error);
+      }
+    }
+    await this.trimIndexes();
+  }
+
+  /** One Lua call per chunk in one pipeline; returns each call's error (null when it succeeded). */
+  private async runChunks(chunks: RunUpdate[][]): Promise<(Error | null)[]> {
+    const pipeline = this.redis.pipeline();
+    const apply = (pipeline as unknown as { jmApplyRuns2: ApplyCommand }).jmApplyRuns2.bind(pipeline);
+    const now = Date.now();
+    for (const chunk of chunks) {
+      const args: (string | number)[] = [this.base, this.retentionMs, now];
+      for (const u of chunk) args.push(encodeUpdate(u));
+      apply(this.keys.runLeafDir, ...args);
+    }
+    const res = await pipeline.exec();
+    if (!res) throw new Error('Redis pipeline aborted');
+    return res.map(([err]) => err ?? null);
+  }
+
+  private async recordRejected(u: RunUpdate, err: Error): Promise<void> {
+    const reason = `Redis refused the update: ${err.message.slice(0, 500)}`;
+    this.logger?.error({ run_id: u.run_id, seq: u.seq, reason }, 'run_store_update_rejected');
+    const [again] = await this.runChunks([[trackingErrorUpdate(u, reason)]]);
+    if (again && !isPoisonReply(again)) throw again;
+    if (again) this.logger?.error({ err: again, run_id: u.run_id }, 'run_store_tracking_error_not_recorded');
+  }
+
+  async get(runId: string): Promise<JobRun | null> {
+    const [hash, logs] = (await execAll(
+      this.redis.multi().hgetall(this.keys.run(runId)).lrange(this.keys.runLogs(runId), 0, -1),
+    )) as [Record<string, string>, string[]];
+    if (!hash || Object.keys(hash).length === 0) return null;
+    return decodeRun(runId, hash, logs);
+  }
+
+  /** Leaves (`job|status|trigger`) of the directory `dir` that the filters allow. */
+  /**
+   * Leaves (`job|status|trigger`) a query reads, from the directory `dir`. A run changes leaves only by its
+   * status (job and trigger are fixed), and the directory is read before the leaves are merged: so for every
+   * (job, trigger) pair the directory has, every allowed status is read, whether its leaf exists yet or not.
+   * Otherwise a run whose status changed between the two reads — into a leaf created just then — would be in
+   * neither list and missing from the page (seen under load: a run just finished, not listed).
+   */
+  private async leaves(dir: string, query: RunQuery, statuses?: readonly RunStatus[]): Promise<string[]> {
+    const pairs = new Map<string, [string, string]>();
+    for (const leaf of await this.redis.smembers(dir)) {
+      const t = leaf.lastIndexOf('|');
+      const s = leaf.lastIndexOf('|', t - 1);
+      if (s < 0) continue;
+      const job = leaf.slice(0, s);
+      const trigger = leaf.slice(t + 1);
+      if (query.trigger && trigger !== query.trigger) continue;
+      if (query.job_id && job !== query.job_id) continue;
+      pairs.set(`${job}|${trigger}`, [job, trigger]);
+    }
+    const out: string[] = [];
+    for (const [job, trigger] of pairs.values()) {
+      for (const status of statuses ?? RUN_STATUSES) out.push(`${job}|${status}|${trigger}`);
+    }
+    return out;
+  }
+
+  private async plan(query: RunQuery): Promise<Plan> {
+    const statuses = query.status?.length ? query.status : undefined;
+    const q = query.q !== undefined ? norm(query.q) : ''; // an empty search filters nothing
+    if (q) {
+      // A run id, a user id or a term: the run's own key, the user's leaves and the term's set.
+      const userLeaves = await this.leaves(this.keys.runUserDir(q), {});
+      return {
+        keys: [this.keys.runTerm(q), ...userLeaves.map((l) => this.keys.runUserLeaf(q, l))],
+        direct: q,
+        exact: false,
+      };
+    }
+    if (query.stuck === true) return { keys: [this.keys.runStuck], direct: '', exact: false };
+    // stuck=false: the same leaves minus the stuck runs (few: active runs the monitor flagged).
+    const exclude =
+      query.stuck === false ? new Set(await this.redis.zrange(this.keys.runStuck, '0', '-1')) : undefined;
+    if (query.user_id) {
+      const user = query.user_id;
+      const leaves = await this.leaves(this.keys.runUserDir(user), query, statuses);
+      return { keys: leaves.map((l) => this.keys.runUserLeaf(user, l)), direct: '', exact: true, exclude };
+    }
+    const leaves = await this.leaves(this.keys.runLeafDir, query, statuses);
+    return { keys: leaves.map((l) => this.keys.runLeaf(l)), direct: '', exact: true, exclude };
+  }
+
+  /** The next `want` index entries after `pos` within [since, before), newest first. */
+  private async merge(plan: Plan, query: RunQuery, pos: Pos | null, want: number): Promise<Pos[]> {
+    if (plan.keys.length === 0 && !plan.direct) return [];
+    const bottom = query.since !== undefined ? String(query.since) : '-inf';
+    let top = query.before !== undefined ? `(${query.before}` : '+inf';
+    let tie = '';
+    if (pos && (query.before === undefined || pos.score < query.before)) {
+      top = `(${pos.score}`;
+      tie = String(pos.score);
+    }
+    const cmd = (this.redis as unknown as { jmMergeRuns: MergeCommand }).jmMergeRuns;
+    const raw = await cmd.call(
+      this.redis,
+      this.keys.runLeafDir,
+      this.base,
+      top,
+      bottom,
+      tie,
+      pos?.id ?? '',
+      want,
+      plan.direct,
+      ...plan.keys,
+    );
+    const out: Pos[] = [];
+    for (let i = 0; i < raw.length; i += 2) out.push({ id: raw[i], score: Number(raw[i + 1]) });
+    return out;
+  }
+
+  async list(query: RunQuery): Promise<RunPage> {
+    const limit = pageSize(query.limit);
+    const plan = await this.plan(query);
+    const statuses = query.status?.length ? query.status : undefined;
+    let pos: Pos | null = null;
+    if (query.cursor) {
+      const c = decodeCursor(query.cursor);
+      if (c) pos = { score: c.createdAtMs, id: c.runId };
+    }
+    const out: { run: JobRun; pos: Pos }[] = [];
+    let scanned = 0;
+    for (;;) {
+      const want = plan.exact
+        ? limit + 1 - out.length
+        : Math.min(LIST_SCAN_BUDGET - scanned, Math.max(100, 2 * limit));
+      const merged = await this.merge(plan, query, pos, want);
+      if (merged.length === 0) break;
+      const ex = plan.exclude;
+      const entries = ex?.size ? merged.filter((e) => !ex.has(e.id)) : merged;
+      if (entries.length === 0) {
+        pos = merged[merged.length - 1];
+        if (merged.length < want) break;
+        continue;
+      }
+      const read = this.redis.pipeline();
+      for (const e of entries) read.hgetall(this.keys.run(e.id));
+      const hashes = (await execAll(read)) as Record<string, string>[];
+      for (let i = 0; i < entries.length && out.length <= limit; i++) {
+        pos = entries[i];
+        scanned++;
+        const hash = hashes[i];
+        if (!hash || Object.keys(hash).length === 0) continue; // expired; its index entry is trimmed later
+        const run = decodeRun(entries[i].id, hash, []);
+        if (!plan.exact) {
+          if (query.job_id && run.job_id !== query.job_id) continue;
+          if (statuses && !statuses.includes(run.status)) continue;
+          if (query.user_id && run.user_id !== query.user_id) continue;
+          if (query.trigger && run.trigger !== query.trigger) continue;
+          if (query.stuck !== undefined && run.stuck !== query.stuck) continue;
+        }
+        out.push({ run, pos: entries[i] });
+      }
+      if (out.length <= limit) pos = merged[merged.length - 1]; // past the excluded ones too
+      if (merged.length < want) break;
+      if (out.length > limit) break;
+      if (!plan.exact && scanned >= LIST_SCAN_BUDGET) {
+        // Stopped early: the page may be short, and the cursor continues where the scan stopped.
+        const runs = out.map((o) => o.run);
+        return { runs, next_cursor: pos ? encodeCursor(pos.score, pos.id) : null };
+      }
+    }
+    const page = out.slice(0, limit);
+    const last = page[page.length - 1];
+    const next_cursor = out.length > limit && last ? encodeCursor(last.pos.score, last.pos.id) : null;
+    return { runs: page.map((o) => o.run), next_cursor };
+  }
+
+  /**
+   * Runs of one status (all jobs): the sum of its leaves' sizes. For tools and benches that wait for
+   * runs to be recorded (e.g. "every run completed").
+   */
+  async countStatus(status: RunStatus): Promise<number> {
+    const leaves = await this.leaves(this.keys.runLeafDir, {}, [status]);
+    const p = this.redis.pipeline();
+    for (const l of leaves) p.zcard(this.keys.runLeaf(l));
+    return (await execAll(p)).reduce((n: number, c) => n + Number(c), 0);
+  }
+
+  /**
+   * Counts: ZCOUNT on the job's leaves (O(log n) each); the finished sample merges the job's finished
+   * leaves (at most `sample` entries) and reads status and duration of those runs, all pipelined.
+   */
+  async stats(jobId: string, since: number, sample = DEFAULT_STATS_SAMPLE): Promise<RunStatsSample> {
+    const leaves = await this.leaves(this.keys.runLeafDir, { job_id: jobId });
+    const p = this.redis.pipeline();
+    for (const l of leaves) p.zcount(this.keys.runLeaf(l), since, '+inf');
+    const res = await execAll(p);
+    const counts = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
+    leaves.forEach((l, i) => {
+      const status = leafStatus(l);
+      if (status in counts) counts[status] += Number(res[i]);
+    });
+    const finishedLeaves = leaves.filter((l) => FINISHED_STATUSES.includes(leafStatus(l)));
+    const plan: Plan = { keys: finishedLeaves.map((l) => this.keys.runLeaf(l)), direct: '', exact: true };
+    const keep = sample > 0 ? await this.merge(plan, { since }, null, sample) : [];
+    const read = this.redis.pipeline();
+    for (const c of keep) read.hmget(this.keys.run(c.id), 's', 'd');
+    const hashes = await execAll(read);
+    const finished: FinishedRunSample[] = [];
+    keep.forEach((c, i) => {
+      const [status, duration] = (hashes[i] ?? []) as (string | null)[];
+      if (!status) return; // expired meanwhile
+      finished.push({
+        run_id: c.id,
+        status: status as RunStatus,
+        created_at: new Date(c.score).toISOString(),
+        duration_ms: duration ? Number(duration) : null,
+      });
+    });
+    return { counts, finished };
+  }
+
+  /** One Lua call per 1,000 runs (HGET of each run's status), all in one pipeline. */
+  async statuses(runIds: string[]): Promise<Map<string, RunStatus>> {
+    const out = new Map<string, RunStatus>();
+    if (!runIds.length) return out;
+    const pipeline = this.redis.pipeline();
+    const read = (pipeline as unknown as { jmRunStatuses2: StatusesCommand }).jmRunStatuses2.bind(pipeline);
+    const CHUNK = 1000;
+    for (let i = 0; i < runIds.length; i += CHUNK) {
+      const keys = runIds.slice(i, i + CHUNK).map((id) => this.keys.run(id));
+      read(keys.length, ...keys);
+    }
+    const res = await execAll(pipeline);
+    runIds.forEach((id, i) => {
+      const v = (res[Math.floor(i / CHUNK)] as (string | false | null)[])[i % CHUNK];
+      if (typeof v === 'string') out.set(id, (v.startsWith('"') ? JSON.parse(v) : v) as RunStatus);
+    });
+    return out;
+  }
+
+  /** Sizes of the active leaves (pending, running), per job: exact, no run read. */
+  async countActive(): Promise<Record<string, number>> {
+    const leaves = await this.leaves(this.keys.runLeafDir, {}, ACTIVE_STATUSES);
+    const p = this.redis.pipeline();
+    for (const l of leaves) p.zcard(this.keys.runLeaf(l));
+    const res = await execAll(p);
+    const out: Record<string, number> = {};
+    leaves.forEach((l, i) => {
+      const n = Number(res[i]);
+      if (n <= 0) return;
+      const job = l.slice(0, l.lastIndexOf('|', l.lastIndexOf('|') - 1));
+      out[job] = (out[job] ?? 0) + n;
+    });
+    return out;
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    // The Redis connection belongs to the caller (composition root).
+  }
+
+  /** Drops index entries older than the retention (one Lua call), at most once a minute. */
+  private async trimIndexes(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastTrim < 60_000) return;
+    this.lastTrim = now;
+    const cmd = (this.redis as unknown as { jmTrimRuns: MergeCommand }).jmTrimRuns;
+    await cmd.call(this.redis, this.keys.runLeafDir, this.base, this.retentionMs, now - this.retentionMs);
+  }
+}
+
+type MergeCommand = (key: string, ...args: (string | number)[]) => Promise<string[]>;
+
+function leafStatus(leaf: string): RunStatus {
+  const t = leaf.lastIndexOf('|');
+  return leaf.slice(leaf.lastIndexOf('|', t - 1) + 1, t) as RunStatus;
+}
+
+const DECODED = Object.entries(FIELD) as [Stored, string][];
+
+/** A stored hash as a JobRun (see `FIELD`); hashes of the earlier layout (JSON values) read too. */
+function decodeRun(runId: string, hash: Record<string, string>, logs: string[]): JobRun {
+  if (hash.j === undefined && hash.job_id !== undefined) return decodeLegacy(runId, hash, logs);
+  const run: Record<string, unknown> = { run_id: runId };
+  for (const [k, f] of DECODED) run[k] = hash[f] === undefined ? null : decodeValue(k, hash[f]);
+  run.created_at = new Date(Number(hash.c)).toISOString();
+  run.status = run.status ?? 'pending';
+  run.progress = run.progress ?? 0;
+  run.attempts = run.attempts ?? 0;
+  run.stalls = run.stalls ?? 0;
+  run.stuck = run.stuck === true;
+  run.result = run.result ?? null;
+  run.seq = hash.z ?? '';
+  const attempts: AttemptRecord[] = [];
+  for (const f in hash) if (f[0] === '@') attempts.push(decodeAttempt(Number(f.slice(1)), hash[f]));
+  attempts.sort((a, b) => a.attempt - b.attempt);
+  run.attempts_log = attempts.slice(-MAX_RUN_ATTEMPTS);
+  run.logs = logs.map((l) => JSON.parse(l) as RunLog);
+  return run as unknown as JobRun;
+}
+
+const LEGACY_FIELDS = [
   'job_id',
   'queue',
   'status',
@@ -59,276 +644,16 @@ const JSON_FIELDS = [
   'result',
 ] as const;
 
-/** One update as the JSON array of strings APPLY_UPDATES_LUA reads. */
-function encodeUpdate(u: RunUpdate): string {
-  const id = u.identity;
-  const created = Date.parse(id.created_at) || Date.now();
-  const patch = u.patch as Record<string, unknown>;
-  let nPatch = 0;
-  for (const k in patch) if (patch[k] !== undefined) nPatch++;
-  const args: string[] = [u.run_id, u.seq, String(created), '5', String(nPatch), String(u.logs.length)];
-  args.push(
-    'job_id',
-    JSON.stringify(id.job_id),
-    'queue',
-    JSON.stringify(id.queue),
-    'created_at',
-    JSON.stringify(id.created_at),
-    'trigger',
-    JSON.stringify(id.trigger),
-    'user_id',
-    JSON.stringify(id.user_id),
-  );
-  for (const k in patch) if (patch[k] !== undefined) args.push(k, JSON.stringify(patch[k]));
-  for (const l of u.logs) {
-    args.push(l.seq ?? '', JSON.stringify({ time: l.time, level: l.level, message: l.message }));
-  }
-  return JSON.stringify(args);
-}
-
-export interface RedisRunStoreOptions {
-  /** Key prefix; every key of the store starts with `${prefix}:runs:`. Use a hash tag (`{jm}`) for Cluster. */
-  prefix: string;
-  retentionSeconds?: number;
-}
-
-/**
- * RunStore on Redis, used when MONGO_URL is unset. A run is a hash (JSON-encoded fields) plus a capped
- * list of its last 50 logs; sorted sets scored by created_at index it by job, status, job+status, user
- * and trigger, so every query reads an index instead of scanning. Every key expires after the retention
- * (7 days) and index entries older than that are trimmed, so nothing grows without bound.
- */
-export class RedisRunStore implements RunStore {
-  private readonly base: string;
-  private readonly retentionMs: number;
-  private lastTrim = 0;
-
-  constructor(
-    private readonly redis: Redis,
-    opts: RedisRunStoreOptions,
-  ) {
-    this.base = `${opts.prefix}:runs:`;
-    this.retentionMs = (opts.retentionSeconds ?? RUN_RETENTION_SECONDS) * 1000;
-    if (!(redis as unknown as { jmApplyRuns?: unknown }).jmApplyRuns) {
-      redis.defineCommand('jmApplyRuns', { numberOfKeys: 1, lua: APPLY_UPDATES_LUA });
-    }
-  }
-
-  private runKey(id: string) {
-    return `${this.base}r:${id}`;
-  }
-  private logKey(id: string) {
-    return `${this.base}l:${id}`;
-  }
-  private idx(name: string) {
-    return `${this.base}i:${name}`;
-  }
-
-  async init(): Promise<void> {
-    await this.redis.ping();
-  }
-
-  /**
-   * Writes the updates with one Lua call per {@link APPLY_CHUNK} updates, all in one pipeline (one round
-   * trip). Each update is atomic and idempotent on its own; see {@link RunUpdate}.
-   */
-  async apply(updates: RunUpdate[]): Promise<void> {
-    if (updates.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    const apply = (pipeline as unknown as { jmApplyRuns: ApplyCommand }).jmApplyRuns.bind(pipeline);
-    for (let start = 0; start < updates.length; start += APPLY_CHUNK) {
-      const chunk = updates.slice(start, start + APPLY_CHUNK);
-      const args: (string | number)[] = [this.base, this.retentionMs];
-      for (const u of chunk) args.push(encodeUpdate(u));
-      apply(this.idx('_registry'), ...args);
-    }
-    await execAll(pipeline);
-    await this.trimIndexes();
-  }
-
-  async get(runId: string): Promise<JobRun | null> {
-    const [hash, logs] = (await execAll(
-      this.redis.multi().hgetall(this.runKey(runId)).lrange(this.logKey(runId), 0, -1),
-    )) as [Record<string, string>, string[]];
-    if (!hash || Object.keys(hash).length === 0) return null;
-    return this.decode(runId, hash, logs);
-  }
-
-  async list(query: RunQuery): Promise<RunPage> {
-    const limit = pageSize(query.limit);
-    const statuses = query.status?.length ? query.status : undefined;
-    // Pick the most selective index; the remaining filters are applied to what it returns.
-    let keys: string[];
-    // A user's runs are usually fewer than a job's, so the user index wins over the job index.
-    if (query.job_id && statuses) keys = statuses.map((s) => this.idx(`js:${query.job_id}:${s}`));
-    else if (query.user_id) keys = [this.idx(`user:${query.user_id}`)];
-    else if (query.job_id) keys = [this.idx(`job:${query.job_id}`)];
-    else if (statuses) keys = statuses.map((s) => this.idx(`status:${s}`));
-    else if (query.trigger) keys = [this.idx(`trigger:${query.trigger}`)];
-    else keys = [this.idx('all')];
-
-    // Walk the candidate indexes newest first from the cursor position, filling the page.
-    let pos = query.cursor ? decodeCursor(query.cursor) : null;
-    const min = query.since !== undefined ? String(query.since) : '-inf';
-    const chunk = Math.max(limit + 1, 50);
-    const out: JobRun[] = [];
-    const top = query.before !== undefined ? `(${query.before}` : '+inf';
-    for (let round = 0; round < 10_000 && out.length <= limit; round++) {
-      const max = pos
-        ? query.before !== undefined && query.before <= pos.createdAtMs
-          ? top
-          : String(pos.createdAtMs)
-        : top;
-      // Entries with the cursor's own score may precede it; ask for enough to get past them.
-      const ties = pos ? await this.countAtScore(keys, pos.createdAtMs) : 0;
-      const batch: { id: string; score: number }[] = [];
-      const fetch = this.redis.pipeline();
-      for (const key of keys)
-        fetch.zrange(key, max, min, 'BYSCORE', 'REV', 'LIMIT', 0, chunk + ties, 'WITHSCORES');
-      for (const raw of await execAll(fetch)) {
-        const r = raw as string[];
-        for (let i = 0; i < r.length; i += 2) batch.push({ id: r[i], score: Number(r[i + 1]) });
-      }
-      const p = pos;
-      const page = batch
-        .filter((c) => !p || c.score < p.createdAtMs || (c.score === p.createdAtMs && c.id < p.runId))
-        .sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-        .slice(0, chunk);
-      if (page.length === 0) break;
-      const read = this.redis.pipeline();
-      for (const c of page) read.hgetall(this.runKey(c.id));
-      const hashes = await execAll(read);
-      for (let i = 0; i < page.length && out.length <= limit; i++) {
-        const hash = hashes[i] as Record<string, string>;
-        pos = { createdAtMs: page[i].score, runId: page[i].id };
-        if (!hash || Object.keys(hash).length === 0) continue; // expired; its index entry is trimmed later
-        const run = this.decode(page[i].id, hash, []);
-        if (query.user_id && run.user_id !== query.user_id) continue;
-        if (query.trigger && run.trigger !== query.trigger) continue;
-        if (statuses && !statuses.includes(run.status)) continue;
-        if (query.job_id && run.job_id !== query.job_id) continue;
-        out.push(run);
-      }
-      if (page.length < chunk) break;
-    }
-    const runs = out.slice(0, limit);
-    const last = runs[runs.length - 1];
-    const next_cursor = out.length > limit && last ? encodeCursor(this.scoreOf(last), last.run_id) : null;
-    return { runs, next_cursor };
-  }
-
-  /**
-   * Counts come from ZCOUNT on the job+status indexes (O(log n)); the finished sample reads at most
-   * `sample` ids from each finished-status index and one HMGET per kept run, all pipelined.
-   */
-  async stats(jobId: string, since: number, sample = DEFAULT_STATS_SAMPLE): Promise<RunStatsSample> {
-    const finishedStatuses = FINISHED_STATUSES;
-    const p = this.redis.pipeline();
-    for (const s of RUN_STATUSES) p.zcount(this.idx(`js:${jobId}:${s}`), since, '+inf');
-    for (const s of finishedStatuses)
-      p.zrange(
-        this.idx(`js:${jobId}:${s}`),
-        '+inf',
-        String(since),
-        'BYSCORE',
-        'REV',
-        'LIMIT',
-        0,
-        sample,
-        'WITHSCORES',
-      );
-    const res = await execAll(p);
-    const counts = {} as Record<RunStatus, number>;
-    RUN_STATUSES.forEach((s, i) => {
-      counts[s] = Number(res[i]);
-    });
-    const ids: { id: string; score: number }[] = [];
-    for (let i = RUN_STATUSES.length; i < res.length; i++) {
-      const r = res[i] as string[];
-      for (let j = 0; j < r.length; j += 2) ids.push({ id: r[j], score: Number(r[j + 1]) });
-    }
-    ids.sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : -1));
-    const keep = ids.slice(0, sample);
-    const read = this.redis.pipeline();
-    for (const c of keep) read.hmget(this.runKey(c.id), 'status', 'created_at', 'duration_ms');
-    const hashes = await execAll(read);
-    const finished: FinishedRunSample[] = [];
-    keep.forEach((c, i) => {
-      const [status, created, duration] = (hashes[i] ?? []) as (string | null)[];
-      if (!status || !created) return; // expired meanwhile
-      finished.push({
-        run_id: c.id,
-        status: JSON.parse(status),
-        created_at: JSON.parse(created),
-        duration_ms: duration ? JSON.parse(duration) : null,
-      });
-    });
-    return { counts, finished };
-  }
-
-  private async countAtScore(keys: string[], score: number): Promise<number> {
-    const pipeline = this.redis.pipeline();
-    for (const key of keys) pipeline.zcount(key, score, score);
-    const res = await execAll(pipeline);
-    return res.reduce((n: number, c) => n + Number(c), 0);
-  }
-
-  async countActive(): Promise<Record<string, number>> {
-    const ids = new Set<string>();
-    for (const status of ACTIVE_STATUSES) {
-      for (const id of await this.redis.zrange(this.idx(`status:${status}`), '0', '-1')) ids.add(id);
-    }
-    const list = [...ids];
-    const out: Record<string, number> = {};
-    for (let i = 0; i < list.length; i += 500) {
-      const read = this.redis.pipeline();
-      for (const id of list.slice(i, i + 500)) read.hmget(this.runKey(id), 'job_id', 'status');
-      for (const raw of await execAll(read)) {
-        const [job, status] = raw as (string | null)[];
-        // Skip runs that expired or changed status since the index read.
-        if (!job || !status || !ACTIVE_STATUSES.includes(JSON.parse(status))) continue;
-        const jobId = JSON.parse(job) as string;
-        out[jobId] = (out[jobId] ?? 0) + 1;
-      }
-    }
-    return out;
-  }
-
-  async ping(): Promise<void> {
-    await this.redis.ping();
-  }
-
-  async close(): Promise<void> {
-    // The Redis connection belongs to the caller (composition root).
-  }
-
-  /** Drops index entries older than the retention, at most once a minute. */
-  private async trimIndexes(): Promise<void> {
-    const now = Date.now();
-    if (now - this.lastTrim < 60_000) return;
-    this.lastTrim = now;
-    const registry = this.idx('_registry');
-    const keys = await this.redis.smembers(registry);
-    const pipeline = this.redis.pipeline();
-    for (const key of keys) pipeline.zremrangebyscore(key, '-inf', now - this.retentionMs);
-    for (const key of keys) pipeline.exists(key);
-    const res = await execAll(pipeline);
-    const gone = keys.filter((_, i) => res[keys.length + i] === 0);
-    if (gone.length) await this.redis.srem(registry, ...gone);
-  }
-
-  private scoreOf(run: JobRun): number {
-    return (run as JobRun & { created_ms?: number }).created_ms ?? Date.parse(run.created_at);
-  }
-
-  private decode(runId: string, hash: Record<string, string>, logs: string[]): JobRun {
-    const run: Record<string, unknown> = { run_id: runId };
-    for (const f of JSON_FIELDS) run[f] = hash[f] === undefined ? null : JSON.parse(hash[f]);
-    run.seq = hash.seq ?? '';
-    run.progress = run.progress ?? 0;
-    run.attempts = run.attempts ?? 0;
-    run.stalls = run.stalls ?? 0;
-    run.logs = logs.map((l) => JSON.parse(l) as RunLog);
-    return run as unknown as JobRun;
-  }
+/** A run written by the earlier layout (JSON-encoded values, long names); read until it expires. */
+function decodeLegacy(runId: string, hash: Record<string, string>, logs: string[]): JobRun {
+  const run: Record<string, unknown> = {
+    ...newRun(runId, { job_id: '', queue: '', created_at: '', trigger: 'api', user_id: null }),
+  };
+  for (const f of LEGACY_FIELDS) run[f] = hash[f] === undefined ? null : JSON.parse(hash[f]);
+  run.seq = hash.seq ?? '';
+  run.progress = run.progress ?? 0;
+  run.attempts = run.attempts ?? 0;
+  run.stalls = run.stalls ?? 0;
+  run.logs = logs.map((l) => JSON.parse(l) as RunLog);
+  return run as unknown as JobRun;
 }

@@ -1,11 +1,15 @@
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { type JobEnvelope, LOG_EVENT } from '../monitor/lifecycle';
+import type { JobEnvelope } from '../monitor/lifecycle';
 import type { LogLevel } from '../monitor/run';
 
-/** Publishes our custom events (log batches) on a queue's events stream. */
-export interface EventPublisher {
-  publish(fields: { eventName: string; jobId: string; [k: string]: string }): Promise<void>;
+/**
+ * Where a run's progress and log lines go: the worker's RunRecorder, which writes them to the run in its
+ * next batch (no Redis command per report).
+ */
+export interface RunSink {
+  progress(processed: number, total: number): void;
+  log(lines: { time: string; level: LogLevel; message: string }[]): void;
 }
 
 /** What a processor gets: its payload, who asked, and ways to report progress and log lines. */
@@ -20,9 +24,12 @@ export interface ProcessorContext<P = unknown> {
   /** Aborted when the job's timeout_seconds passes or the worker is shutting down hard. */
   readonly signal: AbortSignal;
   readonly logger: Logger;
-  /** Reports progress; writes are throttled, the last value is always written before the run ends. */
+  /**
+   * Reports progress. The run record gets every report (batched by the worker's recorder); BullMQ's own job
+   * progress (shown by Bull Board) is written at most once a second.
+   */
   progress(processed: number, total: number): Promise<void>;
-  /** Adds a line to the run's logs (kept: the last 50). Flushed every 10 lines, on errors and at the end. */
+  /** Adds a line to the run's logs (kept: the last 50), written with the recorder's next batch. */
   log(message: string, level?: LogLevel): void;
   /** The underlying BullMQ job, for processors that need more (e.g. updateData). */
   readonly job: Job;
@@ -30,8 +37,8 @@ export interface ProcessorContext<P = unknown> {
 
 export type Processor<P = unknown> = (ctx: ProcessorContext<P>) => Promise<unknown>;
 
-const LOG_BATCH = 10;
-const PROGRESS_MIN_INTERVAL_MS = 200;
+/** BullMQ's job progress (Bull Board) is written at most this often per run. */
+const BULLMQ_PROGRESS_INTERVAL_MS = 1000;
 
 /** The context implementation; one per attempt. */
 export class RunContext<P = unknown> implements ProcessorContext<P> {
@@ -40,15 +47,13 @@ export class RunContext<P = unknown> implements ProcessorContext<P> {
   readonly userId: string | null;
   readonly data: P;
   readonly attempt: number;
-  private lines: { time: string; level: LogLevel; message: string }[] = [];
-  private flushing: Promise<void> = Promise.resolve();
-  private sentProgress: { processed: number; total: number } | null = null;
-  private lastProgress: { processed: number; total: number } | null = null;
-  private lastSentAt = 0;
-  private sentPct = -1;
-  private pendingFlushes = 0;
+  private readonly startedAt = Date.now();
+  private lastBullProgressAt = 0;
+  private bullProgress: Promise<void> = Promise.resolve();
   private childLogger: Logger | null = null;
   private controller: AbortController | null = null;
+  /** Who cancelled the run (set by WorkerPool.cancel); the attempt then ends as `cancelled`. */
+  cancelledBy: string | null = null;
 
   /**
    * @param makeLogger builds the run's child logger; called on first use only (most runs never log
@@ -56,7 +61,7 @@ export class RunContext<P = unknown> implements ProcessorContext<P> {
    */
   constructor(
     readonly job: Job,
-    private readonly publisher: EventPublisher,
+    private readonly sink: RunSink,
     private readonly makeLogger: () => Logger,
   ) {
     const env = (job.data ?? {}) as JobEnvelope;
@@ -85,51 +90,23 @@ export class RunContext<P = unknown> implements ProcessorContext<P> {
   }
 
   async progress(processed: number, total: number): Promise<void> {
-    this.lastProgress = { processed, total };
-    const pct = total > 0 ? Math.floor((processed / total) * 100) : 0;
+    this.sink.progress(processed, total);
     const now = Date.now();
-    const done = processed >= total;
-    if (!done && (pct === this.sentPct || now - this.lastSentAt < PROGRESS_MIN_INTERVAL_MS)) return;
-    await this.sendProgress();
+    const since = this.lastBullProgressAt || this.startedAt;
+    if (now - since < BULLMQ_PROGRESS_INTERVAL_MS) return;
+    this.lastBullProgressAt = now;
+    this.bullProgress = this.job
+      .updateProgress({ processed, total })
+      .catch((err) => this.logger.warn({ err }, 'bullmq_progress_failed'));
+    await this.bullProgress;
   }
 
   log(message: string, level: LogLevel = 'info'): void {
-    this.lines.push({ time: new Date().toISOString(), level, message: String(message).slice(0, 2000) });
-    if (this.lines.length >= LOG_BATCH || level === 'error') void this.flushLogs();
+    this.sink.log([{ time: new Date().toISOString(), level, message: String(message).slice(0, 2000) }]);
   }
 
-  /** Writes the last progress and every buffered log line; called when the attempt ends. */
+  /** Waits for a BullMQ progress write still in flight; called when the attempt ends. */
   async flush(): Promise<void> {
-    if (this.lastProgress && this.lastProgress !== this.sentProgress) await this.sendProgress();
-    if (this.lines.length || this.pendingFlushes) await this.flushLogs();
-  }
-
-  private async sendProgress(): Promise<void> {
-    const p = this.lastProgress!;
-    this.sentProgress = p;
-    this.lastSentAt = Date.now();
-    this.sentPct = p.total > 0 ? Math.floor((p.processed / p.total) * 100) : 0;
-    await this.job.updateProgress({ processed: p.processed, total: p.total });
-  }
-
-  private flushLogs(): Promise<void> {
-    // Serialised so batches reach the stream in order.
-    this.pendingFlushes++;
-    this.flushing = this.flushing.then(async () => {
-      try {
-        if (!this.lines.length) return;
-        const lines = this.lines.splice(0);
-        await this.publisher.publish({
-          eventName: LOG_EVENT,
-          jobId: this.runId,
-          lines: JSON.stringify(lines),
-        });
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, 'run_log_flush_failed');
-      } finally {
-        this.pendingFlushes--;
-      }
-    });
-    return this.flushing;
+    await this.bullProgress;
   }
 }

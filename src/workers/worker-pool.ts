@@ -1,10 +1,17 @@
 import { hostname } from 'node:os';
-import { type Job, QueueEventsProducer, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { SkippedResult } from '../monitor/lifecycle';
+import { logErrorsOncePerEpisode } from '../log-once';
+import { exclusiveKey } from '../monitor/concurrency';
+import { CANCELLED_REASON_PREFIX, type SkippedResult } from '../monitor/lifecycle';
 import type { JobRegistry } from '../monitor/registry';
-import { type EventPublisher, type Processor, RunContext } from './processor-context';
+import type { RunIdentity } from '../monitor/run';
+import { RedisKeys } from '../queues/redis-keys';
+import { RedisLock } from '../queues/redis-lock';
+import { type Processor, RunContext, type RunSink } from './processor-context';
+import { runGuarded } from './processor-guard';
+import type { RunRecorder } from './run-recorder';
 
 export interface WorkerPoolOptions {
   registry: JobRegistry;
@@ -15,10 +22,15 @@ export interface WorkerPoolOptions {
   redis: Redis;
   /** Options BullMQ uses to open each worker's own blocking connection. */
   connection: object;
+  /** QUEUE_PREFIX; every key comes from {@link RedisKeys}. */
   prefix: string;
   concurrency: number;
-  eventsMaxLen: number;
   logger: Logger;
+  /**
+   * Records the runs this process executes (start, progress, logs, end) in batched writes; without one,
+   * runs are only known through the reconciler reading BullMQ's events (tests of the pool alone).
+   */
+  recorder?: RunRecorder;
   /** Identity stored on each run (`host:pid` by default). */
   name?: string;
   /** Stalled-job check interval, ms (BullMQ default 30000). Lower only in tests. */
@@ -28,53 +40,60 @@ export interface WorkerPoolOptions {
   maxStalledCount?: number;
 }
 
-const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+/** Bound on {@link WorkerPool.identities} (a cache: clearing it only costs recomputing). */
+const MAX_KEPT_IDENTITIES = 10_000;
+
+/** Where progress and logs go when nothing records runs in this process (tests of the pool alone). */
+const NO_SINK: RunSink = { progress: () => undefined, log: () => undefined };
 
 /**
  * One BullMQ Worker per queue, dispatching each job to the processor its registry entry names.
- * Jobs that must not overlap (allow_concurrent: false) take a fleet-wide Redis lock for the run; a run
- * that finds it taken ends as `skipped`. A run that exceeds timeout_seconds is aborted and fails.
+ * Jobs that must not overlap ({@link exclusiveKey}, the one concurrency rule) take a fleet-wide Redis lock
+ * for the run; a run that finds it taken ends as `skipped`. A run that exceeds timeout_seconds is aborted and fails.
  */
 export class WorkerPool {
   readonly workers: Worker[] = [];
-  private readonly producers = new Map<string, QueueEventsProducer>();
   private readonly hardStop = new AbortController();
   /** Runs in progress in this process (aborted together on a hard stop). */
   private readonly active = new Set<RunContext>();
+  /** Identities of the runs started here, until BullMQ reports their end (see identityFor). */
+  private readonly identities = new Map<string, RunIdentity>();
+  /** The same runs by run id, for {@link cancel}. */
+  private readonly byRunId = new Map<string, RunContext>();
   readonly name: string;
+  private readonly keys: RedisKeys;
 
   constructor(private readonly opts: WorkerPoolOptions) {
+    this.keys = new RedisKeys(opts.prefix);
+    // A jobs.yml callback_name without a processor is a start-up error (startSystem checks it).
     this.name = opts.name ?? `${hostname()}:${process.pid}`;
-    const known = new Set(Object.keys(opts.processors));
-    for (const job of opts.registry.jobs) {
-      if (!known.has(job.callback_name)) {
-        opts.logger.warn({ job_id: job.job_id, callback_name: job.callback_name }, 'processor_missing');
-      }
-    }
   }
 
   start(): void {
     const queues = this.opts.queues ?? this.opts.registry.queues();
     for (const queue of queues) {
-      const producer = new QueueEventsProducer(queue, {
-        connection: this.opts.redis,
-        prefix: this.opts.prefix,
-      });
-      this.producers.set(queue, producer);
-      const publisher: EventPublisher = {
-        publish: ({ eventName, ...rest }) =>
-          producer.publishEvent({ eventName, ...rest }, this.opts.eventsMaxLen),
-      };
-      const worker = new Worker(queue, (job) => this.run(job, publisher), {
+      const worker = new Worker(queue, (job) => this.run(job), {
         connection: this.opts.connection as never,
-        prefix: this.opts.prefix,
+        prefix: this.keys.queuePrefix(queue),
         concurrency: this.opts.concurrency,
         name: this.name,
         ...(this.opts.stalledInterval ? { stalledInterval: this.opts.stalledInterval } : {}),
         ...(this.opts.lockDuration ? { lockDuration: this.opts.lockDuration } : {}),
         ...(this.opts.maxStalledCount !== undefined ? { maxStalledCount: this.opts.maxStalledCount } : {}),
       });
-      worker.on('error', (err) => this.opts.logger.warn({ queue, err: err.message }, 'worker_error'));
+      logErrorsOncePerEpisode(worker, this.opts.logger, 'worker_error', { queue }, null);
+      const recorder = this.opts.recorder;
+      if (recorder) {
+        // Ends are recorded once BullMQ committed them (these events fire after moveToCompleted/Failed).
+        worker.on('completed', (job, result) => {
+          const identity = this.identityFor(job);
+          if (identity) recorder.completed(job, identity, result);
+        });
+        worker.on('failed', (job, err) => {
+          const identity = job && this.identityFor(job);
+          if (job && identity) recorder.failed(job, identity, err);
+        });
+      }
       this.workers.push(worker);
     }
     this.opts.logger.info(
@@ -102,44 +121,113 @@ export class WorkerPool {
       for (const ctx of this.active) ctx.abort(new Error('worker shutting down'));
       await Promise.all(this.workers.map((w) => w.close(true)));
     }
-    await Promise.all([...this.producers.values()].map((p) => p.close()));
     return finished;
   }
 
-  private async run(job: Job, publisher: EventPublisher): Promise<unknown> {
+  /** Run ids in progress in this process (the worker heartbeat reports them). */
+  activeRunIds(): string[] {
+    return [...this.byRunId.keys()];
+  }
+
+  /**
+   * A run's identity for the recorder: the one computed when this process started the attempt (kept until
+   * BullMQ reports its end), else computed now. Null for a job name the registry doesn't know.
+   */
+  private identityFor(job: Job): RunIdentity | null {
+    const known = job.id ? this.identities.get(job.id) : undefined;
+    if (known) {
+      this.identities.delete(job.id!);
+      return known;
+    }
+    const def = job.id ? this.opts.registry.get(job.name) : undefined;
+    return def && this.opts.recorder ? this.opts.recorder.identityOf(job, def) : null;
+  }
+
+  /**
+   * Cancels a run if this process is running it: its `ctx.signal` is aborted and, whatever the processor
+   * does next, the attempt ends as an unrecoverable failure whose reason starts with
+   * {@link CANCELLED_REASON_PREFIX} (stored as status `cancelled`; the result of a processor that ignored
+   * the signal is not taken). Returns false when the run is not running here.
+   */
+  cancel(runId: string, by = 'an operator'): boolean {
+    const ctx = this.byRunId.get(runId);
+    if (!ctx) return false;
+    ctx.cancelledBy ??= by;
+    ctx.abort(new UnrecoverableError(`${CANCELLED_REASON_PREFIX} cancelled by ${by}`));
+    return true;
+  }
+
+  private async run(job: Job): Promise<unknown> {
     const def = this.opts.registry.get(job.name);
     const processor = def && this.opts.processors[def.callback_name];
     if (!def || !processor) {
-      throw new UnrecoverableError(`no processor for job "${job.name}"`);
+      // The name is not echoed: it is whatever was put in the queue, and the error becomes run text and alerts.
+      throw new UnrecoverableError('no registered job or processor for this job name');
     }
     let log: Logger | undefined;
     const logger = () => {
       log ??= this.opts.logger.child({ queue: def.queue, job_id: def.job_id, run_id: job.id });
       return log;
     };
-    const ctx = new RunContext(job, publisher, logger);
+    const recorder = this.opts.recorder;
+    const identity = recorder?.identityOf(job, def);
+    if (recorder && identity) {
+      recorder.started(job, identity);
+      // Kept for the end event; an attempt BullMQ never reports back (lock lost) must not leak it.
+      if (this.identities.size >= MAX_KEPT_IDENTITIES) this.identities.clear();
+      this.identities.set(job.id!, identity);
+    }
+    const sink: RunSink =
+      recorder && identity
+        ? {
+            progress: (processed, total) => recorder.progress(job.id!, identity, processed, total),
+            log: (lines) => recorder.log(job.id!, identity, lines),
+          }
+        : NO_SINK;
+    const ctx = new RunContext(job, sink, logger);
 
-    const lockKey = `${this.opts.prefix}:jm:lock:${def.job_id}`;
-    if (!def.allow_concurrent) {
-      const ttlMs = (def.timeout_seconds ?? 3600) * 1000 + 60_000;
-      const got = await this.opts.redis.set(lockKey, job.id!, 'PX', ttlMs, 'NX');
-      const holder = got ? job.id : await this.opts.redis.get(lockKey);
-      if (holder !== job.id) {
-        ctx.log(`skipped: run ${holder} of ${def.job_id} is still running`, 'warn');
-        await ctx.flush();
-        return { skipped: true, reason: `already_running:${holder}` } satisfies SkippedResult;
-      }
+    // The run id holds the lock, so a retry of the same run (after a stall) takes it again.
+    const lock =
+      exclusiveKey(def) === null
+        ? null
+        : new RedisLock(
+            this.opts.redis,
+            this.keys.jobLock(def.job_id),
+            (def.timeout_seconds ?? 3600) * 1000 + 60_000,
+            job.id!,
+          );
+    if (lock && !(await lock.acquire())) {
+      const holder = await lock.holder();
+      ctx.log(`skipped: run ${holder} of ${def.job_id} is still running`, 'warn');
+      await ctx.flush();
+      return { skipped: true, reason: `already_running:${holder}` } satisfies SkippedResult;
     }
 
     let timer: NodeJS.Timeout | undefined;
     // Tracked from here on: the finally below always forgets it (a skipped run never enters the set).
     this.active.add(ctx);
+    this.byRunId.set(ctx.runId, ctx);
     if (this.hardStop.signal.aborted) ctx.abort(new Error('worker shutting down'));
     try {
-      const work = (processor as Processor)(ctx);
+      // An error that escapes the processor's async chain (a stream 'error' without a listener, a throwing
+      // timer) fails this run instead of ending the process with every other run in it.
+      let escaped: (err: Error) => void = () => undefined;
+      const escapedError = new Promise<never>((_, reject) => {
+        escaped = reject;
+      });
+      escapedError.catch(() => undefined); // raced below; a late escape after the run ended is only logged
+      const work = runGuarded(
+        () => (processor as Processor)(ctx),
+        (err) => {
+          logger().error({ err, attempt: ctx.attempt }, 'processor_uncaught_error');
+          ctx.abort(err);
+          escaped(err);
+        },
+      );
       const result = def.timeout_seconds
         ? await Promise.race([
             work,
+            escapedError,
             new Promise<never>((_, reject) => {
               timer = setTimeout(() => {
                 const err = new Error(`timed out after ${def.timeout_seconds} s`);
@@ -148,10 +236,20 @@ export class WorkerPool {
               }, def.timeout_seconds! * 1000);
             }),
           ])
-        : await work;
+        : await Promise.race([work, escapedError]);
+      if (ctx.cancelledBy)
+        throw new UnrecoverableError(`${CANCELLED_REASON_PREFIX} cancelled by ${ctx.cancelledBy}`);
       await ctx.flush();
       return result ?? null;
     } catch (err) {
+      if (ctx.cancelledBy) {
+        const cancelled = new UnrecoverableError(
+          `${CANCELLED_REASON_PREFIX} cancelled by ${ctx.cancelledBy}`,
+        );
+        ctx.log(`attempt ${ctx.attempt} cancelled by ${ctx.cancelledBy}`, 'warn');
+        await ctx.flush();
+        throw cancelled;
+      }
       const message = err instanceof Error ? err.message : String(err);
       ctx.log(`attempt ${ctx.attempt} failed: ${message}`, 'error');
       await ctx.flush();
@@ -160,8 +258,8 @@ export class WorkerPool {
     } finally {
       clearTimeout(timer);
       this.active.delete(ctx);
-      if (!def.allow_concurrent)
-        await this.opts.redis.eval(RELEASE_LOCK, 1, lockKey, job.id!).catch(() => undefined);
+      if (this.byRunId.get(ctx.runId) === ctx) this.byRunId.delete(ctx.runId);
+      if (lock) await lock.release().catch(() => undefined);
     }
   }
 }

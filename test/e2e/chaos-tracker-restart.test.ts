@@ -1,12 +1,14 @@
 /**
- * Chaos: the tracker (monitor role, its own process) is SIGKILLed while 1,000 jobs run and started again
- * later. It resumes from its last stored event id, so job_runs ends complete: every run completed, with
- * the fields the events carry, and nothing left pending.
+ * Chaos: the tracker (monitor role, its own process: the reconciler) is SIGKILLed while 1,000 jobs run and
+ * started again later. It resumes from its last stored event id (a checkpoint held back by the reconcile
+ * grace), and job_runs ends complete: every run completed, with the fields the worker recorded, and nothing
+ * left pending.
  */
 import type { JobRun } from '../../src/monitor/run';
 import { killAllRoles, PROCESS_JOBS_YML, spawnRole } from '../helpers/processes';
 import { REDIS_URL, testRedis, uniquePrefix, waitFor } from '../helpers/redis';
 import { startTestSystem, type TestSystem, tempYaml } from '../helpers/system';
+import { RedisKeys } from '../../src/queues/redis-keys';
 
 jest.setTimeout(240_000);
 
@@ -14,7 +16,12 @@ const JOBS = 1000;
 const prefix = uniquePrefix('chaos-tracker');
 const redis = testRedis();
 let sys: TestSystem;
-const env = { REDIS_URL, QUEUE_PREFIX: prefix, JOBS_CONFIG: tempYaml(PROCESS_JOBS_YML) };
+const env = {
+  REDIS_URL,
+  QUEUE_PREFIX: prefix,
+  JOBS_CONFIG: tempYaml(PROCESS_JOBS_YML),
+  RECONCILE_GRACE_MS: '300',
+};
 
 beforeAll(async () => {
   // This process only enqueues (like application code) and reads job_runs; it runs no role that writes runs.
@@ -37,8 +44,11 @@ it('a tracker killed while 1,000 jobs run catches up after restart: job_runs end
     );
     ids.push(...(await Promise.all(batch)).map((r) => r.run_id));
   }
-  const completedInQueue = () => redis.zcard(`${prefix}:tq:completed`);
+  const completedInQueue = () => redis.zcard(new RedisKeys(prefix).queueKey('tq', 'completed'));
   expect(await waitFor(async () => (await completedInQueue()) >= 200, 60_000)).toBe(true);
+  // Killed once it has stored a checkpoint (it trails the events by the reconcile grace).
+  const checkpoint = new RedisKeys(prefix).trackerCheckpoint('tq');
+  expect(await waitFor(async () => (await redis.get(checkpoint)) !== null, 30_000)).toBe(true);
   await tracker1.stop('SIGKILL');
   const stoppedAt = await completedInQueue();
   expect(stoppedAt).toBeLessThan(JOBS);
@@ -82,6 +92,6 @@ it('a tracker killed while 1,000 jobs run catches up after restart: job_runs end
   const active = await sys.store.list({ job_id: 'tally_job', status: ['pending', 'running'] });
   expect(active.runs).toEqual([]);
   // The events stream kept everything the stopped tracker missed (EVENTS_MAX_LEN is far above this).
-  expect(await redis.xlen(`${prefix}:tq:events`)).toBeGreaterThan(JOBS);
-  expect(await redis.hget(`${prefix}:tq:meta`, 'opts.maxLenEvents')).toBe('100000');
+  expect(await redis.xlen(new RedisKeys(prefix).queueKey('tq', 'events'))).toBeGreaterThan(JOBS);
+  expect(await redis.hget(new RedisKeys(prefix).queueKey('tq', 'meta'), 'opts.maxLenEvents')).toBe('100000');
 });

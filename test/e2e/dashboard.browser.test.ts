@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { CHROMIUM_PATH } from '../helpers/browser';
 import { cacheWarming } from '../../src/workers/processors/cache-warming';
 import type { Processor } from '../../src/workers/processor-context';
 import { type SeedRun, seedRuns } from '../helpers/dashboard';
@@ -93,7 +94,7 @@ beforeAll(async () => {
     .get('tq')
     .upsertJobScheduler('queue_cleanup', { pattern: '17 3 * * *' }, { name: 'queue_cleanup', data: {} });
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
 });

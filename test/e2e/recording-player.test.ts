@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { CHROMIUM_PATH } from '../helpers/browser';
 import { putUrl, startRecordingSystem } from '../helpers/recordings';
 import { waitFor } from '../helpers/redis';
 import { TEST_TOKEN, type TestSystem } from '../helpers/system';
@@ -21,7 +22,7 @@ beforeAll(async () => {
     RECORDING_RECOVERY_RETRY_AFTER_SECONDS: '1',
   });
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
 });

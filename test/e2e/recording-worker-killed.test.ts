@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { downloadRunId } from '../../src/recordings/call-sid';
 import { audioBytes, type FakeProvider, startProvider } from '../helpers/provider';
-import { JOBS_YML, json, putUrl, rawGet, startRecordingSystem } from '../helpers/recordings';
+import { ALLOW_LOOPBACK, JOBS_YML, json, putUrl, rawGet, startRecordingSystem } from '../helpers/recordings';
 import { REDIS_URL, waitFor } from '../helpers/redis';
 import { TEST_TOKEN, type TestSystem, tempYaml } from '../helpers/system';
 
@@ -25,6 +25,7 @@ async function spawnWorker(sys: TestSystem): Promise<ChildProcess> {
       JOBS_CONFIG: tempYaml(JOBS_YML),
       RECORDINGS_DIR: sys.config.RECORDINGS_DIR,
       JOB_BACKOFF_MS: '50',
+      ...ALLOW_LOOPBACK,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -71,6 +72,12 @@ it('a worker killed with SIGKILL mid-download: stuck run detected and recovered,
   await provider.partialSent('/rec/killed.wav');
   // The tracker has seen the run start; now the worker dies mid-download.
   await waitFor(async () => (await sys.service.findRun(downloadRunId('CAkill', 1)))?.status === 'running');
+  // ... and has written some of the bytes to its temp file (created when the provider answers).
+  const partialTmp = () =>
+    readdirSync(sys.config.RECORDINGS_DIR).some(
+      (f) => f.startsWith('.tmp-CAkill') && statSync(join(sys.config.RECORDINGS_DIR, f)).size > 0,
+    );
+  expect(await waitFor(partialTmp, 30_000, 20)).toBe(true);
   first.kill('SIGKILL');
   await waitFor(() => exited(first));
   // The partial download sits in a temp file that is never served.
@@ -113,7 +120,22 @@ it('a worker killed with SIGKILL mid-download: stuck run detected and recovered,
     expect([200, 202]).toContain(a.status);
     if (a.status === 200) expect(a.body.equals(body)).toBe(true);
   }
-  expect(await sys.service.findRun(downloadRunId('CAkill', 2))).toMatchObject({ status: 'completed' });
+  // The file came from the call's current generation. Usually that is 2, the recovery. But starting the
+  // second worker process can take longer than RECORDING_JOB_TIMEOUT_SECONDS (3 s here) on a loaded
+  // machine; run 2 then sits queued past the timeout, and the next poll rightly calls it stuck ("queued N s
+  // without worker pickup"), fails it and enqueues generation 3; the worker that then takes job 2 finds it
+  // superseded and ends it `skipped`. So: the current generation completed, each one between failed as
+  // stuck or was skipped as superseded.
+  const current = await sys.recordings.processorDeps.state.generation('CAkill');
+  expect(current).toBeGreaterThanOrEqual(2);
+  expect(await sys.service.findRun(downloadRunId('CAkill', current))).toMatchObject({ status: 'completed' });
+  for (let g = 2; g < current; g++) {
+    const run = await sys.service.findRun(downloadRunId('CAkill', g));
+    expect(
+      run?.status === 'skipped' ||
+        (run?.status === 'failed' && /^queued \d+ s without worker pickup$/.test(run.error_message ?? '')),
+    ).toBe(true);
+  }
   second.kill('SIGTERM');
   await waitFor(() => exited(second), 30_000);
 });

@@ -7,6 +7,7 @@
 import { Queue } from 'bullmq';
 import type { JobRun } from '../../src/monitor/run';
 import { createRedis } from '../../src/queues/redis';
+import { RedisKeys } from '../../src/queues/redis-keys';
 import { RedisRunStore } from '../../src/store/redis-run-store';
 import { killAllRoles, PROCESS_JOBS_YML, type RoleProcess, spawnRole } from '../helpers/processes';
 import { OwnRedis, stopAllRedis } from '../helpers/redis-server';
@@ -61,7 +62,7 @@ it('survives a Redis restart: 503 while away, reconnects, and nothing queued is 
   redis = createRedis(own.url);
   redis.on('error', () => undefined);
   const store = new RedisRunStore(redis, { prefix });
-  queue = new Queue('tq', { connection: redis, prefix });
+  queue = new Queue('tq', { connection: redis, prefix: new RedisKeys(prefix).queuePrefix('tq') });
   queue.on('error', () => undefined);
   const q = queue;
   const ids = Array.from({ length: 150 }, (_, i) => `r${i}x`);
@@ -78,7 +79,7 @@ it('survives a Redis restart: 503 while away, reconnects, and nothing queued is 
   const failHint = () => app.output.filter((l) => l.includes('request_failed')).join('\n');
   const during = await get('/api/jobs/active');
   expect([during.status, failHint()]).toEqual([503, '']);
-  expect(during.body).toMatchObject({ error: 'service_unavailable' });
+  expect(during.body).toMatchObject({ error: 'store_unavailable' });
   const trig = await fetch(`${base}/api/jobs/quick_job/trigger`, { method: 'POST', headers: auth });
   expect(trig.status).toBe(503);
   const ready = await get('/readyz', {});

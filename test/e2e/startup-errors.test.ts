@@ -47,3 +47,14 @@ it('exits 78 naming a bad environment variable', async () => {
   expect(code).toBe(78);
   expect(out).toContain('environment: WORKER_LOCK_DURATION_MS: expected a number');
 });
+
+it('exits 78 naming the file and the job when a callback_name has no processor', async () => {
+  const file = tempYaml(
+    'jobs:\n  - { job_id: cache_warming, name: C, category: t, job_type: once, callback_name: cacheWarming, queue: q }\n' +
+      'dynamic_jobs:\n  - { job_id: drive_sync, name: D, category: t, callback_name: driveSync, queue: q }\n',
+  );
+  const { code, out } = await runMain({ JOBS_CONFIG: file, ROLES: 'worker' });
+  expect(code).toBe(78);
+  expect(out).toContain(`${file}: dynamic_jobs[drive_sync].callback_name: unknown processor "driveSync"`);
+  expect(out).not.toContain('cache_warming');
+});

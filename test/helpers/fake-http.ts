@@ -6,6 +6,8 @@ export interface ReceivedRequest {
   method: string;
   path: string;
   body: Record<string, unknown>;
+  /** Request headers (lower-case names). */
+  headers: Record<string, string | string[] | undefined>;
   at: number;
 }
 
@@ -61,6 +63,7 @@ export class FakeHttp {
         method: req.method ?? '',
         path: req.url ?? '',
         body,
+        headers: req.headers,
         at: Date.now(),
       };
       this.requests.push(received);

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { REDACT_PATHS } from '../../src/logger';
+import { REDACT } from '../../src/logger';
 
 /** A pino logger that keeps every line in memory, so tests can assert on log events. */
 export function memoryLogger(level = 'debug') {
@@ -14,6 +14,6 @@ export function memoryLogger(level = 'debug') {
       cb();
     },
   });
-  const logger = pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, stream);
+  const logger = pino({ level, redact: REDACT }, stream);
   return { logger, lines, raw, events: () => lines.map((l) => l.msg as string) };
 }

@@ -9,7 +9,13 @@ export type ProviderBehaviour =
   /** Answers `failures` times with `status`, then serves the body. */
   | { kind: 'flaky'; status: number; failures: number; body: Buffer }
   /** Sends `sentBytes` of the body, then holds the connection open (never finishes). */
-  | { kind: 'hang'; body: Buffer; sentBytes: number };
+  | { kind: 'hang'; body: Buffer; sentBytes: number }
+  /** Streams `totalBytes` chunked (no Content-Length) in `chunkBytes` writes, as fast as the socket takes. */
+  | { kind: 'chunked'; totalBytes: number; chunkBytes: number }
+  /** Sends one byte every `intervalMs`, chunked, for `totalBytes` (a slow drip). */
+  | { kind: 'drip'; intervalMs: number; totalBytes: number }
+  /** Answers `status` (default 302) with a Location header. */
+  | { kind: 'redirect'; location: string; status?: number };
 
 /** A local HTTP server standing in for the recording provider; counts requests per path. */
 export interface FakeProvider {
@@ -24,7 +30,8 @@ export interface FakeProvider {
 /** Random audio-ish bytes. */
 export const audioBytes = (n: number) => Buffer.concat([Buffer.from('RIFF'), randomBytes(n - 4)]);
 
-export async function startProvider(): Promise<FakeProvider> {
+/** Starts a fake provider on `host` (any loopback address; default 127.0.0.1). */
+export async function startProvider(host = '127.0.0.1'): Promise<FakeProvider> {
   const routes = new Map<string, ProviderBehaviour>();
   const counts = new Map<string, number>();
   const partial = new Map<string, () => void>();
@@ -54,6 +61,42 @@ export async function startProvider(): Promise<FakeProvider> {
         if (n <= b.failures) res.writeHead(b.status).end('try later');
         else sendFile(b.body);
         return;
+      case 'chunked': {
+        res.writeHead(200, { 'content-type': 'audio/wav' });
+        let sent = 0;
+        const pump = () => {
+          while (sent < b.totalBytes && !res.destroyed) {
+            const n = Math.min(b.chunkBytes, b.totalBytes - sent);
+            sent += n;
+            if (!res.write(Buffer.alloc(n, 7))) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          if (!res.destroyed) res.end();
+        };
+        res.on('error', () => undefined); // the client hanging up mid-stream is the point of this test
+        pump();
+        return;
+      }
+      case 'drip': {
+        res.writeHead(200, { 'content-type': 'audio/wav' });
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (res.destroyed || sent >= b.totalBytes) {
+            clearInterval(timer);
+            if (!res.destroyed) res.end();
+            return;
+          }
+          sent++;
+          res.write(Buffer.from([sent & 0xff]));
+        }, b.intervalMs);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
+      case 'redirect':
+        res.writeHead(b.status ?? 302, { location: b.location }).end();
+        return;
       case 'hang':
         res.writeHead(200, { 'content-type': 'audio/wav', 'content-length': b.body.length });
         res.write(b.body.subarray(0, b.sentBytes), () => partial.get(path)?.());
@@ -61,10 +104,10 @@ export async function startProvider(): Promise<FakeProvider> {
     }
   });
   server.keepAliveTimeout = 1000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, host, r));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: (path) => `http://127.0.0.1:${port}${path}`,
+    url: (path) => `http://${host}:${port}${path}`,
     set(path, behaviour) {
       routes.set(path, behaviour);
       if (behaviour.kind === 'hang') {

@@ -12,13 +12,23 @@ export const auth = { Authorization: `Bearer ${TEST_TOKEN}` };
 /** A fresh, empty recordings folder. */
 export const tempRecordingsDir = () => mkdtempSync(join(tmpdir(), 'jm-rec-'));
 
-/** Starts a system with the real jobs.yml and a temp RECORDINGS_DIR. */
+/**
+ * The fake providers listen on loopback, which downloads refuse by default (SSRF guard): tests allow it.
+ */
+export const ALLOW_LOOPBACK = { RECORDING_ALLOWED_HOSTS: '127.0.0.1' };
+
+/** Starts a system with the real jobs.yml and a temp RECORDINGS_DIR; loopback providers are allowed. */
 export function startRecordingSystem(
   env: Record<string, string> = {},
   workerOverrides?: { stalledInterval?: number; lockDuration?: number },
 ): Promise<TestSystem> {
   return startTestSystem(
-    { RECORDINGS_DIR: tempRecordingsDir(), RECORDING_RETRY_AFTER_SECONDS: '1', ...env },
+    {
+      RECORDINGS_DIR: tempRecordingsDir(),
+      RECORDING_RETRY_AFTER_SECONDS: '1',
+      ...ALLOW_LOOPBACK,
+      ...env,
+    },
     { jobsYml: JOBS_YML, workerOverrides },
   );
 }

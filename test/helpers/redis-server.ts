@@ -5,6 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
+/** What a test's own redis-server runs with: AOF on every write, no RDB, never evict (what production should use). */
+export const DURABLE_REDIS_ARGS: readonly string[] = [
+  '--appendonly',
+  'yes',
+  '--appendfsync',
+  'always',
+  '--save',
+  '',
+  '--maxmemory-policy',
+  'noeviction',
+];
+
 /** A free TCP port on 127.0.0.1 (listen(0), then release it). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -46,58 +58,37 @@ export class OwnRedis {
     if (this.proc) return;
     const proc = spawn(
       '/usr/bin/redis-server',
-      [
-        '--bind',
-        '127.0.0.1',
-        '--port',
-        String(this.port),
-        '--dir',
-        this.dir,
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        '--save',
-        '',
-        '--maxmemory-policy',
-        'noeviction',
-      ],
+      ['--bind', '127.0.0.1', '--port', String(this.port), '--dir', this.dir, ...DURABLE_REDIS_ARGS],
       { stdio: 'ignore' },
     );
     this.proc = proc;
     proc.once('exit', () => {
       if (this.proc === proc) this.proc = null;
     });
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const probe = new Redis(this.url, {
-        lazyConnect: true,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-      });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        if ((await probe.ping()) === 'PONG') return;
-      } catch {
-        if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not start`);
-        await new Promise((r) => setTimeout(r, 100));
-      } finally {
-        probe.disconnect();
-      }
-    }
+    await waitPing(this.port);
   }
 
   /** Stops the server (SIGTERM: a clean shutdown that keeps the AOF; SIGKILL: a crash) and waits for the exit. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const proc = this.proc;
     if (!proc) return;
+    proc.kill('SIGCONT');
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill(signal);
     const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(t);
     this.proc = null;
+  }
+
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered, until {@link resume}. */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  /** Thaws a server frozen by {@link pause} (SIGCONT). */
+  resume(): void {
+    this.proc?.kill('SIGCONT');
   }
 
   /** Stops the server and deletes its data dir. */
@@ -111,4 +102,26 @@ export class OwnRedis {
 /** Destroys every OwnRedis this test file started. */
 export async function stopAllRedis(): Promise<void> {
   await Promise.all([...running].map((r) => r.destroy()));
+}
+
+/** Resolves once a redis-server on 127.0.0.1:`port` answers PING. @throws after `timeoutMs`. */
+export async function waitPing(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const probe = new Redis(port, '127.0.0.1', {
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      if ((await probe.ping()) === 'PONG') return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      probe.disconnect();
+    }
+  }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { RedisKeys } from '../../src/queues/redis-keys';
 
 /** The Redis the tests use (CI starts one on 127.0.0.1:6379 when none answers). */
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -13,14 +14,19 @@ export function testRedis(url = REDIS_URL): Redis {
   return new Redis(url, { maxRetriesPerRequest: null });
 }
 
-/** Deletes every key under a prefix (never FLUSHDB: other test files share the server). */
+/**
+ * Deletes every key of a prefix: the project's keys and every queue's (see RedisKeys.patterns), and
+ * anything else a test put under it (never FLUSHDB: other test files share the server).
+ */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  for (const pattern of [`${prefix}*`, ...new RedisKeys(prefix).patterns]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  }
 }
 
 /** Polls `fn` until it returns a truthy value or the time is up; returns the last value. */

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,27 @@ export const testProcessors: Record<string, Processor<never>> = {
   flaky: (async (ctx) => {
     if (ctx.attempt < 2) throw new Error(`transient failure on attempt ${ctx.attempt}`);
     return { attempt: ctx.attempt };
+  }) as Processor<never>,
+  /** Loses an error outside its promise chain (an 'error' event nobody listens to), like a buggy stream. */
+  escaping: (async (ctx) => {
+    ctx.log('about to lose an error');
+    setTimeout(() => new EventEmitter().emit('error', new Error('nobody listens to this error')), 20);
+    await new Promise((r) => setTimeout(r, 10_000));
+    return { survived: 'the error did not reach the run' };
+  }) as Processor<never>,
+  /** Waits until the run is cancelled (its signal aborts), at most `ms` (default 60 s); honours cancel. */
+  cancellable: (async (ctx) => {
+    const ms = (ctx.data as { ms?: number } | undefined)?.ms ?? 60_000;
+    ctx.log('waiting to be cancelled');
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    ctx.signal.throwIfAborted();
+    return { waited: ms };
   }) as Processor<never>,
   slow: (async (ctx) => {
     const ms = (ctx.data as { ms?: number } | undefined)?.ms ?? 1500;

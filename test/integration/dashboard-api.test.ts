@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { SESSION_COOKIE, SessionManager } from '../../src/dashboard/session';
+import { MemorySessionStore, SESSION_COOKIE, SessionManager } from '../../src/dashboard/session';
 import { RedisRunEventBus } from '../../src/queues/redis-run-events';
 import { cookieFrom, login, type SeedRun, seedRuns } from '../helpers/dashboard';
 import { testRedis, waitFor } from '../helpers/redis';
@@ -83,14 +83,18 @@ describe('auth on every /api/jobs route', () => {
   });
 
   it('refuses expired, tampered and foreign sessions', async () => {
-    const sm = new SessionManager({ token: TEST_TOKEN, ttlMs: 1000 });
+    const sm = new SessionManager({ token: TEST_TOKEN, ttlMs: 1000, store: new MemorySessionStore() });
     const expired = `${SESSION_COOKIE}=${sm.mint(Date.now() - 1000)}`;
     expect((await api().get('/api/jobs').set('Cookie', expired)).status).toBe(401);
     const value = session.cookie.split('=')[1];
     const [id, , sig] = value.split('.');
     const extended = `${SESSION_COOKIE}=${id}.${Date.now() + 1e9}.${sig}`;
     expect((await api().get('/api/jobs').set('Cookie', extended)).status).toBe(401);
-    const other = new SessionManager({ token: 'another-token-0123456789', ttlMs: 60_000 });
+    const other = new SessionManager({
+      token: 'another-token-0123456789',
+      ttlMs: 60_000,
+      store: new MemorySessionStore(),
+    });
     const foreign = `${SESSION_COOKIE}=${other.mint(Date.now() + 60_000)}`;
     expect((await api().get('/api/jobs').set('Cookie', foreign)).status).toBe(401);
     // The page itself falls back to the login form.

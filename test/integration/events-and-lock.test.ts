@@ -1,6 +1,6 @@
 import { RedisEventBus } from '../../src/events/redis-event-bus';
 import { RedisEventConsumer } from '../../src/events/redis-event-consumer';
-import { RedisLock } from '../../src/events/redis-lock';
+import { RedisLock } from '../../src/queues/redis-lock';
 import type { MonitorEvent } from '../../src/monitor/events';
 import { memoryLogger } from '../helpers/logger';
 import { deletePrefix, testRedis, uniquePrefix, waitFor } from '../helpers/redis';

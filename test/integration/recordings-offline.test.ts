@@ -3,6 +3,7 @@ import { waitForRecording } from '../../src/recordings/client';
 import { json, putUrl, rawGet, startRecordingSystem } from '../helpers/recordings';
 import { testRedis, waitFor } from '../helpers/redis';
 import { TEST_TOKEN, type TestSystem } from '../helpers/system';
+import { RedisKeys } from '../../src/queues/redis-keys';
 
 jest.setTimeout(120_000);
 
@@ -74,7 +75,7 @@ describe('fail-fast with no worker', () => {
     }
     // The counter lives in Redis with the window's TTL.
     const redis = testRedis();
-    const key = `${sys.prefix}:recording_retry_attempts:CAoff`;
+    const key = new RedisKeys(sys.prefix).recordingRetryAttempts('CAoff');
     expect(Number(await redis.get(key))).toBeGreaterThanOrEqual(4);
     const ttl = await redis.ttl(key);
     expect(ttl).toBeGreaterThan(0);

@@ -129,7 +129,7 @@ describe('GET /api/recordings/file with a worker running', () => {
     expect(await downloadJobs('CAgone')).toHaveLength(1);
   });
 
-  it('validates input: 400 invalid_call_sid / invalid_recording_url, 401 without a token', async () => {
+  it('validates input: 400 invalid_call_sid / invalid_recording_url / recording_url_not_allowed, 401 without a token', async () => {
     for (const path of ['../../etc/passwd', 'a'.repeat(65), 'CA1%2F..', '%2E%2E', 'CA%201']) {
       const r = await rawGet(sys.url, fileUrl(path));
       expect({ path, status: r.status, body: json(r) }).toMatchObject({
@@ -140,7 +140,10 @@ describe('GET /api/recordings/file with a worker running', () => {
     }
     const bad = await putUrl(sys, 'CA9', 'ftp://example.com/x.wav');
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toMatchObject({ error: 'invalid_recording_url' });
+    expect(await bad.json()).toMatchObject({ error: 'recording_url_not_allowed' });
+    const notUrl = await putUrl(sys, 'CA9', 'not a url');
+    expect(notUrl.status).toBe(400);
+    expect(await notUrl.json()).toMatchObject({ error: 'invalid_recording_url' });
     expect((await putUrl(sys, 'CA9', 'javascript:alert(1)')).status).toBe(400);
     const badSid = await putUrl(sys, 'bad%20sid', 'https://example.com/x.wav');
     expect(badSid.status).toBe(400);

@@ -1,4 +1,8 @@
-import { RedisRunStore } from '../../src/store/redis-run-store';
+import type { RunUpdate } from '../../src/monitor/run';
+import { ReplyError } from 'ioredis';
+import { RedisKeys } from '../../src/queues/redis-keys';
+import { isPoisonReply, LIST_SCAN_BUDGET, RedisRunStore } from '../../src/store/redis-run-store';
+import { memoryLogger } from '../helpers/logger';
 import { deletePrefix, testRedis, uniquePrefix } from '../helpers/redis';
 import { runStoreContract } from './run-store.contract';
 
@@ -37,5 +41,173 @@ describe('RedisRunStore retention', () => {
       expect(ttl).toBeLessThanOrEqual(3_600_000);
     }
     await deletePrefix(redis, prefix);
+  });
+});
+
+describe('RedisRunStore index layout', () => {
+  const run = (run_id: string, createdMs: number, over: Partial<RunUpdate> = {}): RunUpdate => ({
+    run_id,
+    seq: '001',
+    identity: {
+      job_id: 'j',
+      queue: 'q',
+      created_at: new Date(createdMs).toISOString(),
+      trigger: 'api',
+      user_id: 'u1',
+      search: ['order-1'],
+    },
+    patch: { status: 'completed' },
+    logs: [],
+    ...over,
+  });
+
+  it('trims index entries older than the retention; emptied leaves leave their directories', async () => {
+    const prefix = uniquePrefix('trim');
+    const keys = new RedisKeys(prefix);
+    const store = new RedisRunStore(redis, { prefix, retentionSeconds: 3600 });
+    // Created 2 hours ago (beyond the 1-hour retention) and now; the first apply trims.
+    await store.apply([
+      run('old', Date.now() - 7_200_000),
+      run('new', Date.now() - 1000, {
+        identity: { ...run('x', Date.now() - 1000).identity, trigger: 'manual' },
+      }),
+    ]);
+    expect((await store.list({})).runs.map((r) => r.run_id)).toEqual(['new']);
+    expect((await store.list({ user_id: 'u1' })).runs.map((r) => r.run_id)).toEqual(['new']);
+    expect(await redis.smembers(keys.runLeafDir)).toEqual(['j|completed|manual']);
+    expect(await redis.smembers(keys.runUserDir('u1'))).toEqual(['j|completed|manual']);
+    expect(await redis.exists(keys.runLeaf('j|completed|api'))).toBe(0);
+    await deletePrefix(redis, prefix);
+  });
+
+  it('keeps a no-op run small: one listpack hash and one index entry, no log key', async () => {
+    const prefix = uniquePrefix('small');
+    const keys = new RedisKeys(prefix);
+    const store = new RedisRunStore(redis, { prefix });
+    const now = Date.now();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    await store.apply([
+      {
+        run_id: '1000001',
+        seq: '000001700000000000-00000003',
+        identity: { job_id: 'job_a', queue: 'q', created_at: iso(now), trigger: 'api', user_id: null },
+        patch: {
+          status: 'completed',
+          started_at: iso(now + 1),
+          ended_at: iso(now + 2),
+          duration_ms: 1,
+          attempts: 1,
+          worker: 'host:1234',
+          result: null,
+        },
+        logs: [],
+        attempt: {
+          attempt: 1,
+          started_at: iso(now + 1),
+          ended_at: iso(now + 2),
+          worker: 'host:1234',
+          outcome: 'completed',
+          error: null,
+        },
+      },
+    ]);
+    expect(await redis.object('ENCODING', keys.run('1000001'))).toBe('listpack');
+    expect(await redis.exists(keys.runLogs('1000001'))).toBe(0);
+    const all = await redis.keys(`${prefix}*`);
+    expect(all.sort()).toEqual(
+      [keys.runLeafDir, keys.run('1000001'), keys.runLeaf('job_a|completed|api')].sort(),
+    );
+    expect(await store.get('1000001')).toMatchObject({
+      status: 'completed',
+      started_at: iso(now + 1),
+      ended_at: iso(now + 2),
+      result: null,
+      attempts_log: [
+        {
+          attempt: 1,
+          started_at: iso(now + 1),
+          ended_at: iso(now + 2),
+          worker: 'host:1234',
+          outcome: 'completed',
+          error: null,
+        },
+      ],
+    });
+    await deletePrefix(redis, prefix);
+  });
+
+  it('a page of a filter that needs a check on each run stops after the scan budget with a cursor, never short without one', async () => {
+    const prefix = uniquePrefix('budget');
+    const store = new RedisRunStore(redis, { prefix });
+    const now = Date.now() - 60_000;
+    // 6000 runs share the term; only the oldest one is failed: the page stops at the budget and the
+    // cursor leads to it.
+    const batch: RunUpdate[] = [];
+    for (let i = 0; i < LIST_SCAN_BUDGET + 1000; i++) {
+      batch.push(
+        run(`b${i}`, now - i, { patch: { status: i === LIST_SCAN_BUDGET + 999 ? 'failed' : 'completed' } }),
+      );
+    }
+    await store.apply(batch);
+    const first = await store.list({ q: 'order-1', status: ['failed'] });
+    expect(first.runs).toHaveLength(0);
+    expect(first.next_cursor).not.toBeNull();
+    const second = await store.list({ q: 'order-1', status: ['failed'], cursor: first.next_cursor });
+    expect(second.runs.map((r) => r.run_id)).toEqual([`b${LIST_SCAN_BUDGET + 999}`]);
+    expect(second.next_cursor).toBeNull();
+    await deletePrefix(redis, prefix);
+  });
+});
+
+describe('RedisRunStore poison updates', () => {
+  const update = (
+    run_id: string,
+    seq: string,
+    patch: RunUpdate['patch'] = { status: 'running' },
+  ): RunUpdate => ({
+    run_id,
+    seq,
+    identity: {
+      job_id: 'j',
+      queue: 'q',
+      created_at: new Date().toISOString(),
+      trigger: 'api',
+      user_id: null,
+    },
+    patch,
+    logs: [],
+  });
+
+  it('skips an update Redis refuses for good, stores the rest of the batch and the next batches, logs it', async () => {
+    const prefix = uniquePrefix('poison');
+    const logs = memoryLogger();
+    const store = new RedisRunStore(redis, { prefix, logger: logs.logger });
+    // A run key of the wrong type (a damaged key): every write to this run fails with WRONGTYPE.
+    await redis.set(`${prefix}:runs:r:bad`, 'not a hash');
+    // 450 updates: 3 Lua calls of 200; the bad one sits in the middle of the second.
+    const batch = Array.from({ length: 450 }, (_, i) => update(`ok${i}`, '001'));
+    batch.splice(300, 0, update('bad', '001'));
+    await expect(store.apply(batch)).resolves.toBeUndefined();
+    for (const id of ['ok0', 'ok199', 'ok200', 'ok298', 'ok299', 'ok300', 'ok449']) {
+      expect((await store.get(id))?.status).toBe('running');
+    }
+    expect((await store.list({ status: ['running'], limit: 200 })).runs).toHaveLength(200);
+    const rejected = logs.lines.filter((l) => l.msg === 'run_store_update_rejected');
+    expect(rejected).toEqual([
+      expect.objectContaining({ run_id: 'bad', reason: expect.stringContaining('WRONGTYPE') }),
+    ]);
+    // The tracking-error record for that run could not be written either (same key): logged, not thrown.
+    expect(logs.events()).toContain('run_store_tracking_error_not_recorded');
+    // A later batch with the same poison in it still goes through.
+    await store.apply([update('bad', '002'), update('ok0', '002', { status: 'completed' })]);
+    expect((await store.get('ok0'))?.status).toBe('completed');
+    await deletePrefix(redis, prefix);
+  });
+
+  it('treats busy, loading, read-only and out-of-memory replies as transient (the tracker retries the batch)', () => {
+    for (const m of ['OOM command not allowed', 'BUSY Redis is busy', 'LOADING', "READONLY You can't write"])
+      expect(isPoisonReply(new ReplyError(m))).toBe(false);
+    expect(isPoisonReply(new ReplyError('WRONGTYPE Operation against a key'))).toBe(true);
+    expect(isPoisonReply(new Error('Connection is closed.'))).toBe(false);
   });
 });

@@ -1,4 +1,12 @@
-import { type RunIdentity, type RunLog, type RunUpdate, seqFromEventId } from '../../src/monitor/run';
+import {
+  DEFAULT_RUN_RESULT_MAX_BYTES,
+  RUN_TRUNCATED_MARKER,
+  type RunIdentity,
+  type RunLog,
+  type RunUpdate,
+  marksUpdate,
+  seqFromEventId,
+} from '../../src/monitor/run';
 import type { RunPage, RunStore } from '../../src/monitor/run-store';
 
 /** Behaviour every RunStore must have. Called by one test file per store. */
@@ -118,6 +126,64 @@ export function runStoreContract(
         { run_id: 'r1', seq: '', identity: ident({ trigger: 'manual' }), patch: {}, logs: [] },
       ]);
       expect(await store.get('r1')).toMatchObject({ status: 'running', trigger: 'scheduled' });
+    });
+
+    it('keeps the patch of a new run written with seq "" (the enqueue-time record); a repeated "" changes nothing', async () => {
+      await store.apply([{ run_id: 'r1', seq: '', identity: ident(), patch: { worker: 'w1' }, logs: [] }]);
+      expect(await store.get('r1')).toMatchObject({ worker: 'w1', seq: '' });
+      await store.apply([{ run_id: 'r1', seq: '', identity: ident(), patch: { worker: 'w2' }, logs: [] }]);
+      expect((await store.get('r1'))?.worker).toBe('w1');
+    });
+
+    it('writes identity fields only at creation; later updates, stale or newer, never change them', async () => {
+      await store.apply([upd('r1', 2, { status: 'running' })]);
+      const other = ident({ job_id: 'job_other', queue: 'q2', trigger: 'manual', user_id: 'u5' }, 5000);
+      await store.apply([upd('r1', 1, { progress: 10 }, { identity: other })]);
+      await store.apply([upd('r1', 3, { progress: 20 }, { identity: other })]);
+      expect(await store.get('r1')).toMatchObject({
+        job_id: 'job_a',
+        queue: 'q',
+        trigger: 'scheduled',
+        user_id: null,
+        created_at: new Date(t0).toISOString(),
+        progress: 20,
+      });
+      expect((await store.list({ user_id: 'u5' })).runs).toHaveLength(0);
+      expect((await store.list({ job_id: 'job_other' })).runs).toHaveLength(0);
+    });
+
+    it('records an unparsable created_at as the time it was written (not 1970)', async () => {
+      const before = Date.now();
+      await store.apply([
+        upd('r1', 1, { status: 'pending' }, { identity: ident({ created_at: 'garbage' }) }),
+      ]);
+      const run = await store.get('r1');
+      const created = Date.parse(run?.created_at ?? '');
+      expect(created).toBeGreaterThanOrEqual(before - 1000);
+      expect(created).toBeLessThanOrEqual(Date.now() + 1000);
+      expect((await store.list({ since: before - 1000 })).runs.map((r) => r.run_id)).toEqual(['r1']);
+    });
+
+    it('caps result and error_message at RUN_RESULT_MAX_BYTES with the marker; small ones are kept whole', async () => {
+      const big = { rows: Array.from({ length: 5000 }, (_, i) => ({ i, text: 'é'.repeat(20) })) };
+      const bigBytes = Buffer.byteLength(JSON.stringify(big));
+      expect(bigBytes).toBeGreaterThan(DEFAULT_RUN_RESULT_MAX_BYTES);
+      const message = `boom ${'x'.repeat(200_000)}`;
+      await store.apply([
+        upd('r1', 1, { status: 'completed', result: big }),
+        upd('r2', 1, { status: 'failed', error_message: message }),
+        upd('r3', 1, { status: 'completed', result: { small: 'ok' }, error_message: 'short' }),
+      ]);
+      const r1 = await store.get('r1');
+      expect(r1?.result).toMatchObject({ truncated: RUN_TRUNCATED_MARKER, original_bytes: bigBytes });
+      const preview = (r1?.result as { preview: string } | undefined)?.preview ?? 'none';
+      expect(JSON.stringify(big).startsWith(preview)).toBe(true);
+      expect(Buffer.byteLength(JSON.stringify(r1?.result))).toBeLessThanOrEqual(DEFAULT_RUN_RESULT_MAX_BYTES);
+      const r2 = await store.get('r2');
+      expect(r2?.error_message?.startsWith('boom xxx')).toBe(true);
+      expect(r2?.error_message?.endsWith(RUN_TRUNCATED_MARKER)).toBe(true);
+      expect(Buffer.byteLength(r2?.error_message ?? '')).toBeLessThanOrEqual(DEFAULT_RUN_RESULT_MAX_BYTES);
+      expect(await store.get('r3')).toMatchObject({ result: { small: 'ok' }, error_message: 'short' });
     });
 
     it('keeps only the last 50 log lines, in order, without duplicates', async () => {
@@ -291,7 +357,14 @@ export function runStoreContract(
       }
       await store.apply(updates);
       const all = await store.stats('job_a', t0);
-      expect(all.counts).toEqual({ completed: 4, failed: 2, skipped: 2, running: 2, pending: 1 });
+      expect(all.counts).toEqual({
+        completed: 4,
+        failed: 2,
+        skipped: 2,
+        running: 2,
+        pending: 1,
+        cancelled: 0,
+      });
       expect(all.finished.map((r) => r.run_id)).toEqual([
         's09',
         's08',
@@ -309,13 +382,224 @@ export function runStoreContract(
         duration_ms: 100,
       });
       const recent = await store.stats('job_a', t0 + 6000, 3);
-      expect(recent.counts).toEqual({ completed: 2, failed: 1, skipped: 1, running: 1, pending: 0 });
+      expect(recent.counts).toEqual({
+        completed: 2,
+        failed: 1,
+        skipped: 1,
+        running: 1,
+        pending: 0,
+        cancelled: 0,
+      });
       expect(recent.finished.map((r) => r.run_id)).toEqual(['s09', 's08', 's07']);
       const none = await store.stats('job_c', t0);
       expect(none).toEqual({
-        counts: { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0 },
+        counts: { pending: 0, running: 0, completed: 0, failed: 0, skipped: 0, cancelled: 0 },
         finished: [],
       });
+    });
+
+    it('marks: applied whatever the seq, never create a run, ignored on finished runs, cleared when the run ends', async () => {
+      const since = new Date(t0 + 9).toISOString();
+      const run = { run_id: 'm1', ...ident() };
+      await store.apply([
+        marksUpdate(run, { stuck: true, stuck_reason: 'not_picked_up', stuck_since: since }),
+      ]);
+      expect(await store.get('m1')).toBeNull();
+      expect((await store.list({ stuck: true })).runs).toHaveLength(0);
+
+      await store.apply([upd('m1', 5, { status: 'running' })]);
+      await store.apply([
+        marksUpdate(run, { stuck: true, stuck_reason: 'running_too_long', stuck_since: since }),
+      ]);
+      expect(await store.get('m1')).toMatchObject({
+        status: 'running',
+        stuck: true,
+        stuck_reason: 'running_too_long',
+        stuck_since: since,
+        seq: seq(5),
+      });
+      expect((await store.list({ stuck: true })).runs.map((r) => r.run_id)).toEqual(['m1']);
+      expect((await store.list({ stuck: false })).runs).toHaveLength(0);
+      await store.apply([marksUpdate(run, { retried_by: 'm9' })]);
+      expect((await store.get('m1'))?.retried_by).toBe('m9');
+
+      // The run ends: stuck fields are cleared, and later stuck marks are ignored; retried_by still applies.
+      await store.apply([upd('m1', 6, { status: 'failed' })]);
+      expect(await store.get('m1')).toMatchObject({ stuck: false, stuck_reason: null, stuck_since: null });
+      await store.apply([marksUpdate(run, { stuck: true, stuck_reason: 'no_workers', stuck_since: since })]);
+      await store.apply([marksUpdate(run, { retried_by: 'm10' })]);
+      expect(await store.get('m1')).toMatchObject({ stuck: false, stuck_reason: null, retried_by: 'm10' });
+      expect((await store.list({ stuck: true })).runs).toHaveLength(0);
+      expect((await store.list({ stuck: false })).runs.map((r) => r.run_id)).toEqual(['m1']);
+    });
+
+    it('marks: clearing stuck on an active run takes it out of the stuck filter', async () => {
+      const run = { run_id: 'm2', ...ident() };
+      await store.apply([upd('m2', 1, { status: 'pending' }), upd('m3', 1, { status: 'pending' })]);
+      await store.apply([marksUpdate(run, { stuck: true, stuck_reason: 'no_workers', stuck_since: null })]);
+      expect((await store.list({ stuck: true, status: ['pending'] })).runs.map((r) => r.run_id)).toEqual([
+        'm2',
+      ]);
+      expect((await store.list({ stuck: false, job_id: 'job_a' })).runs.map((r) => r.run_id)).toEqual(['m3']);
+      await store.apply([marksUpdate(run, { stuck: false, stuck_reason: null, stuck_since: null })]);
+      expect((await store.list({ stuck: true })).runs).toHaveLength(0);
+      expect(await store.get('m2')).toMatchObject({ stuck: false, stuck_reason: null });
+    });
+
+    it('attempts: upserted by number, in order, the last 25; only with a newer seq', async () => {
+      const at = (n: number, outcome: 'failed' | 'completed', error: string | null = null) => ({
+        attempt: n,
+        started_at: new Date(t0 + n * 10).toISOString(),
+        ended_at:
+          outcome === 'failed' || outcome === 'completed' ? new Date(t0 + n * 10 + 5).toISOString() : null,
+        worker: `w:${n}`,
+        outcome,
+        error,
+      });
+      await store.apply([upd('a1', 2, { status: 'running' }, { attempt: at(2, 'failed', 'boom') })]);
+      await store.apply([upd('a1', 3, {}, { attempt: at(1, 'failed', 'first') })]);
+      await store.apply([upd('a1', 4, {}, { attempt: at(2, 'completed') })]);
+      await store.apply([upd('a1', 1, {}, { attempt: at(7, 'failed', 'stale') })]);
+      expect((await store.get('a1'))?.attempts_log).toEqual([at(1, 'failed', 'first'), at(2, 'completed')]);
+      for (let n = 3; n <= 30; n++)
+        await store.apply([upd('a1', 10 + n, {}, { attempt: at(n, 'failed', `e${n}`) })]);
+      const log = (await store.get('a1'))?.attempts_log ?? [];
+      expect(log.map((a) => a.attempt)).toEqual(Array.from({ length: 25 }, (_, i) => i + 6));
+      expect(log[24]).toEqual(at(30, 'failed', 'e30'));
+    });
+
+    it('stores error_stack, retry_of and triggered_by; search terms are not returned', async () => {
+      await store.apply([
+        upd(
+          'e1',
+          1,
+          { status: 'failed', error_message: 'boom', error_stack: 'Error: boom\n    at x (y.ts:1:1)' },
+          { identity: ident({ retry_of: 'e0', triggered_by: 'dashboard:ops', search: ['order-17'] }) },
+        ),
+      ]);
+      const run = await store.get('e1');
+      expect(run).toMatchObject({
+        error_stack: 'Error: boom\n    at x (y.ts:1:1)',
+        retry_of: 'e0',
+        triggered_by: 'dashboard:ops',
+        retried_by: null,
+        attempts_log: [],
+      });
+      expect(run).not.toHaveProperty('search');
+      const listed = (await store.list({ q: 'order-17' })).runs[0];
+      expect(listed).toMatchObject({ run_id: 'e1', retry_of: 'e0', triggered_by: 'dashboard:ops' });
+      expect(listed).not.toHaveProperty('search');
+    });
+
+    it('q: exact match on run id, user id or a search term, lowercased and trimmed, with other filters', async () => {
+      await store.apply([
+        upd('Run-X', 1, { status: 'failed' }, { identity: ident({ user_id: 'Alice@Example.com' }, 10) }),
+        upd('r2', 1, { status: 'completed' }, { identity: ident({ search: ['order-1', 'acme'] }, 20) }),
+        upd('r3', 1, { status: 'failed' }, { identity: ident({ job_id: 'job_b', search: ['acme'] }, 30) }),
+        upd('r4', 1, { status: 'failed' }, { identity: ident({ user_id: 'acme' }, 40) }),
+        upd('r5', 1, { status: 'failed' }, { identity: ident({ search: ['acme-2'] }, 50) }),
+      ]);
+      const ids = async (q: Parameters<RunStore['list']>[0]) =>
+        (await store.list(q)).runs.map((r) => r.run_id);
+      expect(await ids({ q: '  run-x ' })).toEqual(['Run-X']);
+      expect(await ids({ q: 'Run-X' })).toEqual(['Run-X']);
+      expect(await ids({ q: 'alice@example.com' })).toEqual(['Run-X']);
+      expect(await ids({ q: 'ACME' })).toEqual(['r4', 'r3', 'r2']);
+      expect(await ids({ q: 'acme', status: ['failed'] })).toEqual(['r4', 'r3']);
+      expect(await ids({ q: 'acme', job_id: 'job_a' })).toEqual(['r4', 'r2']);
+      expect(await ids({ q: 'acme', user_id: 'acme' })).toEqual(['r4']);
+      expect(await ids({ q: 'acme', limit: 1 })).toEqual(['r4']);
+      const first = await store.list({ q: 'acme', limit: 2 });
+      const second = await store.list({ q: 'acme', limit: 2, cursor: first.next_cursor });
+      expect([...first.runs, ...second.runs].map((r) => r.run_id)).toEqual(['r4', 'r3', 'r2']);
+      expect(second.next_cursor).toBeNull();
+      expect(await ids({ q: 'acm' })).toEqual([]);
+      expect(await ids({ q: '  ', job_id: 'job_b' })).toEqual(['r3']); // an empty search filters nothing
+      expect(await ids({ q: 'order-1', since: t0 + 21 })).toEqual([]);
+      expect(await ids({ q: 'order-1', before: t0 + 21 })).toEqual(['r2']);
+    });
+
+    it('cancelled: a status of its own in lists, stats and active counts', async () => {
+      await store.apply([upd('x1', 1, { status: 'running' })]);
+      expect(await store.countActive()).toEqual({ job_a: 1 });
+      await store.apply([upd('x1', 2, { status: 'cancelled', error_message: 'cancelled: by ops' })]);
+      expect(await store.countActive()).toEqual({});
+      expect((await store.list({ status: ['cancelled'] })).runs.map((r) => r.run_id)).toEqual(['x1']);
+      const stats = await store.stats('job_a', t0 - 1);
+      expect(stats.counts.cancelled).toBe(1);
+      expect(stats.finished.map((r) => [r.run_id, r.status])).toEqual([['x1', 'cancelled']]);
+    });
+
+    it('every combination of filters returns exactly the matching runs, paged completely', async () => {
+      const updates: RunUpdate[] = [];
+      const statuses = ['pending', 'running', 'completed', 'failed', 'skipped', 'cancelled'] as const;
+      const triggers = ['scheduled', 'manual', 'api'] as const;
+      for (let i = 0; i < 60; i++) {
+        updates.push(
+          upd(
+            `f${String(i).padStart(2, '0')}`,
+            1,
+            { status: statuses[i % 6] },
+            {
+              identity: ident(
+                {
+                  job_id: i % 4 === 0 ? 'job_b' : 'job_a',
+                  trigger: triggers[(i % 5) % 3],
+                  user_id: i % 7 === 0 ? 'u1' : i % 7 === 1 ? 'u2' : null,
+                  search: i % 3 === 0 ? ['t3'] : [],
+                },
+                Math.floor(i / 2) * 100,
+              ),
+            },
+          ),
+        );
+      }
+      await store.apply(updates);
+      await store.apply([
+        marksUpdate({ run_id: 'f01', ...ident({}, 0) }, { stuck: true, stuck_reason: 'no_workers' }),
+        marksUpdate({ run_id: 'f06', ...ident({}, 300) }, { stuck: true, stuck_reason: 'not_picked_up' }),
+      ]);
+      const all = await Promise.all(updates.map(async (u) => (await store.get(u.run_id))!));
+      const terms = new Map(updates.map((u) => [u.run_id, u.identity.search ?? []]));
+      const queries: Parameters<RunStore['list']>[0][] = [];
+      for (const job_id of [undefined, 'job_a'])
+        for (const status of [undefined, ['failed'], ['pending', 'running', 'cancelled']] as const)
+          for (const user_id of [undefined, 'u1'])
+            for (const trigger of [undefined, 'manual'] as const)
+              for (const stuck of [undefined, true, false])
+                for (const q of [undefined, 't3'])
+                  queries.push({ job_id, status: status && [...status], user_id, trigger, stuck, q });
+      queries.push(
+        { since: t0 + 1000, before: t0 + 2000 },
+        { since: t0 + 500, status: ['failed'], job_id: 'job_a' },
+      );
+      for (const q of queries) {
+        const want = all
+          .filter(
+            (r) =>
+              (!q.job_id || r.job_id === q.job_id) &&
+              (!q.status || q.status.includes(r.status)) &&
+              (!q.user_id || r.user_id === q.user_id) &&
+              (!q.trigger || r.trigger === q.trigger) &&
+              (q.stuck === undefined || r.stuck === q.stuck) &&
+              (!q.q || terms.get(r.run_id)!.includes(q.q)) &&
+              (q.since === undefined || Date.parse(r.created_at) >= q.since) &&
+              (q.before === undefined || Date.parse(r.created_at) < q.before),
+          )
+          .sort(
+            (a, b) => Date.parse(b.created_at) - Date.parse(a.created_at) || (a.run_id < b.run_id ? 1 : -1),
+          )
+          .map((r) => r.run_id);
+        const got: string[] = [];
+        let cursor: string | null = null;
+        for (let pages = 0; pages < 40; pages++) {
+          const page: RunPage = await store.list({ ...q, limit: 3, cursor });
+          got.push(...page.runs.map((r) => r.run_id));
+          cursor = page.next_cursor;
+          if (!cursor) break;
+        }
+        expect({ q, got }).toEqual({ q, got: want });
+      }
     });
 
     it('answers ping', async () => {

@@ -1,8 +1,9 @@
 /**
  * Run-store outage: job_runs lives on a redis-server of the test's own, which is stopped while workers run
- * jobs (queues stay on the test Redis). Workers keep processing, the tracker keeps the updates in its
+ * jobs (queues stay on the test Redis). Workers keep processing, their recorder keeps the runs in its
  * bounded buffer and retries; after recovery the history is complete. When the buffer overflows the
- * oldest updates are dropped with a log and a counter, and the tracker keeps working.
+ * oldest updates are dropped with a log and a counter, and the reconciler records those runs from BullMQ
+ * once the store is back: nothing is missing.
  */
 import type { JobRun } from '../../src/monitor/run';
 import { JobRegistry } from '../../src/monitor/registry';
@@ -13,6 +14,9 @@ import { BullmqLifecycleSource } from '../../src/queues/lifecycle-source';
 import { QueueSet } from '../../src/queues/queue-set';
 import { bullConnection, createRedis } from '../../src/queues/redis';
 import { RedisRunStore } from '../../src/store/redis-run-store';
+import { RunWriter } from '../../src/monitor/run-writer';
+import { RedisClock } from '../../src/queues/redis-clock';
+import { RunRecorder } from '../../src/workers/run-recorder';
 import { WorkerPool } from '../../src/workers/worker-pool';
 import { memoryLogger } from '../helpers/logger';
 import { OwnRedis, stopAllRedis } from '../helpers/redis-server';
@@ -29,20 +33,53 @@ let storeRedis: ReturnType<typeof createRedis>;
 let store: RedisRunStore;
 let queues: QueueSet;
 let service: JobsService;
-let workers: WorkerPool;
+let workers: WorkerPool | undefined;
+let recorder: RunRecorder;
 const trackers: Tracker[] = [];
 
-function newTracker(logger = memoryLogger(), maxBufferedRuns?: number, onDropped?: (n: number) => void) {
+/** The reconciler, as the monitor role runs it (short grace so the test needn't wait). */
+function newTracker(logger = memoryLogger()) {
   const t = new Tracker({
     queues: registry.queues(),
     source: new BullmqLifecycleSource(redis, bullConnection(REDIS_URL), prefix),
     store,
     logger: logger.logger,
-    maxBufferedRuns,
-    onDropped,
+    reconcile: { graceMs: 500 },
+    lookup: (ids) => store.statuses(ids),
   });
   trackers.push(t);
   return t;
+}
+
+/** Workers recording their runs through a recorder with the given buffer size. */
+async function startWorkers(
+  logger = memoryLogger(),
+  maxBufferedRuns?: number,
+  onDropped?: (n: number) => void,
+) {
+  await workers?.close(5000);
+  await recorder?.stop();
+  const clock = new RedisClock(redis);
+  await clock.sync();
+  recorder = new RunRecorder({
+    writer: new RunWriter(store),
+    clock,
+    logger: logger.logger,
+    worker: 'test-worker',
+    maxBufferedRuns,
+    onDropped,
+  });
+  workers = new WorkerPool({
+    registry,
+    processors: testProcessors,
+    redis,
+    connection: bullConnection(REDIS_URL),
+    prefix,
+    concurrency: 5,
+    logger: memoryLogger().logger,
+    recorder,
+  });
+  workers.start();
 }
 
 beforeAll(async () => {
@@ -59,20 +96,10 @@ beforeAll(async () => {
     eventsMaxLen: 100_000,
   });
   service = new JobsService(registry, store, new BullmqEnqueuer(queues));
-  workers = new WorkerPool({
-    registry,
-    processors: testProcessors,
-    redis,
-    connection: bullConnection(REDIS_URL),
-    prefix,
-    concurrency: 5,
-    eventsMaxLen: 100_000,
-    logger: memoryLogger().logger,
-  });
-  workers.start();
 });
 afterAll(async () => {
   await workers?.close(5000);
+  await recorder?.stop();
   for (const t of trackers) await t.stop();
   await queues?.close();
   storeRedis?.disconnect();
@@ -97,7 +124,8 @@ describe('run store unreachable', () => {
   let tracker: Tracker;
 
   it('buffers and retries: workers keep going and the history is complete after recovery', async () => {
-    tracker = newTracker(logs);
+    await startWorkers(logs);
+    tracker = newTracker();
     await tracker.start();
     const before = await Promise.all([1, 2, 3].map((i) => service.enqueueDynamic('dyn_job', { i })));
     expect(await allCompleted(before.map((r) => r.run_id))).toBeTruthy();
@@ -109,8 +137,8 @@ describe('run store unreachable', () => {
       Array.from({ length: 60 }, (_, i) => service.enqueueDynamic('dyn_job', { i }, { user_id: `u${i}` })),
     );
     expect(await waitFor(async () => (await completedInQueue()) >= 63, 60_000)).toBe(true);
-    expect(await waitFor(() => logs.events().includes('tracker_store_write_failed'), 30_000)).toBe(true);
-    expect(tracker.bufferedRuns()).toBeGreaterThan(0);
+    expect(await waitFor(() => logs.events().includes('recorder_store_write_failed'), 30_000)).toBe(true);
+    expect(recorder.bufferedRuns()).toBeGreaterThan(0);
     expect(await service.getRun(during[0].run_id).catch((e) => e.message)).toMatch(/writeable|closed/i);
 
     await own.start();
@@ -121,31 +149,38 @@ describe('run store unreachable', () => {
       expect(r.result).toEqual({ ok: true, data: { i } });
       expect(r.logs.map((l) => l.message)).toEqual(['quick ran']);
     });
-    expect(logs.events()).toContain('tracker_store_recovered');
-    expect(tracker.dropped).toBe(0);
-    await tracker.idle();
-    expect(tracker.bufferedRuns()).toBe(0);
+    expect(logs.events()).toContain('recorder_store_recovered');
+    expect(recorder.dropped).toBe(0);
+    await recorder.idle();
+    expect(recorder.bufferedRuns()).toBe(0);
     await tracker.stop();
   });
 
   it('drops the oldest updates with a log and a count when the buffer is full, and keeps working', async () => {
     const logs2 = memoryLogger();
     const dropped: number[] = [];
-    const small = newTracker(logs2, 10, (n) => dropped.push(n));
-    await small.start();
+    await startWorkers(logs2, 10, (n) => dropped.push(n));
+    const reconciler = newTracker();
+    await reconciler.start();
     const base = await completedInQueue();
 
     await own.stop();
-    await Promise.all(Array.from({ length: 40 }, (_, i) => service.enqueueDynamic('dyn_job', { i })));
+    const during = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => service.enqueueDynamic('dyn_job', { i })),
+    );
     expect(await waitFor(async () => (await completedInQueue()) >= base + 40, 60_000)).toBe(true);
-    expect(await waitFor(() => small.dropped > 0, 60_000)).toBe(true);
-    expect(small.bufferedRuns()).toBeLessThanOrEqual(10);
-    expect(dropped.reduce((a, b) => a + b, 0)).toBe(small.dropped);
-    const overflow = logs2.lines.find((l) => l.msg === 'tracker_buffer_overflow');
-    expect(overflow).toMatchObject({ level: 50, queue: 'tq', dropped: expect.any(Number) });
+    expect(await waitFor(() => recorder.dropped > 0, 60_000)).toBe(true);
+    expect(recorder.bufferedRuns()).toBeLessThanOrEqual(10);
+    expect(dropped.reduce((a, b) => a + b, 0)).toBe(recorder.dropped);
+    const overflow = logs2.lines.find((l) => l.msg === 'recorder_buffer_overflow');
+    expect(overflow).toMatchObject({ level: 50, dropped: expect.any(Number) });
 
     await own.start();
     const after = await service.enqueueDynamic('dyn_job', { after: true });
     expect(await allCompleted([after.run_id])).toBeTruthy();
+    // What the recorder dropped, the reconciler recorded from BullMQ: every run is complete.
+    expect(await allCompleted(during.map((r) => r.run_id))).toBeTruthy();
+    expect(reconciler.reconciled).toBeGreaterThan(0);
+    await reconciler.stop();
   });
 });

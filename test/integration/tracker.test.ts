@@ -1,10 +1,19 @@
-import type { JobRun } from '../../src/monitor/run';
+import { type JobRun, newRun, seqFromEventId } from '../../src/monitor/run';
 import { Tracker } from '../../src/monitor/tracker';
 import { BullmqLifecycleSource } from '../../src/queues/lifecycle-source';
 import { bullConnection } from '../../src/queues/redis';
+import { RedisKeys } from '../../src/queues/redis-keys';
+import { MemoryRunStore } from '../../src/store/memory-run-store';
 import { memoryLogger } from '../helpers/logger';
 import { REDIS_URL, testRedis, waitFor } from '../helpers/redis';
 import { startTestSystem, type TestSystem } from '../helpers/system';
+
+/** Keys of a second tracker that keeps its own checkpoint. */
+class MirrorKeys extends RedisKeys {
+  override trackerCheckpoint(queue: string): string {
+    return `${super.trackerCheckpoint(queue)}:mirror`;
+  }
+}
 
 jest.setTimeout(60_000);
 
@@ -91,18 +100,22 @@ describe('tracker mirrors BullMQ runs into job_runs', () => {
 });
 
 describe('tracker restarts and duplicates', () => {
-  it('catches up after being stopped while jobs ran, and a second tracker corrupts nothing', async () => {
+  it('runs are recorded by their workers while no tracker runs, and two trackers replaying the stream corrupt nothing', async () => {
     await sys.tracker!.stop();
     const ids: string[] = [];
     for (let i = 0; i < 15; i++) ids.push((await sys.service.enqueueDynamic('dyn_job', { i })).run_id);
     const chatty = await sys.service.trigger('chatty_job');
     // Let the workers finish everything while no tracker listens.
     const redis = testRedis();
-    await waitFor(async () => (await redis.zcard(`${sys.prefix}:tq:completed`)) >= 16 + 0, 20_000);
-    await new Promise((r) => setTimeout(r, 300));
-    for (const id of ids) expect((await sys.store.get(id))?.status).toBe('pending');
+    await waitFor(
+      async () => (await redis.zcard(new RedisKeys(sys.prefix).queueKey('tq', 'completed'))) >= 16 + 0,
+      20_000,
+    );
+    // The workers recorded every run themselves: nothing waits for a tracker.
+    for (const id of ids) expect((await finished(id)).status).toBe('completed');
 
-    // Two trackers resume from the same checkpoint and replay the same events.
+    // Two trackers (every event folded, the pre-#16 mode) resume from the same checkpoint and replay the same
+    // events over what the workers wrote: older events change nothing, no log line doubles.
     const mk = () =>
       new Tracker({
         queues: ['tq'],
@@ -123,5 +136,51 @@ describe('tracker restarts and duplicates', () => {
     expect(c.logs[49].message).toBe('line 120');
     await Promise.all([a.stop(), b.stop()]);
     await redis.quit();
+  });
+});
+
+describe('one writer: a policy failure mark is an event in the queue stream', () => {
+  it('markRunFailed stores the run failed at once, with the stream id of its jm:failed event, which a tracker folds the same way', async () => {
+    const run = newRun('ghost-1', {
+      job_id: 'dyn_job',
+      queue: 'tq',
+      created_at: new Date().toISOString(),
+      trigger: 'api',
+      user_id: 'u5',
+    });
+    await sys.service.markRunFailed(run, 'queued 301 s without worker pickup');
+    const stored = await sys.store.get('ghost-1');
+    expect(stored).toMatchObject({ status: 'failed', error_message: 'queued 301 s without worker pickup' });
+
+    const redis = testRedis();
+    const entries = await redis.xrange(new RedisKeys(sys.prefix).queueKey('tq', 'events'), '-', '+');
+    const mark = entries.find(([, f]) => f.includes('jm:failed') && f.includes('ghost-1'));
+    expect(mark).toBeDefined();
+    expect(stored?.seq).toBe(seqFromEventId(mark![0]));
+
+    // A tracker reading the real stream from the start folds the same event into the same run.
+    const mirror = new MemoryRunStore();
+    const t = new Tracker({
+      queues: ['tq'],
+      // Its own checkpoint, so it reads the stream from the start beside the system's tracker.
+      source: new BullmqLifecycleSource(
+        redis,
+        bullConnection(REDIS_URL),
+        sys.prefix,
+        new MirrorKeys(sys.prefix),
+      ),
+      store: mirror,
+      logger: memoryLogger().logger,
+    });
+    await t.start();
+    const folded = await waitFor(() => mirror.get('ghost-1'));
+    await t.stop();
+    await redis.quit();
+    expect(folded).toMatchObject({
+      status: 'failed',
+      error_message: 'queued 301 s without worker pickup',
+      seq: stored?.seq,
+      ended_at: stored?.ended_at,
+    });
   });
 });

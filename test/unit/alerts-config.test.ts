@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseAlertsConfig } from '../../src/alerts/alerts-config';
+import { renderAlert } from '../../src/monitor/alert-rules';
 import { buildChannels } from '../../src/alerts/channels/build-channels';
 import { loadConfig } from '../../src/config';
 import { ConfigError } from '../../src/config-file';
@@ -147,6 +148,33 @@ describe('alerts.yml', () => {
     );
     expect(parseError('channels:\n  pager: { url: "http://x" }\n')).toContain(
       'config/alerts.yml: channels.pager.type',
+    );
+  });
+});
+
+describe('alerts in Hebrew (LOCALE=he)', () => {
+  it('every shipped rule has a Hebrew message, rendered instead of the English one when LOCALE=he', () => {
+    const cfg = parseAlertsConfig(SHIPPED, 'config/alerts.yml', {});
+    expect(cfg.alerts.length).toBeGreaterThan(0);
+    const ev = {
+      name: 'job_failed',
+      time: new Date().toISOString(),
+      fields: { job_id: 'cache_warming', run_id: 'm1', attempts: 3, error: 'boom' },
+    };
+    for (const rule of cfg.alerts) {
+      expect(rule.message_he).toMatch(/[\u0590-\u05FF]/);
+      const he = renderAlert(rule, ev as never, undefined, 'he');
+      // No English words left, only data (job id, run id, error) and placeholders' values.
+      const words = he.text.replace(/cache_warming|m1|boom/g, '').match(/[A-Za-z]{3,}/g) ?? [];
+      expect(words).toEqual([]);
+      expect(renderAlert(rule, ev as never, undefined, 'en').text).toBe(renderAlert(rule, ev as never).text);
+    }
+  });
+
+  it('an unknown placeholder in message_he is a config error naming the file and field', () => {
+    const bad = SHIPPED.replace('message_he: "❌ המשימה {job_id}', 'message_he: "❌ {jobid}');
+    expect(() => parseAlertsConfig(bad, 'config/alerts.yml', {})).toThrow(
+      /config\/alerts\.yml: alerts\[0\] \(job_failure_alert\)\.message_he: unknown placeholder \{jobid\}/,
     );
   });
 });

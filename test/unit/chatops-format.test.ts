@@ -61,6 +61,21 @@ describe('reply formats', () => {
     expect(formatActive([], fc)).toBe('⚡ No active runs right now.');
   });
 
+  it('/jobs active: a run the stuck monitor flagged says so with ⚠️, in English and Hebrew', () => {
+    const stuck = run({
+      run_id: 's1',
+      status: 'running',
+      progress: 10,
+      stuck: true,
+      stuck_reason: 'running_too_long',
+    });
+    expect(visibleText(formatActive([stuck], fc))).toContain(
+      '🔄 cache_warming - 10% ⚠️ stuck (running_too_long)',
+    );
+    const he = formatActive([stuck], { ...fc, t: messagesFor('he') });
+    expect(visibleText(he)).toContain('⚠️ תקוע (running_too_long)');
+  });
+
   it('/jobs failed: job, date, the error escaped in code style, and a logs link; none without WEBAPP_URL', () => {
     const failed = run({ run_id: 'xyz789', job_id: 'drive_sync', status: 'failed', error_message: NASTY });
     const html = formatFailed([failed], fc);
@@ -102,7 +117,8 @@ describe('reply formats', () => {
     );
     expect(html).toContain('<b>&lt;i&gt;Warm&lt;/i&gt;</b>');
     expect(html).toContain('<i>a &amp; b</i>');
-    expect(visibleText(html)).toContain('Schedule: every 3600 s');
+    // The dashboard's words (describeSchedule), not raw seconds.
+    expect(visibleText(html)).toContain('Schedule: every 1 h');
     expect(visibleText(html)).toContain('State: disabled');
     expect(visibleText(html)).toContain('✅ 30/12 14:23 completed · 5.2 s · manual m1');
     expect(balanced(html)).toBe(true);

@@ -71,3 +71,37 @@ describe('loadConfig', () => {
     ]);
   });
 });
+
+describe('API_TOKENS', () => {
+  const base = { NODE_ENV: 'test', DB_HEALTH_TOKEN: 'admin-token-0123456789' };
+  it('parses name:role:token entries', () => {
+    const cfg = loadConfig({
+      ...base,
+      API_TOKENS: 'ci:operator:ci-token-0123456789ab, ro:viewer:ro-token-0123456789ab',
+    });
+    expect(cfg.API_TOKENS).toEqual([
+      { name: 'ci', role: 'operator', token: 'ci-token-0123456789ab' },
+      { name: 'ro', role: 'viewer', token: 'ro-token-0123456789ab' },
+    ]);
+  });
+  it.each([
+    ['ci:operator', 'entry 1 ("ci"): expected name:role:token'],
+    ['ci:boss:ci-token-0123456789ab', 'entry 1 ("ci"): role must be one of viewer, operator, admin'],
+    ['ci:operator:short', 'entry 1 ("ci"): token must be at least 16 characters'],
+    ['admin:admin:ci-token-0123456789ab', 'the name admin is reserved'],
+    [
+      'a:viewer:aaaa-token-0123456789,a:viewer:bbbb-token-0123456789',
+      'entry 2 ("a"): the name is used twice',
+    ],
+  ])('refuses %s, naming the variable and the entry, never the token', (value, message) => {
+    let err: Error | undefined;
+    try {
+      loadConfig({ ...base, API_TOKENS: value });
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.message).toContain('API_TOKENS');
+    expect(err?.message).toContain(message);
+    expect(err?.message).not.toContain('0123456789ab');
+  });
+});

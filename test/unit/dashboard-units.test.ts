@@ -1,7 +1,12 @@
 import type { Request, Response } from 'express';
 import { safeNext } from '../../src/dashboard/dashboard-routes';
 import { esc } from '../../src/dashboard/pages';
-import { SESSION_COOKIE, SessionManager, sessionAltAuth } from '../../src/dashboard/session';
+import {
+  MemorySessionStore,
+  SESSION_COOKIE,
+  SessionManager,
+  sessionAltAuth,
+} from '../../src/dashboard/session';
 import { percentile, summarizeStats } from '../../src/monitor/job-stats';
 import type { RunUpdate } from '../../src/monitor/run';
 import { updatesToEvents } from '../../src/monitor/run-events';
@@ -51,12 +56,13 @@ describe('stats summary', () => {
       { run_id: 'a', status: 'skipped' as const, created_at: '2024-01-01T00:00:01Z', duration_ms: null },
     ];
     const s = summarizeStats(
-      { counts: { pending: 1, running: 0, completed: 3, failed: 1, skipped: 2 }, finished },
+      { counts: { pending: 1, running: 0, completed: 3, failed: 1, skipped: 2, cancelled: 0 }, finished },
       { job_id: 'j', window_ms: 1000, now: 10_000, last_run: null, next_run_at: 20_000 },
     );
     expect(s.success_rate).toBe(0.75);
     expect(s.total).toBe(7);
-    expect(s.duration_ms).toEqual({ p50: 100, p95: 300, max: 300, sample: 2 });
+    expect(s.duration_ms).toEqual({ p50: 100, p95: 300, p99: 300, max: 300, sample: 2 });
+    expect(s.failure_rate).toBe(0.25);
     expect(s.recent.map((r) => r.run_id)).toEqual(['a', 'b', 'c']);
     expect(s.next_run_at).toBe(new Date(20_000).toISOString());
     expect(s.since).toBe(new Date(9000).toISOString());
@@ -105,33 +111,61 @@ describe('dashboard sessions', () => {
       } as unknown as Response,
     };
   };
-  it('issues a session that verifies until it expires', () => {
+  it('issues a session that verifies until it expires', async () => {
     let now = 1_000_000;
-    const sm = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 60_000, now: () => now });
+    const store = new MemorySessionStore(() => now);
+    const sm = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 60_000, store, now: () => now });
     const { res, cookies } = fakeRes();
-    const s = sm.issue(req(null), res);
+    const s = await sm.issue(req(null), res);
     const cookie = `${SESSION_COOKIE}=${cookies[SESSION_COOKIE]}`;
     expect(cookies[SESSION_COOKIE]).not.toContain('tok-0123456789abcdef');
-    expect(sm.read(req(cookie))).toEqual(s);
+    const r = req(cookie);
+    expect(sm.read(r)).toBeNull(); // not loaded yet
+    expect(await sm.load(r)).toEqual(s);
+    expect(sm.read(r)).toEqual(s);
     now += 60_001;
-    expect(sm.read(req(cookie))).toBeNull();
+    expect(await sm.load(req(cookie))).toBeNull();
   });
-  it('binds CSRF to the session and checks it on unsafe methods only', () => {
-    const sm = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 60_000 });
+  it('a signed cookie the store does not hold (ended, or never issued) is no session', async () => {
+    const store = new MemorySessionStore();
+    const sm = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 60_000, store });
+    const cookie = `${SESSION_COOKIE}=${sm.mint(Date.now() + 60_000, 'abc')}`;
+    expect(await sm.load(req(cookie))).toBeNull();
+    await store.create('abc', 60_000);
+    expect(await sm.load(req(cookie))).not.toBeNull();
+    await store.end('abc');
+    expect(await sm.load(req(cookie))).toBeNull();
+    await store.create('abc', 60_000);
+    await sm.endAll();
+    expect(await sm.load(req(cookie))).toBeNull();
+  });
+  it('binds CSRF to the session and checks it on unsafe methods only', async () => {
+    const store = new MemorySessionStore();
+    const sm = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 60_000, store });
+    await store.create('abc', 60_000);
     const cookie = `${SESSION_COOKIE}=${sm.mint(Date.now() + 60_000, 'abc')}`;
     const alt = sessionAltAuth(sm);
-    expect(alt(req(cookie))).toBe(true);
-    expect(() => alt(req(cookie, 'POST'))).toThrow(expect.objectContaining({ code: 'csrf_failed' }));
-    expect(alt(req(cookie, 'POST', sm.csrfFor('abc')))).toBe(true);
-    expect(() => alt(req(cookie, 'POST', sm.csrfFor('other')))).toThrow();
+    const loaded = async (r: Request) => {
+      await sm.load(r);
+      return r;
+    };
+    const admin = { name: 'admin', role: 'admin', via: 'dashboard' };
+    expect(alt(await loaded(req(cookie)))).toEqual(admin);
+    const post = await loaded(req(cookie, 'POST'));
+    expect(() => alt(post)).toThrow(expect.objectContaining({ code: 'csrf_failed' }));
+    expect(alt(await loaded(req(cookie, 'POST', sm.csrfFor('abc'))))).toEqual(admin);
+    const wrong = await loaded(req(cookie, 'POST', sm.csrfFor('other')));
+    expect(() => alt(wrong)).toThrow();
     expect(alt(req(null))).toBe(false);
   });
-  it('SESSION_SECRET replaces the token-derived key', () => {
-    const a = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 1, secret: 's'.repeat(32) });
-    const b = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 1 });
-    const cookie = `${SESSION_COOKIE}=${a.mint(Date.now() + 60_000)}`;
-    expect(a.read(req(cookie))).not.toBeNull();
-    expect(b.read(req(cookie))).toBeNull();
+  it('SESSION_SECRET replaces the token-derived key', async () => {
+    const store = new MemorySessionStore();
+    await store.create('abc', 60_000);
+    const a = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 1, secret: 's'.repeat(32), store });
+    const b = new SessionManager({ token: 'tok-0123456789abcdef', ttlMs: 1, store });
+    const cookie = `${SESSION_COOKIE}=${a.mint(Date.now() + 60_000, 'abc')}`;
+    expect(await a.load(req(cookie))).not.toBeNull();
+    expect(await b.load(req(cookie))).toBeNull();
   });
 });
 

@@ -1,5 +1,5 @@
 import { decide, PROVIDER_NOT_FOUND } from '../../src/recordings/policy';
-import { isRunStuck } from '../../src/recordings/stuck';
+import { describeStuck, type StuckInput, stuckVerdict } from '../../src/monitor/stuck-rules';
 import { parseRange } from '../../src/recordings/serve-file';
 import { pickLang } from '../../src/recordings/player/messages';
 import { retryAfterMs } from '../../src/recordings/client';
@@ -8,7 +8,13 @@ import { parseDownloadRunId, downloadRunId } from '../../src/recordings/call-sid
 const NOW = Date.parse('2025-01-01T12:00:00Z');
 const ago = (s: number) => new Date(NOW - s * 1000).toISOString();
 
-describe('isRunStuck(run, now)', () => {
+/** The one stuck definition (src/monitor/stuck-rules.ts) as the recordings use it: threshold in seconds. */
+const isRunStuck = (run: StuckInput, now: number, timeoutSeconds = 300) => {
+  const v = stuckVerdict(run, now, timeoutSeconds * 1000);
+  return v ? { stuck: true, reason: describeStuck(v) } : { stuck: false, reason: '' };
+};
+
+describe('stuck download runs (the one stuck definition, recording_download threshold)', () => {
   it('a queued run is stuck once created_at is older than the timeout (no worker took it)', () => {
     expect(isRunStuck({ status: 'pending', created_at: ago(299), started_at: null }, NOW)).toEqual({
       stuck: false,
@@ -31,11 +37,17 @@ describe('isRunStuck(run, now)', () => {
     });
   });
 
-  it('running without started_at is an inconsistent record: stuck', () => {
-    expect(isRunStuck({ status: 'running', created_at: ago(1), started_at: null }, NOW)).toEqual({
+  it('running without started_at (an inconsistent record) is judged by created_at', () => {
+    expect(isRunStuck({ status: 'running', created_at: ago(1), started_at: null }, NOW).stuck).toBe(false);
+    expect(isRunStuck({ status: 'running', created_at: ago(400), started_at: null }, NOW)).toEqual({
       stuck: true,
-      reason: 'marked running but no started_at',
+      reason: 'running 400 s without completion',
     });
+  });
+
+  it('a queued run waiting for its retry after an attempt is not stuck (same rule as the monitor)', () => {
+    const retrying = { status: 'pending' as const, created_at: ago(900), started_at: ago(800), attempts: 1 };
+    expect(isRunStuck(retrying, NOW).stuck).toBe(false);
   });
 
   it('finished runs are never stuck, and the timeout is configurable', () => {
@@ -85,12 +97,32 @@ describe('decide (fail-fast policy)', () => {
     });
   });
 
-  it('a download failed for another reason counts as an attempt; a provider 404 is not_found', () => {
-    expect(
-      decide({ ...base, run: run('failed', { error_message: 'provider_error: 503' }) }, NOW, limits),
-    ).toEqual({ kind: 'advance', count: true, failReason: null });
+  it('a run failed by the worker (lost, timed out) counts as an attempt; a provider 404 is not_found', () => {
+    for (const error_message of ['timed out after 300 s', 'job stalled more than allowable limit', null]) {
+      expect(decide({ ...base, run: run('failed', { error_message }) }, NOW, limits)).toEqual({
+        kind: 'advance',
+        count: true,
+        failReason: null,
+      });
+    }
     const gone = run('failed', { error_message: `${PROVIDER_NOT_FOUND}: provider answered 404` });
     expect(decide({ ...base, run: gone }, NOW, limits)).toEqual({ kind: 'not_found' });
+  });
+
+  it('a provider or URL that failed for good is final: failed with the code as reason, nothing retried', () => {
+    for (const [message, reason] of [
+      ['provider_error: provider answered 503', 'provider_error'],
+      ['recording_too_large: more than 10 bytes', 'recording_too_large'],
+      ['provider_rejected: provider answered 403', 'provider_rejected'],
+      ['recording_url_not_allowed: 10.0.0.1 is a private address', 'recording_url_not_allowed'],
+      ['download_timeout: not done within 2000 ms', 'download_timeout'],
+    ]) {
+      expect(decide({ ...base, run: run('failed', { error_message: message }) }, NOW, limits)).toEqual({
+        kind: 'failed',
+        reason,
+        detail: message,
+      });
+    }
   });
 
   it('past the maximum attempts the answer is offline (500) and nothing is enqueued', () => {

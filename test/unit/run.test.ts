@@ -4,6 +4,8 @@ import {
   type JobRun,
   MAX_RUN_LOGS,
   mergeUpdates,
+  prepareUpdate,
+  RUN_TRUNCATED_MARKER,
   type RunUpdate,
   seqFromEventId,
 } from '../../src/monitor/run';
@@ -80,6 +82,52 @@ describe('applyRunUpdate', () => {
         expect(merged).toEqual(oneByOne);
       }),
     );
+  });
+});
+
+describe('mergeUpdates: the exact guarantee', () => {
+  const seqArb = fc.integer({ min: 1, max: 30 }).map((n) => `s${String(n).padStart(3, '0')}`);
+  const stored = (seq: string): JobRun =>
+    applyRunUpdate(null, upd(seq, { status: 'completed', progress: 100, worker: 'w0' }));
+
+  it('equals applying a then b unless the stored seq is in [a.seq, b.seq)', () => {
+    fc.assert(
+      fc.property(seqArb, seqArb, seqArb, (x, y, s) => {
+        const [sa, sb] = x < y ? [x, y] : [y, x];
+        fc.pre(sa !== sb && !(s >= sa && s < sb));
+        const a = upd(sa, { status: 'running', worker: 'w1' }, ['a']);
+        const b = upd(sb, { progress: 50 }, ['b']);
+        const run = stored(s);
+        expect(applyRunUpdate(run, mergeUpdates(a, b))).toEqual(applyRunUpdate(applyRunUpdate(run, a), b));
+      }),
+    );
+  });
+
+  it('differs when the stored seq falls between them: the merged update also writes the older patch', () => {
+    const a = upd('s001', { status: 'running', worker: 'w1' });
+    const b = upd('s003', { progress: 50 });
+    const run = stored('s002'); // another tracker already stored a newer event than a
+    const oneByOne = applyRunUpdate(applyRunUpdate(run, a), b);
+    const merged = applyRunUpdate(run, mergeUpdates(a, b));
+    expect(oneByOne).toMatchObject({ status: 'completed', worker: 'w0', progress: 50 });
+    expect(merged).toMatchObject({ status: 'running', worker: 'w1', progress: 50 });
+  });
+});
+
+describe('prepareUpdate (every store applies it before writing)', () => {
+  it('caps result and error_message with the marker and fixes an unparsable created_at', () => {
+    const u = {
+      ...upd('s1', { result: { s: 'é'.repeat(50_000) }, error_message: 'x'.repeat(100_000) }),
+      identity: { ...identity, created_at: 'nope' },
+    };
+    const p = prepareUpdate(u, 4096);
+    expect(Buffer.byteLength(JSON.stringify(p.patch.result))).toBeLessThanOrEqual(4096);
+    expect(p.patch.result).toMatchObject({ truncated: RUN_TRUNCATED_MARKER, original_bytes: 100_008 });
+    expect(p.patch.error_message?.endsWith(RUN_TRUNCATED_MARKER)).toBe(true);
+    expect(Buffer.byteLength(p.patch.error_message ?? '')).toBeLessThanOrEqual(4096);
+    expect(Number.isFinite(Date.parse(p.identity.created_at))).toBe(true);
+    const small = upd('s1', { result: { ok: 1 }, error_message: 'short' });
+    expect(prepareUpdate(small, 4096)).toBe(small);
   });
 });
 

@@ -1,12 +1,18 @@
 import type { JobRun } from '../../src/monitor/run';
 import { newRun } from '../../src/monitor/run';
+import { join } from 'node:path';
+import { JobRegistry } from '../../src/monitor/registry';
 import {
   countByJob,
+  describeStuck,
   findStuck,
   queuesWithoutWorkers,
+  registryStuckPolicy,
   type StuckPolicy,
   stuckCutoff,
   stuckStatus,
+  stuckVerdict,
+  thresholdMs,
 } from '../../src/monitor/stuck-rules';
 
 const NOW = Date.parse('2030-01-01T12:00:00Z');
@@ -91,5 +97,27 @@ describe('stuck rules', () => {
         { queue: 'c', waiting: 5, workers: 2 },
       ]).map((q) => q.queue),
     ).toEqual(['a']);
+  });
+
+  it("one definition: the recordings timeout is recording_download's own threshold, and the monitor uses it too", () => {
+    const shipped = JobRegistry.fromFile(join(__dirname, '../../config/jobs.yml'));
+    const reg = shipped.withStuckDefault('recording_download', 300 / 60);
+    const p = registryStuckPolicy(reg, 20);
+    expect(thresholdMs(p, 'recording_download')).toBe(300_000);
+    expect(thresholdMs(p, 'cache_warming')).toBe(20 * 60_000);
+    const download = run({
+      job_id: 'recording_download',
+      status: 'running',
+      started_at: new Date(NOW - 301_000).toISOString(),
+    });
+    // The monitor's verdict and the recordings' reason text come from the same rule.
+    expect(stuckStatus(download, NOW, p)).toMatchObject({ reason: 'running_too_long', minutes: 5 });
+    expect(describeStuck(stuckVerdict(download, NOW, 300_000)!)).toBe('running 301 s without completion');
+    expect(stuckStatus({ ...download, job_id: 'cache_warming' }, NOW, p)).toBeNull();
+    // A threshold set in jobs.yml wins over the setting that supplies the default.
+    const own = JobRegistry.fromYaml(
+      'dynamic_jobs:\n  - { job_id: recording_download, name: R, category: r, callback_name: x, stuck_after_minutes: 9 }\n',
+    ).withStuckDefault('recording_download', 5);
+    expect(own.get('recording_download')?.stuck_after_minutes).toBe(9);
   });
 });

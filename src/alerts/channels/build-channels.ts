@@ -1,49 +1,29 @@
 import type { Logger } from 'pino';
-import type { AlertsConfig, ChannelConfig } from '../alerts-config';
-import type { AlertChannel, Delivery } from './channel';
-import { SlackChannel, WebhookChannel } from './http-channels';
-import { TelegramChannel } from './telegram-channel';
+import type { AlertsConfig } from '../alerts-config';
+import type { AlertChannel } from './channel';
+import { CHANNEL_KINDS, type ChannelConfig } from './index';
+import type { ChannelContext } from './kind';
 
-/** Writes the alert to the log (`alert_fired`); always available. */
-export class LogChannel implements AlertChannel {
-  constructor(
-    readonly name: string,
-    private readonly logger: Logger,
-  ) {}
+export { LogChannel } from './log-channel';
 
-  deliveries(alert: Parameters<AlertChannel['deliveries']>[0]): Delivery[] {
-    return [
-      {
-        target: this.name,
-        send: async () => {
-          this.logger.warn(
-            { rule: alert.rule, severity: alert.severity, event: alert.event, text: alert.text },
-            'alert_fired',
-          );
-        },
-      },
-    ];
-  }
+/** A kind seen from outside: its settings are whatever `ch.type` selected it for. */
+interface AnyKind {
+  missing(s: ChannelConfig): string[];
+  build(name: string, s: ChannelConfig, ctx: ChannelContext): AlertChannel;
 }
+
+/** The kind (from {@link CHANNEL_KINDS}) of a channel's settings. */
+const kindOf = (ch: ChannelConfig) => CHANNEL_KINDS[ch.type] as unknown as AnyKind;
 
 /** The settings a channel lacks (empty after ${VAR} substitution). */
 export function missingSettings(ch: ChannelConfig): string[] {
-  switch (ch.type) {
-    case 'telegram':
-      return [...(ch.bot_token ? [] : ['bot_token']), ...(ch.chat_ids.length ? [] : ['chat_ids'])];
-    case 'slack':
-      return ch.webhook_url ? [] : ['webhook_url'];
-    case 'webhook':
-      return ch.url ? [] : ['url'];
-    default:
-      return [];
-  }
+  return kindOf(ch).missing(ch);
 }
 
 /**
- * Builds the enabled channels of an alerts file. A channel whose settings are missing is left out with
- * one `alert_channel_disabled` warning naming the missing settings (never their values). A telegram
- * channel without `api_root` uses TELEGRAM_API_ROOT.
+ * Builds the enabled channels of an alerts file with each kind's builder (see CHANNEL_KINDS). A channel
+ * whose settings are missing is left out with one `alert_channel_disabled` warning naming the missing
+ * settings (never their values). A telegram channel without `api_root` uses TELEGRAM_API_ROOT.
  */
 export function buildChannels(
   config: AlertsConfig,
@@ -51,35 +31,18 @@ export function buildChannels(
   defaults: { telegramApiRoot: string },
 ): Map<string, AlertChannel> {
   const out = new Map<string, AlertChannel>();
-  const timeoutMs = config.delivery.timeout_ms;
+  const ctx: ChannelContext = {
+    logger,
+    timeoutMs: config.delivery.timeout_ms,
+    telegramApiRoot: defaults.telegramApiRoot,
+  };
   for (const [name, ch] of Object.entries(config.channels)) {
     const missing = missingSettings(ch);
     if (missing.length) {
       logger.warn({ channel: name, type: ch.type, missing }, 'alert_channel_disabled');
       continue;
     }
-    switch (ch.type) {
-      case 'telegram':
-        out.set(
-          name,
-          new TelegramChannel(name, {
-            botToken: ch.bot_token,
-            chatIds: ch.chat_ids,
-            apiRoot: ch.api_root || defaults.telegramApiRoot,
-            timeoutMs,
-          }),
-        );
-        break;
-      case 'slack':
-        out.set(name, new SlackChannel(name, ch.webhook_url, timeoutMs));
-        break;
-      case 'webhook':
-        out.set(name, new WebhookChannel(name, ch.url, timeoutMs, ch.headers));
-        break;
-      case 'log':
-        out.set(name, new LogChannel(name, logger));
-        break;
-    }
+    out.set(name, kindOf(ch).build(name, ch, ctx));
   }
   return out;
 }

@@ -1,3 +1,4 @@
+import { redactUrlsIn } from '../../logger';
 import type { Alert } from '../../monitor/alert-rules';
 
 /** One message to one destination; retried on its own (a Telegram channel has one per chat). */
@@ -26,8 +27,26 @@ export class DeliveryError extends Error {
 }
 
 /**
- * POSTs JSON with a timeout; throws DeliveryError on a non-2xx answer or a timeout. The URL is never put in
- * the error (webhook URLs carry secrets).
+ * Splits `http://user:pass@host/…` into the URL without userinfo and an `Authorization: Basic` header
+ * (fetch refuses URLs with credentials). A URL without userinfo comes back as it is, with no header.
+ */
+export function basicAuthFromUrl(url: string): { url: string; authorization?: string } {
+  const u = new URL(url);
+  if (!u.username && !u.password) return { url };
+  const user = decodeURIComponent(u.username);
+  const pass = decodeURIComponent(u.password);
+  u.username = '';
+  u.password = '';
+  return {
+    url: u.toString(),
+    authorization: `Basic ${Buffer.from(`${user}:${pass}`, 'utf8').toString('base64')}`,
+  };
+}
+
+/**
+ * POSTs JSON with a timeout; throws DeliveryError on a non-2xx answer or a timeout. Credentials in the URL
+ * are sent as Basic auth (an `authorization` in `headers` wins). The URL is never put in the error, and any
+ * URL an underlying error quotes is redacted (webhook URLs carry secrets).
  */
 export async function postJson(
   url: string,
@@ -37,15 +56,22 @@ export async function postJson(
 ): Promise<void> {
   let res: Response;
   try {
-    res = await fetch(url, {
+    const target = basicAuthFromUrl(url);
+    res = await fetch(target.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: {
+        'content-type': 'application/json',
+        ...(target.authorization ? { authorization: target.authorization } : {}),
+        ...headers,
+      },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
     const e = err as Error;
-    throw new DeliveryError(e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : e.message);
+    throw new DeliveryError(
+      e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : redactUrlsIn(e.message),
+    );
   }
   await res.arrayBuffer().catch(() => undefined);
   if (!res.ok) throw new DeliveryError(`HTTP ${res.status}`, res.status);

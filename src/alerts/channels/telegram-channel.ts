@@ -1,7 +1,9 @@
 import { Api } from 'grammy';
 import { retryTransformer } from '../../chatops/api-retry';
 import type { Alert } from '../../monitor/alert-rules';
+import { z } from 'zod';
 import type { AlertChannel, Delivery } from './channel';
+import { defineChannel, maybeUrl, str } from './kind';
 
 /** Telegram through grammY's Api: one sendMessage per chat, each retried on its own. */
 export class TelegramChannel implements AlertChannel {
@@ -31,3 +33,28 @@ export class TelegramChannel implements AlertChannel {
     }));
   }
 }
+
+/** `type: telegram`: `bot_token`, `chat_ids` (comma or YAML list), optional `api_root`. */
+export const telegramChannel = defineChannel({
+  type: 'telegram',
+  schema: z.strictObject({
+    type: z.literal('telegram'),
+    bot_token: str.trim().default(''),
+    /** Comma list or YAML list of chat ids. */
+    chat_ids: z
+      .union([str, z.array(z.union([str, z.number()]))], { error: 'expected chat ids' })
+      .default('')
+      .transform((v) =>
+        (Array.isArray(v) ? v.map(String) : v.split(',')).map((s) => s.trim()).filter(Boolean),
+      ),
+    api_root: maybeUrl,
+  }),
+  missing: (s) => [...(s.bot_token ? [] : ['bot_token']), ...(s.chat_ids.length ? [] : ['chat_ids'])],
+  build: (name, s, ctx) =>
+    new TelegramChannel(name, {
+      botToken: s.bot_token,
+      chatIds: s.chat_ids,
+      apiRoot: s.api_root || ctx.telegramApiRoot,
+      timeoutMs: ctx.timeoutMs,
+    }),
+});

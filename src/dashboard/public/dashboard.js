@@ -3,9 +3,11 @@
 (() => {
   const body = document.body;
   const CSRF = body.dataset.csrf || '';
-  const READ_ONLY = body.dataset.readOnly === 'true';
+  // #12: a viewer's session (or DASHBOARD_READ_ONLY) shows no action buttons; ROLE gates admin actions.
+  const ROLE = body.dataset.role || 'admin';
+  const READ_ONLY = body.dataset.readOnly === 'true' || ROLE === 'viewer';
   const PAGE_SIZE = 25;
-  const FINISHED = ['completed', 'failed', 'skipped'];
+  const FINISHED = ['completed', 'failed', 'skipped', 'cancelled'];
   const KEEP_FINISHED_MS = 15000;
 
   /** @type {Map<string, any>} */
@@ -222,7 +224,7 @@
             )
           : null,
       ),
-      h('td', { class: 'act' }, runBtn),
+      h('td', { class: 'act' }, runBtn, ...opsJobExtras(job)),
     );
   }
 
@@ -359,6 +361,7 @@
           job ? job.name : r.job_id,
         ),
         pill(r.status),
+        ...opsRunExtras(r),
       ),
       h(
         'div',
@@ -413,10 +416,10 @@
     es.addEventListener('ready', () => {
       live.textContent = 'live';
       live.className = 'live on';
-      if (!first) {
-        void loadActive();
-        void loadHistory();
-      }
+      // Changes between the page's first load and the stream being ready were not streamed to it: read the
+      // active runs again once it is (and everything after a reconnect).
+      void loadActive();
+      if (!first) void loadHistory();
       first = false;
     });
     es.addEventListener('heartbeat', () => {
@@ -497,13 +500,13 @@
       },
       h('td', {}, time(r.created_at, clock(r.created_at))),
       h('td', {}, r.job_id),
-      h('td', {}, pill(r.status)),
+      h('td', {}, pill(r.status), ...opsRunExtras(r).slice(0, 1)),
       h('td', {}, r.trigger),
       h('td', { class: 'mono' }, r.user_id || '—'),
       h('td', { class: 'num' }, dur(r.duration_ms)),
       h('td', { class: 'num' }, items(r)),
       h('td', { class: 'mono muted' }, r.run_id),
-      h('td', { class: 'act' }, retry),
+      h('td', { class: 'act' }, retry, opsRunExtras(r)[1]),
     );
     if (r.status !== 'failed' || !r.error_message) return [row];
     return [
@@ -542,6 +545,7 @@
   }, 800);
 
   async function retryRun(r) {
+    if (!(await confirmAction(`Retry ${r.job_id} (run ${r.run_id}) with the same payload?`))) return;
     try {
       const { run_id } = await api(`/api/jobs/runs/${encodeURIComponent(r.run_id)}/retry`, {
         method: 'POST',
@@ -581,8 +585,9 @@
       if (!dlg.open) dlg.showModal();
     }
     let run;
+    let payload;
     try {
-      ({ run } = await api(`/api/jobs/runs/${encodeURIComponent(runId)}`));
+      ({ run, payload } = await api(`/api/jobs/runs/${encodeURIComponent(runId)}`));
     } catch (err) {
       $('modal-body').replaceChildren(h('p', { class: 'alert' }, err.message));
       return;
@@ -610,6 +615,7 @@
     const parts = [facts];
     if (run.error_message)
       parts.push(h('h4', {}, 'Error'), h('pre', { class: 'error-box' }, run.error_message));
+    parts.push(...runDetailParts(run, payload));
     if (run.result !== null && run.result !== undefined)
       parts.push(h('h4', {}, 'Result'), h('pre', { class: 'code' }, JSON.stringify(run.result, null, 2)));
     parts.push(
@@ -641,6 +647,290 @@
     window.history.replaceState(null, '', url);
   }
 
+  // ---------- Workers (GET /api/jobs/workers) ----------
+  const WORKERS_POLL_MS = 10000;
+  function workerCard(w) {
+    const runs = w.runs || [];
+    return h(
+      'div',
+      { class: 'worker-card', dataset: { workerId: w.id } },
+      h(
+        'div',
+        { class: 'run-card-head' },
+        h('span', { class: 'mono worker-id' }, w.id),
+        h(
+          'span',
+          { class: `pill ${w.active ? 's-running' : 's-completed'}` },
+          `${w.active}/${w.concurrency}`,
+        ),
+      ),
+      h(
+        'div',
+        { class: 'run-card-meta' },
+        h('span', {}, (w.queues || []).join(', ')),
+        h('span', { class: 'muted' }, `v${w.version}`),
+        h('span', { class: 'muted' }, time(w.started_at, `up ${ago(w.started_at).replace(/ ago$/, '')}`)),
+        h('span', { class: 'muted' }, time(w.last_seen_at, `seen ${ago(w.last_seen_at)}`)),
+      ),
+      runs.length
+        ? h(
+            'ul',
+            { class: 'worker-runs' },
+            runs.map((id) =>
+              h(
+                'li',
+                {},
+                h('button', { class: 'link mono', type: 'button', onclick: () => openRun(id) }, id),
+              ),
+            ),
+          )
+        : h('p', { class: 'muted small' }, 'idle'),
+    );
+  }
+  function depthChip(q) {
+    return h(
+      'div',
+      { class: 'depth', dataset: { queue: q.queue } },
+      h('strong', { class: 'mono' }, q.queue),
+      ...['waiting', 'delayed', 'active', 'failed'].map((k) =>
+        h('span', { class: `d-${k}` }, h('span', { class: 'muted' }, k), ' ', String(q[k])),
+      ),
+    );
+  }
+  async function loadWorkers() {
+    const list = $('workers-list');
+    if (!list) return;
+    try {
+      const { workers, queues } = await api('/api/jobs/workers');
+      $('workers-count').textContent = String(workers.length);
+      $('queue-depths').replaceChildren(...(queues || []).map(depthChip));
+      list.replaceChildren(
+        ...(workers.length ? workers.map(workerCard) : [h('p', { class: 'empty' }, 'No worker is alive.')]),
+      );
+    } catch (err) {
+      list.replaceChildren(h('p', { class: 'alert' }, err.message));
+    }
+  }
+
+  // ---------- Search and date range (q, since, until) ----------
+  /**
+   * The history form's fields as /api/jobs/runs parameters. Dates are the browser's local days: "From" is the
+   * start of that day, "To" the start of the day after (the API's `until` is exclusive), so both are inclusive.
+   */
+  function historyFilters(fd) {
+    const f = Object.fromEntries(fd.entries());
+    const day = (v, plus) => {
+      if (!v) return '';
+      const d = new Date(`${v}T00:00:00`);
+      if (Number.isNaN(d.getTime())) return '';
+      d.setDate(d.getDate() + plus);
+      return String(d.getTime());
+    };
+    f.since = day(f.since, 0);
+    f.until = day(f.until, 1);
+    if (f.q) f.q = f.q.trim();
+    return f;
+  }
+
+  // ---------- Run detail: retry links, stack, attempts timeline, payload ----------
+  const OUTCOME_STATUS = {
+    completed: 'completed',
+    failed: 'failed',
+    stalled: 'failed',
+    cancelled: 'cancelled',
+    skipped: 'skipped',
+  };
+  function runLink(id) {
+    return h('button', { class: 'link mono', type: 'button', onclick: () => openRun(id) }, id);
+  }
+  function runDetailParts(run, payload) {
+    const parts = [];
+    const links = [];
+    if (run.retry_of) links.push(h('span', { class: 'retry-of' }, 'Retry of ', runLink(run.retry_of)));
+    if (run.retried_by)
+      links.push(h('span', { class: 'retried-by' }, 'Retried by ', runLink(run.retried_by)));
+    if (links.length) parts.push(h('p', { class: 'retry-links' }, ...links));
+    if (run.error_stack)
+      parts.push(
+        h('h4', {}, 'Stack'),
+        h('pre', { class: 'error-box stack' }, run.error_stack.split('\n').slice(0, 20).join('\n')),
+      );
+    const attempts = run.attempts_log || [];
+    if (attempts.length)
+      parts.push(
+        h('h4', {}, `Attempts (${attempts.length})`),
+        h(
+          'ol',
+          { class: 'timeline' },
+          attempts.map((a) =>
+            h(
+              'li',
+              { class: `attempt o-${a.outcome}` },
+              h(
+                'div',
+                { class: 'attempt-head' },
+                h('strong', {}, `#${a.attempt}`),
+                h('span', { class: `pill s-${OUTCOME_STATUS[a.outcome] || 'pending'}` }, a.outcome),
+                h('span', { class: 'mono muted' }, a.worker || '—'),
+              ),
+              h(
+                'div',
+                { class: 'attempt-times muted small' },
+                time(a.started_at, clock(a.started_at)),
+                ' → ',
+                time(a.ended_at, clock(a.ended_at)),
+                a.started_at && a.ended_at
+                  ? ` (${dur(Date.parse(a.ended_at) - Date.parse(a.started_at))})`
+                  : '',
+              ),
+              a.error ? h('div', { class: 'attempt-error' }, a.error) : null,
+            ),
+          ),
+        ),
+      );
+    if (payload !== undefined)
+      parts.push(
+        h('h4', {}, 'Payload'),
+        payload === null
+          ? h(
+              'p',
+              { class: 'muted small payload-gone' },
+              'Not available: the queue job was removed (retention).',
+            )
+          : h('pre', { class: 'code payload' }, JSON.stringify(payload, null, 2)),
+      );
+    return parts;
+  }
+
+  // ---------- Trends (GET /api/jobs/:job_id/trends) ----------
+  const pct = (r) => (r === null || r === undefined ? '—' : `${Math.round(r * 1000) / 10}%`);
+  /** Durations over time, drawn by hand: one dot per finished run (x = created, y = duration), p95 line. */
+  function durationChart(series, p95) {
+    const W = 640;
+    const H = 160;
+    const pad = { l: 48, r: 8, t: 8, b: 20 };
+    const svg = s('svg', {
+      class: 'trend-chart',
+      viewBox: `0 0 ${W} ${H}`,
+      role: 'img',
+      preserveAspectRatio: 'none',
+    });
+    svg.append(s('title', {}, `Durations of ${series.length} runs, 7 days`));
+    if (!series.length) return svg;
+    const t0 = Date.parse(series[0].created_at);
+    const t1 = Math.max(t0 + 1, Date.parse(series[series.length - 1].created_at));
+    const max = Math.max(1, ...series.map((p) => p.duration_ms));
+    const x = (t) => pad.l + ((t - t0) / (t1 - t0)) * (W - pad.l - pad.r);
+    const y = (d) => H - pad.b - (d / max) * (H - pad.t - pad.b);
+    svg.append(
+      s('line', { class: 'axis', x1: pad.l, y1: H - pad.b, x2: W - pad.r, y2: H - pad.b }),
+      s('line', { class: 'axis', x1: pad.l, y1: pad.t, x2: pad.l, y2: H - pad.b }),
+      s('text', { class: 'tick', x: pad.l - 4, y: pad.t + 8, 'text-anchor': 'end' }, dur(max)),
+      s('text', { class: 'tick', x: pad.l - 4, y: H - pad.b, 'text-anchor': 'end' }, '0'),
+      s('text', { class: 'tick', x: pad.l, y: H - 4 }, clock(series[0].created_at)),
+      s(
+        'text',
+        { class: 'tick', x: W - pad.r, y: H - 4, 'text-anchor': 'end' },
+        clock(series[series.length - 1].created_at),
+      ),
+    );
+    if (p95 !== null && p95 !== undefined)
+      svg.append(
+        s('line', { class: 'p95', x1: pad.l, y1: y(p95), x2: W - pad.r, y2: y(p95) }),
+        s('text', { class: 'tick', x: W - pad.r, y: y(p95) - 3, 'text-anchor': 'end' }, `p95 ${dur(p95)}`),
+      );
+    for (const p of series) {
+      const dot = s('circle', {
+        class: `pt s-${p.status}`,
+        cx: x(Date.parse(p.created_at)).toFixed(1),
+        cy: y(p.duration_ms).toFixed(1),
+        r: 3,
+      });
+      dot.append(
+        s('title', {}, `${p.run_id} · ${p.status} · ${dur(p.duration_ms)} · ${clock(p.created_at)}`),
+      );
+      svg.append(dot);
+    }
+    return svg;
+  }
+  async function loadTrends(jobId) {
+    const body = $('trend-body');
+    if (!body || !jobId) return;
+    try {
+      const { trends } = await api(`/api/jobs/${encodeURIComponent(jobId)}/trends`);
+      const row = (label, w) =>
+        h(
+          'tr',
+          { dataset: { window: label } },
+          h('td', {}, label),
+          h('td', { class: 'num' }, String(w.total)),
+          h('td', { class: 'num' }, pct(w.failure_rate)),
+          h('td', { class: 'num' }, dur(w.duration_ms.p50)),
+          h('td', { class: 'num' }, dur(w.duration_ms.p95)),
+          h('td', { class: 'num' }, dur(w.duration_ms.p99)),
+        );
+      body.replaceChildren(
+        h(
+          'div',
+          { class: 'table-wrap' },
+          h(
+            'table',
+            { class: 'grid trends' },
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['Window', 'Runs', 'Failure rate', 'p50', 'p95', 'p99'].map((t, i) =>
+                  h('th', { class: i ? 'num' : undefined }, t),
+                ),
+              ),
+            ),
+            h('tbody', {}, row('24 h', trends.windows['24h']), row('7 d', trends.windows['7d'])),
+          ),
+        ),
+        durationChart(trends.series, trends.windows['7d'].duration_ms.p95),
+      );
+    } catch (err) {
+      body.replaceChildren(h('p', { class: 'alert' }, err.message));
+    }
+  }
+  function fillTrendJobs() {
+    const sel = $('trend-job');
+    if (!sel) return;
+    const current = sel.value;
+    sel.replaceChildren(...[...jobs.values()].map((j) => h('option', { value: j.job_id }, j.job_id)));
+    if (current && jobs.has(current)) sel.value = current;
+    void loadTrends(sel.value);
+  }
+
+  // ---------- Phone: tables become cards ----------
+  /**
+   * Copies each column's header text into its cells' `data-label`, so on narrow screens (where the CSS shows
+   * every row as a card) each value keeps its name. Watches the tables, so the renderers need not know.
+   */
+  function labelCells(table) {
+    const heads = Array.from(table.querySelectorAll('thead th')).map((th) => th.textContent.trim());
+    for (const tr of table.querySelectorAll('tbody tr')) {
+      const cells = Array.from(tr.children);
+      if (cells.some((c) => c.hasAttribute('colspan'))) continue;
+      cells.forEach((c, i) => {
+        if (heads[i] && c.dataset.label !== heads[i]) c.dataset.label = heads[i];
+      });
+    }
+  }
+  function watchTables() {
+    for (const root of [$('jobs-groups'), $('runs-table')]) {
+      if (!root) continue;
+      const label = () => {
+        for (const t of root.matches('table') ? [root] : root.querySelectorAll('table')) labelCells(t);
+      };
+      new MutationObserver(label).observe(root, { childList: true, subtree: true });
+      label();
+    }
+  }
+
   // ---------- misc ----------
   function debounce(fn, ms) {
     let t = null;
@@ -666,7 +956,7 @@
     const form = $('filters');
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
-      hist.filters = Object.fromEntries(new FormData(form).entries());
+      hist.filters = historyFilters(new FormData(form));
       hist.cursors = [null];
       hist.page = 0;
       void loadHistory();
@@ -694,10 +984,203 @@
     setInterval(renderJobs, 30000);
   }
 
+  // ---------- Operator actions (#12): cancel, pause/resume, stuck badge, audit, confirmations ----------
+  /** Asks in the page's confirm dialog; resolves true on "Confirm". */
+  function confirmAction(text) {
+    const dlg = $('confirm-modal');
+    $('confirm-text').textContent = text;
+    return new Promise((resolve) => {
+      const done = (ok) => {
+        $('confirm-yes').onclick = null;
+        $('confirm-no').onclick = null;
+        dlg.onclose = null;
+        if (dlg.open) dlg.close();
+        resolve(ok);
+      };
+      $('confirm-yes').onclick = () => done(true);
+      $('confirm-no').onclick = () => done(false);
+      dlg.onclose = () => done(false);
+      dlg.showModal();
+    });
+  }
+
+  /** [stuck badge, cancel button] for a run (each null when not applicable). */
+  function opsRunExtras(r) {
+    const badge = r.stuck
+      ? h(
+          'span',
+          { class: 'badge stuck', title: `stuck: ${r.stuck_reason || ''} since ${r.stuck_since || '?'}` },
+          '⚠ stuck',
+        )
+      : null;
+    const cancel =
+      !READ_ONLY && (r.status === 'pending' || r.status === 'running')
+        ? h(
+            'button',
+            {
+              class: 'btn small ghost',
+              type: 'button',
+              dataset: { cancel: r.run_id },
+              onclick: (ev) => {
+                ev.stopPropagation();
+                void cancelRun(r);
+              },
+            },
+            'Cancel',
+          )
+        : null;
+    return [badge, cancel];
+  }
+
+  async function cancelRun(r) {
+    if (!(await confirmAction(`Cancel ${r.job_id} (run ${r.run_id}, ${r.status})?`))) return;
+    try {
+      const out = await api(`/api/jobs/runs/${encodeURIComponent(r.run_id)}/cancel`, { method: 'POST' });
+      toast(`${r.job_id}: ${out.status === 'cancelled' ? 'cancelled' : 'cancelling…'}`, 'ok');
+      if (out.status === 'cancelled') upsertActive({ run_id: r.run_id, status: 'cancelled' });
+    } catch (err) {
+      toast(`Cancel refused: ${err.message}`, 'bad');
+    }
+  }
+
+  /** Paused badge, and Pause/Resume for admins. */
+  function opsJobExtras(job) {
+    const out = [];
+    if (job.paused)
+      out.push(
+        h(
+          'span',
+          { class: 'badge paused', title: `paused by ${job.paused_by} at ${job.paused_at}` },
+          'paused',
+        ),
+      );
+    if (!READ_ONLY && ROLE === 'admin' && !job.is_dynamic) {
+      out.push(
+        h(
+          'button',
+          {
+            class: 'btn small ghost',
+            type: 'button',
+            dataset: { pause: job.job_id },
+            onclick: () => void togglePause(job),
+          },
+          job.paused ? 'Resume' : 'Pause',
+        ),
+      );
+    }
+    return out;
+  }
+
+  async function togglePause(job) {
+    const action = job.paused ? 'resume' : 'pause';
+    const text = job.paused
+      ? `Resume ${job.name}? Its schedule starts again.`
+      : `Pause ${job.name}? No scheduled runs and no Run now until resumed.`;
+    if (!(await confirmAction(text))) return;
+    try {
+      const out = await api(`/api/jobs/${encodeURIComponent(job.job_id)}/${action}`, { method: 'POST' });
+      Object.assign(job, out);
+      renderJobs();
+      toast(`${job.name}: ${out.paused ? 'paused' : 'resumed'}`, 'ok');
+    } catch (err) {
+      toast(`${action} refused: ${err.message}`, 'bad');
+    }
+  }
+
+  async function loadAudit() {
+    const tbody = $('audit-body');
+    if (!tbody) return;
+    try {
+      const { entries } = await api('/api/jobs/audit?limit=50');
+      tbody.replaceChildren(
+        ...(entries.length
+          ? entries.map((e) =>
+              h(
+                'tr',
+                { class: `audit-${e.outcome}` },
+                h('td', {}, time(e.at, clock(e.at))),
+                h('td', { class: 'mono' }, e.actor),
+                h('td', {}, e.role || '—'),
+                h('td', {}, e.action),
+                h('td', { class: 'mono' }, e.job_id || e.run_id || '—'),
+                h('td', {}, e.outcome === 'ok' ? 'done' : `refused: ${e.code || ''}`),
+                h('td', { class: 'muted' }, e.detail || ''),
+              ),
+            )
+          : [h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No actions yet.'))]),
+      );
+    } catch (err) {
+      tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'alert' }, err.message)));
+    }
+  }
+
+  /** The history filters as a bulk filter (the same fields GET /api/jobs/runs takes). */
+  function bulkFilter() {
+    const f = {};
+    const v = hist.filters;
+    if (v.job_id) f.job_id = v.job_id;
+    if (v.status) f.status = [v.status];
+    if (v.user_id) f.user_id = v.user_id;
+    if (v.trigger) f.trigger = v.trigger;
+    if (v.stuck) f.stuck = v.stuck === 'true';
+    return f;
+  }
+
+  async function bulkAll(action) {
+    const filter = bulkFilter();
+    try {
+      const { matched } = await api('/api/jobs/runs/bulk', {
+        method: 'POST',
+        headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ action, filter, dry_run: true }),
+      });
+      const verb = action === 'retry' ? 'Retry' : 'Cancel';
+      if (!(await confirmAction(`${verb} all ${matched} matching runs (last 7 days)?`))) return;
+      const { bulk_id } = await api('/api/jobs/runs/bulk', {
+        method: 'POST',
+        headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ action, filter }),
+      });
+      toast(`${verb} all: started (${bulk_id})`, 'ok');
+      for (let i = 0; i < 120; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const b = await api(`/api/jobs/runs/bulk/${bulk_id}`);
+        if (b.status === 'done') {
+          const why = Object.entries(b.reasons || {})
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ');
+          toast(
+            `${verb} all: ${b.done} done, ${b.refused} refused${why ? ` (${why})` : ''}`,
+            b.refused ? 'bad' : 'ok',
+          );
+          void loadHistory();
+          return;
+        }
+      }
+    } catch (err) {
+      toast(`Bulk ${action} refused: ${err.message}`, 'bad');
+    }
+  }
+
+  function wireOps() {
+    $('audit-refresh')?.addEventListener('click', () => void loadAudit());
+    const bar = $('bulk-actions');
+    if (bar && !READ_ONLY) {
+      bar.hidden = false;
+      $('bulk-retry').addEventListener('click', () => void bulkAll('retry'));
+      $('bulk-cancel').addEventListener('click', () => void bulkAll('cancel'));
+    }
+  }
+
   async function start() {
     wire();
+    watchTables();
+    $('trend-job')?.addEventListener('change', (ev) => loadTrends(ev.target.value));
+    wireOps();
+    void loadAudit();
     connect();
-    const loading = Promise.all([loadJobs(), loadActive(), loadHistory()]);
+    const loading = Promise.all([loadJobs().then(fillTrendJobs), loadActive(), loadHistory(), loadWorkers()]);
+    setInterval(loadWorkers, WORKERS_POLL_MS);
     const deepLink = new URL(location.href).searchParams.get('run_id');
     if (deepLink) void openRun(deepLink);
     await loading.catch((err) => toast(err.message, 'bad'));

@@ -48,7 +48,12 @@ export const PLAYER_JS = `(function () {
         if (res.status === 202) { show(msg('preparing'), 'waiting'); later(retryAfterMs(res)); return; }
         if (res.status === 503) { later(retryAfterMs(res)); return; }
         if (res.status === 404 || res.status === 400) { stop('not_found'); return; }
-        if (res.status >= 500) { stop('worker_offline'); return; }
+        if (res.status === 500) {
+          return res.json().then(function (b) {
+            stop(b && b.error === 'recording_download_failed' ? 'download_failed' : 'worker_offline');
+          }, function () { stop('worker_offline'); });
+        }
+        if (res.status > 500) { stop('worker_offline'); return; }
         show(msg('error') + ' (' + res.status + ')', 'error');
       })
       .catch(function () { stop('worker_offline'); });

@@ -1,0 +1,207 @@
+// Hebrew for the dashboard pages (LOCALE=he; the server sets <html lang="he" dir="rtl"> and loads this file
+// before dashboard.js). It translates the pages' own words where they appear, including what dashboard.js
+// renders later (a MutationObserver), and leaves data alone: ids, names, errors, logs, payloads and code.
+// Words follow src/monitor/schedule-words.ts (the same schedules and units ChatOps uses in Hebrew).
+(() => {
+  if (document.documentElement.lang !== 'he') return;
+  const WORDS = {
+    Active: 'פעילות',
+    Jobs: 'משימות',
+    History: 'היסטוריה',
+    Workers: 'עובדים',
+    Trends: 'מגמות',
+    // Operator actions (#12)
+    Audit: 'יומן פעולות',
+    Stuck: 'תקועות',
+    stuck: 'תקועה',
+    paused: 'מושהית',
+    'Retry all matching': 'נסה שוב את כל המתאימות',
+    'Cancel all matching': 'בטל את כל המתאימות',
+    Cancel: 'ביטול',
+    Pause: 'השהיה',
+    Resume: 'חידוש',
+    Confirm: 'אישור',
+    Back: 'חזרה',
+    Refresh: 'רענון',
+    When: 'מתי',
+    Who: 'מי',
+    Role: 'תפקיד',
+    Action: 'פעולה',
+    Subject: 'נושא',
+    Outcome: 'תוצאה',
+    Detail: 'פרטים',
+    viewer: 'צופה',
+    operator: 'מפעיל',
+    admin: 'מנהל',
+    'Bull Board': 'Bull Board',
+    connecting: 'מתחבר',
+    live: 'חי',
+    offline: 'מנותק',
+    'Log out': 'התנתקות',
+    'Log out everywhere': 'התנתקות מכל מקום',
+    'Active runs': 'הרצות פעילות',
+    'Nothing is running.': 'שום דבר לא רץ.',
+    'success rate and durations: last 24 h': 'אחוז הצלחה ומשכים: 24 השעות האחרונות',
+    'Loading…': 'טוען…',
+    Job: 'משימה',
+    Status: 'מצב',
+    Trigger: 'מקור',
+    User: 'משתמש',
+    Search: 'חיפוש',
+    From: 'מתאריך',
+    To: 'עד תאריך',
+    all: 'הכול',
+    pending: 'ממתין',
+    running: 'רץ',
+    completed: 'הושלם',
+    failed: 'נכשל',
+    skipped: 'דולג',
+    cancelled: 'בוטל',
+    stalled: 'נתקע',
+    scheduled: 'מתוזמן',
+    manual: 'ידני',
+    api: 'מהאפליקציה',
+    Apply: 'סינון',
+    Clear: 'ניקוי',
+    Created: 'נוצר',
+    Duration: 'משך',
+    Items: 'פריטים',
+    Run: 'הרצה',
+    '← Newer': 'חדשות יותר →',
+    'Older →': '← ישנות יותר',
+    'live heartbeats; queue depth beside': 'דופק חי; עומק התורים לצד',
+    'Pick a job.': 'בחרו משימה.',
+    'Admin token': 'טוקן מנהל',
+    'Sign in': 'כניסה',
+    'read-only': 'קריאה בלבד',
+    Type: 'סוג',
+    State: 'מצב',
+    Schedule: 'תזמון',
+    'Last run': 'הרצה אחרונה',
+    'Next run': 'הרצה הבאה',
+    'Success 24 h': 'הצלחה 24 שע׳',
+    'Recent durations': 'משכים אחרונים',
+    static: 'קבועה',
+    dynamic: 'דינמית',
+    enabled: 'מופעלת',
+    disabled: 'מושבתת',
+    never: 'אף פעם',
+    'Run now': 'הרץ עכשיו',
+    Retry: 'נסה שוב',
+    'No runs match.': 'אין הרצות מתאימות.',
+    'No jobs registered.': 'אין משימות רשומות.',
+    Started: 'התחיל',
+    Ended: 'הסתיים',
+    Progress: 'התקדמות',
+    Attempts: 'ניסיונות',
+    Worker: 'עובד',
+    Error: 'שגיאה',
+    error: 'שגיאה',
+    Result: 'תוצאה',
+    Payload: 'נתוני קלט',
+    Stack: 'מחסנית',
+    Time: 'זמן',
+    Level: 'רמה',
+    Message: 'הודעה',
+    info: 'מידע',
+    warn: 'אזהרה',
+    debug: 'דיבאג',
+    'No log lines.': 'אין שורות לוג.',
+    idle: 'פנוי',
+    'No worker is alive.': 'אין עובד פעיל.',
+    waiting: 'ממתינות',
+    delayed: 'מושהות',
+    active: 'פעילות',
+    Window: 'חלון',
+    Runs: 'הרצות',
+    'Failure rate': 'שיעור כישלון',
+    'Retry of': 'ניסיון חוזר של',
+    'Retried by': 'נוסה שוב ב-',
+    'Not available: the queue job was removed (retention).': 'לא זמין: המשימה הוסרה מהתור (שמירה).',
+    'on demand': 'לפי דרישה',
+    once: 'פעם אחת',
+    'No runs yet.': 'עוד אין הרצות.',
+    'user id': 'מזהה משתמש',
+    'run id, user id, call_sid…': 'מזהה הרצה, מזהה משתמש, call_sid…',
+  };
+  const UNIT = { ms: 'מ״ש', s: 'שנ׳', min: 'דק׳', h: 'שע׳', d: 'יום' };
+  const NUM_UNIT = /(\d+(?:\.\d+)?) (ms|s|min|h|d)\b/g;
+  const units = (t) => t.replace(NUM_UNIT, (_, n, u) => `${n} ${UNIT[u]}`);
+  const DAYS = {
+    Sun: 'יום א׳',
+    Mon: 'יום ב׳',
+    Tue: 'יום ג׳',
+    Wed: 'יום ד׳',
+    Thu: 'יום ה׳',
+    Fri: 'יום ו׳',
+    Sat: 'שבת',
+  };
+  const PATTERNS = [
+    [/^every (.+)$/, (m) => `כל ${units(m[1])}`],
+    [/^daily at (\d\d:\d\d)$/, (m) => `כל יום ב-${m[1]}`],
+    [/^hourly at :(\d\d)$/, (m) => `כל שעה בדקה ${m[1]}`],
+    [/^(Sun|Mon|Tue|Wed|Thu|Fri|Sat) at (\d\d:\d\d)$/, (m) => `${DAYS[m[1]]} ב-${m[2]}`],
+    [/^(.+) ago$/, (m) => `לפני ${units(m[1])}`],
+    [/^in (\d.+)$/, (m) => `בעוד ${units(m[1])}`],
+    [/^up (.+)$/, (m) => `פעיל ${units(m[1])}`],
+    [/^seen (.+) ago$/, (m) => `נראה לפני ${units(m[1])}`],
+    [/^page (\d+)$/, (m) => `עמוד ${m[1]}`],
+    [/^(\d+) runs$/, (m) => `${m[1]} הרצות`],
+    [/^Attempts \((\d+)\)$/, (m) => `ניסיונות (${m[1]})`],
+    [/^Logs \((\d+), last 50 kept\)$/, (m) => `לוגים (${m[1]}, נשמרות 50 האחרונות)`],
+    [/^Sign in with the admin token \($/, () => 'כניסה עם טוקן המנהל ('],
+    [/^(\d+)\/(\d+) busy$/, (m) => `${m[1]}/${m[2]} תפוסים`],
+    [/^p50 (.+) · p95 (.+)$/, (m) => `p50 ${units(m[1])} · p95 ${units(m[2])}`],
+    [/^p95 (.+)$/, (m) => `p95 ${units(m[1])}`],
+    [/^[\d.]+ (ms|s|min|h|d)( [\d.]+ (ms|s|min|h|d))?$/, (m) => units(m[0])],
+  ];
+  /** Data, never translated: ids, names, errors, logs, payloads, code. */
+  const SKIP =
+    'script, style, pre, code, .mono, .job-name, .job-id, .msg, .error-box, .attempt-error, .alert, .toast, option[value]:not([value=""]), .worker-id, svg title';
+  const DATE_OPTS = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' };
+
+  function word(text) {
+    const t = text.trim();
+    if (!t) return null;
+    if (Object.hasOwn(WORDS, t)) return text.replace(t, WORDS[t]);
+    for (const [re, fn] of PATTERNS) {
+      const m = re.exec(t);
+      if (m) return text.replace(t, fn(m));
+    }
+    return null;
+  }
+  function translateNode(node) {
+    const el = node.parentElement;
+    if (!el || el.closest(SKIP) || el.matches('.error-row td')) return;
+    const time = el.closest('time[datetime]');
+    // A date (not "x ago"/"in x", and not already Hebrew) in the browser's Hebrew format.
+    if (time && !time.dataset.he && !/ago$|^in |[\u0590-\u05FF]/.test(node.data.trim())) {
+      time.dataset.he = '1';
+      node.data = new Date(time.getAttribute('datetime')).toLocaleString('he-IL', DATE_OPTS);
+      return;
+    }
+    const out = word(node.data);
+    if (out !== null && out !== node.data) node.data = out;
+  }
+  function translateTree(root) {
+    if (root.nodeType === Node.TEXT_NODE) return translateNode(root);
+    if (root.nodeType !== Node.ELEMENT_NODE) return;
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const nodes = [];
+    while (walker.nextNode()) nodes.push(walker.currentNode);
+    nodes.forEach(translateNode);
+    for (const el of [root, ...root.querySelectorAll('[placeholder], [title], [aria-label]')]) {
+      for (const a of ['placeholder', 'title', 'aria-label']) {
+        const v = el.getAttribute?.(a);
+        if (v && Object.hasOwn(WORDS, v)) el.setAttribute(a, WORDS[v]);
+      }
+    }
+  }
+  translateTree(document.body);
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === 'characterData') translateNode(r.target);
+      else for (const n of r.addedNodes) translateTree(n);
+    }
+  }).observe(document.body, { childList: true, subtree: true, characterData: true });
+})();

@@ -1,0 +1,84 @@
+import { type AuditAction, AuditLog, MemoryAuditStore } from './audit';
+import { AppError } from './errors';
+import type { JobsService } from './jobs-service';
+import { type Principal, triggeredBy } from './principal';
+
+/**
+ * The operator actions (trigger, retry, …) as every surface performs them — HTTP API, dashboard, ChatOps —
+ * each recorded in the audit log with its outcome (done, or refused with the refusal's code). Role checks
+ * happen at the edge (they know the route); this class records and performs.
+ */
+export class OperatorActions {
+  constructor(
+    readonly service: JobsService,
+    readonly audit: AuditLog = new AuditLog(new MemoryAuditStore()),
+  ) {}
+
+  /** Runs a static job now on behalf of `who` (see {@link JobsService.trigger}). */
+  trigger(who: Principal, jobId: string): Promise<{ run_id: string }> {
+    return this.audited(who, 'trigger', { job_id: jobId }, async () => {
+      const out = await this.service.trigger(jobId, {
+        trigger: 'manual',
+        triggered_by: triggeredBy(who),
+        ...(who.user_id ? { user_id: who.user_id } : {}),
+      });
+      return { out, detail: { run_id: out.run_id } };
+    });
+  }
+
+  /** Retries a failed run (see {@link JobsService.retry}). */
+  retry(who: Principal, runId: string): Promise<{ run_id: string; retry_of: string }> {
+    return this.audited(who, 'retry', { run_id: runId }, async () => {
+      const out = await this.service.retry(runId, { triggered_by: triggeredBy(who) });
+      return { out, detail: { detail: `new run ${out.run_id}` } };
+    });
+  }
+
+  /** Cancels a pending or running run (see {@link JobsService.cancel}). */
+  cancel(who: Principal, runId: string): Promise<{ run_id: string; status: 'cancelled' | 'cancelling' }> {
+    return this.audited(who, 'cancel', { run_id: runId }, async () => {
+      const out = await this.service.cancel(runId, triggeredBy(who));
+      return { out, detail: { detail: out.status } };
+    });
+  }
+
+  /** Pauses a job (admin; see {@link JobsService.pause}). */
+  pause(who: Principal, jobId: string) {
+    return this.audited(who, 'pause', { job_id: jobId }, async () => ({
+      out: await this.service.pause(jobId, triggeredBy(who)),
+    }));
+  }
+
+  /** Resumes a paused job (admin). */
+  resume(who: Principal, jobId: string) {
+    return this.audited(who, 'resume', { job_id: jobId }, async () => ({
+      out: await this.service.resume(jobId),
+    }));
+  }
+
+  /** Records a refusal decided at the edge (a role too low, read-only mode). */
+  refused(who: Principal | null, code: string, what: string): Promise<void> {
+    return this.audit.record(who, { action: 'refused', code, detail: what });
+  }
+
+  /**
+   * Runs an action and records it: `ok` with what it produced, or `refused` with the AppError's code.
+   * Unexpected errors are recorded as `error` and rethrown.
+   */
+  async audited<T>(
+    who: Principal,
+    action: AuditAction,
+    subject: { job_id?: string; run_id?: string },
+    fn: () => Promise<{ out: T; detail?: { run_id?: string; job_id?: string; detail?: string } }>,
+  ): Promise<T> {
+    try {
+      const { out, detail } = await fn();
+      await this.audit.record(who, { action, ...subject, ...detail });
+      return out;
+    } catch (err) {
+      const code = err instanceof AppError ? err.code : 'error';
+      await this.audit.record(who, { action, ...subject, code });
+      throw err;
+    }
+  }
+}

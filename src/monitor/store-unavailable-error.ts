@@ -1,0 +1,16 @@
+/**
+ * The run store or the queues (Redis, MongoDB) can't be reached right now: refused, closed, timed out or
+ * still reconnecting. Adapters throw it in place of their driver's transport errors (the driver error is the
+ * `cause`, its message is kept), so callers match with `instanceof` instead of reading message text. The HTTP
+ * edge answers it with 503 `store_unavailable`; the tracker and workers retry.
+ */
+export class StoreUnavailableError extends Error {
+  /** Stable code (the API's `{"error": code}`). */
+  static readonly code = 'store_unavailable';
+  readonly code = StoreUnavailableError.code;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}

@@ -1,0 +1,453 @@
+/**
+ * The MongoDB run store's documents, filters and pipelines as pure functions. MongoRunStore sends exactly
+ * these objects, and test/unit/mongo-run-docs.test.ts evaluates the same objects with mingo (an independent
+ * implementation of MongoDB's query and aggregation language) against documents of both shapes: the ones
+ * this store writes, and the earlier system's (no `created_at`, `seq`, `queue`; numeric `user_id`).
+ */
+import type { Document, IndexDescription } from 'mongodb';
+import {
+  FINISHED_STATUSES,
+  type JobRun,
+  MAX_RUN_ATTEMPTS,
+  MAX_RUN_LOGS,
+  newRun,
+  RUN_STATUSES,
+  type RunStatus,
+  type RunUpdate,
+} from '../monitor/run';
+import { decodeCursor, encodeCursor, type RunQuery } from '../monitor/run-store';
+
+const lit = (v: unknown) => ({ $literal: v });
+const DATE_FIELDS = new Set(['created_at', 'started_at', 'ended_at']);
+/** ISO string → Date; an unparsable time becomes null (never 1970 or an Invalid Date). */
+function toDate(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const ms = Date.parse(v);
+  return Number.isFinite(ms) ? new Date(ms) : null;
+}
+
+/** The sort of every list: newest first, ties by run_id. Documents without `created_at` sort last. */
+export const LIST_SORT = { created_at: -1, run_id: -1 } as const;
+
+/** One wanted index: key, name and the options that must match (see {@link planIndexes}). */
+export interface IndexSpec {
+  key: Record<string, 1 | -1>;
+  name: string;
+  unique?: boolean;
+  expireAfterSeconds?: number;
+  partialFilterExpression?: Document;
+}
+
+/** Partial filter of the user indexes: only runs tied to a user (a sparse compound index would take all). */
+export const USER_PARTIAL = { user_id: { $exists: true } };
+/** Partial filter of the stuck index: only runs flagged stuck now. */
+export const STUCK_PARTIAL = { stuck: true };
+/** Key of the index the stats counts are covered by. */
+export const STATS_INDEX_KEY = { job_id: 1, status: 1, created_at: -1, run_id: -1 } as const;
+
+/**
+ * The indexes of `job_runs`: the seed's four (job_id+started_at, status, TTL on started_at, user_id+job_id
+ * — partial instead of sparse), a unique run_id, one index per list filter that also sorts by created_at,
+ * the stats index, and a TTL on created_at so runs that never started expire too.
+ */
+export function indexSpecs(ttlSeconds: number): IndexSpec[] {
+  return [
+    { key: { run_id: 1 }, name: 'run_id_unique', unique: true },
+    { key: { job_id: 1, started_at: -1 }, name: 'job_id_started_at' },
+    { key: { status: 1 }, name: 'status' },
+    { key: { started_at: -1 }, name: 'started_at_ttl', expireAfterSeconds: ttlSeconds },
+    { key: { user_id: 1, job_id: 1 }, name: 'user_id_job_id', partialFilterExpression: USER_PARTIAL },
+    { key: { created_at: -1, run_id: -1 }, name: 'created_at_run_id' },
+    { key: { job_id: 1, created_at: -1, run_id: -1 }, name: 'job_id_created_at' },
+    { key: { status: 1, created_at: -1, run_id: -1 }, name: 'status_created_at' },
+    {
+      key: { user_id: 1, created_at: -1, run_id: -1 },
+      name: 'user_id_created_at',
+      partialFilterExpression: USER_PARTIAL,
+    },
+    { key: { trigger: 1, created_at: -1, run_id: -1 }, name: 'trigger_created_at' },
+    { key: { ...STATS_INDEX_KEY }, name: 'job_id_status_created_at' },
+    { key: { created_at: 1 }, name: 'created_at_ttl', expireAfterSeconds: ttlSeconds },
+    // #12: the runs flagged stuck now (few), newest first.
+    {
+      key: { stuck: 1, created_at: -1, run_id: -1 },
+      name: 'stuck_created_at',
+      partialFilterExpression: STUCK_PARTIAL,
+    },
+    // #13: search terms (multikey), newest first; run_id and user_id have their own indexes.
+    { key: { search: 1, created_at: -1, run_id: -1 }, name: 'search_created_at' },
+  ];
+}
+
+/** An index as `listIndexes` returns it (the fields planIndexes compares). */
+export interface ExistingIndex {
+  name: string;
+  key: Record<string, unknown>;
+  unique?: boolean;
+  sparse?: boolean;
+  expireAfterSeconds?: number;
+  partialFilterExpression?: Document;
+}
+
+/** What init() does about each wanted index, given the collection's existing ones. */
+export interface IndexPlan {
+  /** Missing: create them (with a changed name when an unrelated index already holds the wanted name). */
+  create: IndexSpec[];
+  /** Same keys and options under another name: used as they are. */
+  adopt: { want: string; have: string }[];
+  /** Same keys, TTL only differs: changed with `collMod` (MongoDB refuses a second index or createIndexes). */
+  collMod: { name: string; key: Record<string, unknown>; from: number; to: number }[];
+  /** Same keys, other options differ (unique, sparse, partial, TTL on/off): kept; `npm run migrate:mongo` rebuilds. */
+  differ: { want: IndexSpec; have: ExistingIndex; why: string }[];
+}
+
+const keyOf = (k: Record<string, unknown>) =>
+  JSON.stringify(Object.entries(k).map(([f, v]) => [f, Number(v)]));
+const json = (v: unknown) => (v === undefined ? 'none' : JSON.stringify(v));
+
+/**
+ * Compares wanted indexes with existing ones by key pattern, not by name (MongoDB refuses a second index
+ * with the same keys and options under another name, code 85 IndexOptionsConflict, and an index name
+ * reused with other keys or options, code 86 IndexKeySpecsConflict).
+ */
+export function planIndexes(existing: ExistingIndex[], wanted: IndexSpec[]): IndexPlan {
+  const plan: IndexPlan = { create: [], adopt: [], collMod: [], differ: [] };
+  const names = new Set(existing.map((i) => i.name));
+  for (const want of wanted) {
+    const have = existing.find((i) => keyOf(i.key) === keyOf(want.key));
+    if (!have) {
+      let name = want.name;
+      for (let n = 2; names.has(name); n++) name = `${want.name}_${n}`;
+      names.add(name);
+      plan.create.push({ ...want, name });
+      continue;
+    }
+    const why: string[] = [];
+    if (!!have.unique !== !!want.unique) why.push(`unique ${!!have.unique} (want ${!!want.unique})`);
+    if (have.sparse) why.push('sparse (want a partial index)');
+    if (json(have.partialFilterExpression) !== json(want.partialFilterExpression))
+      why.push(`partial ${json(have.partialFilterExpression)} (want ${json(want.partialFilterExpression)})`);
+    if ((have.expireAfterSeconds === undefined) !== (want.expireAfterSeconds === undefined))
+      why.push(`TTL ${json(have.expireAfterSeconds)} (want ${json(want.expireAfterSeconds)})`);
+    if (why.length) {
+      plan.differ.push({ want, have, why: why.join('; ') });
+      continue;
+    }
+    if (want.expireAfterSeconds !== undefined && have.expireAfterSeconds !== want.expireAfterSeconds) {
+      plan.collMod.push({
+        name: have.name,
+        key: have.key,
+        from: have.expireAfterSeconds as number,
+        to: want.expireAfterSeconds,
+      });
+    }
+    if (have.name !== want.name) plan.adopt.push({ want: want.name, have: have.name });
+  }
+  return plan;
+}
+
+/** An IndexSpec as createIndexes takes it. */
+export function toIndexDescription(s: IndexSpec): IndexDescription {
+  return { ...s } as IndexDescription;
+}
+
+/**
+ * One update as an aggregation pipeline (upsert on `{run_id}`), the same rules as applyRunUpdate and the
+ * Redis store's Lua:
+ * 1. a new run (no `job_id` yet) gets its identity and defaults — only then; a later update, even a stale
+ *    one, never re-fills identity fields;
+ * 2. the patch applies only when the run is new or has no `seq` (documents of the earlier system), or the
+ *    update's `seq` is greater than the stored one — so a new run written with `seq: ''` keeps its patch,
+ *    and a repeated `''` changes nothing;
+ * 3. logs newer than the stored `seq` are appended, keeping the last {@link MAX_RUN_LOGS}.
+ */
+export function updatePipeline(u: RunUpdate): Document[] {
+  // The fresh document is the run model's new run; `seq` stays absent (every update is newer than none).
+  const {
+    run_id: _id,
+    seq: _seq,
+    user_id: _user,
+    search: _search,
+    ...base
+  } = newRun(u.run_id, u.identity) as JobRun & { search?: string[] };
+  const fresh: Record<string, unknown> = { ...base, created_at: toDate(u.identity.created_at) };
+
+  // user_id stays absent (not null) so the partial user indexes skip the run.
+  if (u.identity.user_id !== null) fresh.user_id = u.identity.user_id;
+  const terms = searchTermsOf(u);
+  if (terms.length) fresh.search = terms;
+  const isNew = { $eq: [{ $type: '$job_id' }, 'missing'] };
+  const create = {
+    $replaceWith: { $cond: [isNew, { $mergeObjects: [lit(fresh), '$$ROOT'] }, '$$ROOT'] },
+  };
+
+  const newer = { $or: [{ $eq: [{ $type: '$seq' }, 'missing'] }, { $gt: [lit(u.seq), '$seq'] }] };
+  const setPatch: Record<string, unknown> = { seq: { $cond: [newer, lit(u.seq), '$seq'] } };
+  for (const [k, v] of Object.entries(u.patch)) {
+    if (v === undefined) continue;
+    setPatch[k] = { $cond: [newer, lit(DATE_FIELDS.has(k) ? toDate(v) : v), `$${k}`] };
+  }
+  if (u.logs.length) {
+    const storedSeq = { $ifNull: ['$seq', ''] };
+    const lines = u.logs.map((l) => ({ time: l.time, level: l.level, message: l.message, seq: l.seq ?? '' }));
+    const freshLogs = { $filter: { input: lit(lines), cond: { $gt: ['$$this.seq', storedSeq] } } };
+    setPatch.logs = {
+      $cond: [
+        newer,
+        { $slice: [{ $concatArrays: [{ $ifNull: ['$logs', []] }, freshLogs] }, -MAX_RUN_LOGS] },
+        '$logs',
+      ],
+    };
+  }
+  if (u.attempt) {
+    // Upsert by number into a list kept in order: the ones before it, it, the ones after it.
+    const n = u.attempt.attempt;
+    const list = { $ifNull: ['$attempts_log', []] };
+    const merged = {
+      $concatArrays: [
+        { $filter: { input: list, cond: { $lt: ['$$this.attempt', n] } } },
+        [lit(u.attempt)],
+        { $filter: { input: list, cond: { $gt: ['$$this.attempt', n] } } },
+      ],
+    };
+    setPatch.attempts_log = { $cond: [newer, { $slice: [merged, -MAX_RUN_ATTEMPTS] }, '$attempts_log'] };
+  }
+  const stages: Document[] = [create, { $set: setPatch }];
+  // Marks: whatever the seq; the stuck fields only while the run is not finished.
+  const finished = { $in: ['$status', lit([...FINISHED_STATUSES])] };
+  const marks: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(u.marks ?? {})) {
+    if (v === undefined) continue;
+    const value = k === 'stuck_since' ? toDate(v) : v;
+    marks[k] = k === 'retried_by' ? lit(value) : { $cond: [finished, `$${k}`, lit(value)] };
+  }
+  if (Object.keys(marks).length) stages.push({ $set: marks });
+  // A finished run is never stuck (the monitor's flag is cleared when the run ends).
+  const clear = { $and: [finished, { $eq: ['$stuck', true] }] };
+  stages.push({
+    $set: {
+      stuck: { $cond: [clear, false, '$stuck'] },
+      stuck_reason: { $cond: [clear, null, '$stuck_reason'] },
+      stuck_since: { $cond: [clear, null, '$stuck_since'] },
+    },
+  });
+  return stages;
+}
+
+/**
+ * A new run's `search` array: its search terms, plus its run id and user id lowercased when they differ
+ * from their stored form (so `RunQuery.q`, compared lowercased, matches them through the index).
+ */
+export function searchTermsOf(u: RunUpdate): string[] {
+  const norm = (s: string) => s.trim().toLowerCase();
+  const out = new Set((u.identity.search ?? []).map(norm).filter((t) => t.length > 0));
+  if (norm(u.run_id) && norm(u.run_id) !== u.run_id) out.add(norm(u.run_id));
+  const user = u.identity.user_id;
+  if (user && norm(user) && norm(user) !== user) out.add(norm(user));
+  return [...out];
+}
+
+/** Where a list page ends: a normal cursor, or one inside the documents without `created_at` (sorted last). */
+export type ListPosition = { createdAtMs: number; runId: string } | { legacy: true; runId: string };
+
+const LEGACY_CURSOR = 'legacy:';
+
+/** Encodes a list position; positions among old documents get their own form (never `Date.parse(null)`). */
+export function encodeListCursor(pos: ListPosition): string {
+  if ('legacy' in pos) return Buffer.from(LEGACY_CURSOR + pos.runId, 'utf8').toString('base64url');
+  return encodeCursor(pos.createdAtMs, pos.runId);
+}
+
+/** Decodes {@link encodeListCursor}'s cursors; null for anything else (→ first page). */
+export function decodeListCursor(cursor: string): ListPosition | null {
+  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (raw.startsWith(LEGACY_CURSOR) && raw.length > LEGACY_CURSOR.length) {
+    return { legacy: true, runId: raw.slice(LEGACY_CURSOR.length) };
+  }
+  return decodeCursor(cursor);
+}
+
+/**
+ * The filter of a list page. Documents without `created_at` (the earlier system's, until migrated) sort
+ * after every other one in {@link LIST_SORT}, so the page after a normal cursor includes them, and a
+ * cursor among them continues by run_id only; time filters (`since`, `before`) never match them.
+ */
+export function listFilter(query: RunQuery, after: ListPosition | null): Document {
+  const filter: Document = {};
+  if (query.job_id) filter.job_id = query.job_id;
+  if (query.status?.length) filter.status = { $in: query.status };
+  if (query.user_id) filter.user_id = query.user_id;
+  if (query.trigger) filter.trigger = query.trigger;
+  if (query.stuck === true) filter.stuck = true;
+  if (query.stuck === false) filter.stuck = { $ne: true };
+  const and: Document[] = [];
+  const q = query.q?.trim().toLowerCase();
+  if (q) and.push({ $or: [{ run_id: q }, { user_id: q }, { search: q }] }); // an empty search filters nothing
+  if (query.since !== undefined) and.push({ created_at: { $gte: new Date(query.since) } });
+  if (query.before !== undefined) and.push({ created_at: { $lt: new Date(query.before) } });
+  if (after && 'legacy' in after) {
+    and.push({ created_at: null, run_id: { $lt: after.runId } });
+  } else if (after) {
+    const at = new Date(after.createdAtMs);
+    and.push({
+      $or: [
+        { created_at: { $lt: at } },
+        { created_at: at, run_id: { $lt: after.runId } },
+        { created_at: null },
+      ],
+    });
+  }
+  if (and.length) filter.$and = and;
+  return filter;
+}
+
+/** The cursor that continues after this document (as the store read it, before {@link fromDoc}). */
+export function positionOf(doc: Document): ListPosition {
+  const runId = String(doc.run_id);
+  return doc.created_at instanceof Date && Number.isFinite(doc.created_at.getTime())
+    ? { createdAtMs: doc.created_at.getTime(), runId }
+    : { legacy: true, runId };
+}
+
+/** Counts of one job's runs by status since `since`: covered by the {@link STATS_INDEX_KEY} index. */
+export function statsCountPipeline(jobId: string, since: number): Document[] {
+  return [
+    { $match: { job_id: jobId, status: { $in: [...RUN_STATUSES] }, created_at: { $gte: new Date(since) } } },
+    { $group: { _id: '$status', n: { $sum: 1 } } },
+  ];
+}
+
+/** The newest finished runs of one job since `since`; read with LIST_SORT and a limit (at most `sample`). */
+export function statsFinishedFilter(jobId: string, since: number): Document {
+  return { job_id: jobId, status: { $in: [...FINISHED_STATUSES] }, created_at: { $gte: new Date(since) } };
+}
+export const STATS_FINISHED_PROJECTION = { _id: 0, run_id: 1, status: 1, created_at: 1, duration_ms: 1 };
+
+/** Active runs per job. */
+export function countActivePipeline(active: readonly RunStatus[]): Document[] {
+  return [{ $match: { status: { $in: [...active] } } }, { $group: { _id: '$job_id', n: { $sum: 1 } } }];
+}
+
+const isDate = (v: unknown): v is Date => v instanceof Date && Number.isFinite(v.getTime());
+const isoOrNull = (v: unknown): string | null =>
+  isDate(v) ? v.toISOString() : typeof v === 'string' && Number.isFinite(Date.parse(v)) ? v : null;
+
+/**
+ * A stored document as a JobRun. Documents of the earlier system read correctly: `created_at` falls back
+ * to `started_at`, then to the ObjectId's time; missing `queue`/`seq` read as ''; a numeric `user_id` as
+ * its string; missing counters as 0.
+ */
+export function fromDoc(doc: Document): JobRun {
+  const { _id, ...d } = doc;
+  const idTime =
+    _id && typeof (_id as { getTimestamp?: unknown }).getTimestamp === 'function'
+      ? (_id as { getTimestamp(): Date }).getTimestamp()
+      : null;
+  const created =
+    isoOrNull(d.created_at) ?? isoOrNull(d.started_at) ?? isoOrNull(idTime) ?? new Date(0).toISOString();
+  const logs = Array.isArray(d.logs) ? d.logs : [];
+  return {
+    run_id: String(d.run_id),
+    job_id: String(d.job_id ?? ''),
+    queue: typeof d.queue === 'string' ? d.queue : '',
+    status: d.status ?? 'pending',
+    progress: d.progress ?? 0,
+    total_items: d.total_items ?? null,
+    processed_items: d.processed_items ?? null,
+    created_at: created,
+    started_at: isoOrNull(d.started_at),
+    ended_at: isoOrNull(d.ended_at),
+    duration_ms: d.duration_ms ?? null,
+    trigger: d.trigger ?? 'scheduled',
+    user_id: d.user_id === undefined || d.user_id === null ? null : String(d.user_id),
+    attempts: d.attempts ?? 0,
+    stalls: d.stalls ?? 0,
+    worker: d.worker ?? null,
+    logs: logs.map((l: Document) => ({
+      time: isoOrNull(l?.time) ?? String(l?.time ?? ''),
+      level: l?.level ?? 'info',
+      message: String(l?.message ?? ''),
+    })),
+    error_message: d.error_message ?? null,
+    error_stack: d.error_stack ?? null,
+    result: d.result ?? null,
+    stuck: d.stuck === true,
+    stuck_reason: d.stuck_reason ?? null,
+    stuck_since: isoOrNull(d.stuck_since),
+    retry_of: d.retry_of ?? null,
+    retried_by: d.retried_by ?? null,
+    triggered_by: d.triggered_by ?? null,
+    attempts_log: Array.isArray(d.attempts_log) ? d.attempts_log : [],
+    seq: typeof d.seq === 'string' ? d.seq : '',
+  };
+}
+
+/**
+ * Documents `npm run migrate:mongo` rewrites: the earlier system's shape (no Date `created_at`, no `seq`
+ * or `queue`, missing counters) and `user_id` stored as null or a number. Once migrated a document no
+ * longer matches, so a rerun changes nothing.
+ */
+export const MIGRATE_FILTER: Document = {
+  $or: [
+    { created_at: { $not: { $type: 'date' } } },
+    { seq: { $exists: false } },
+    { queue: { $exists: false } },
+    { trigger: { $exists: false } },
+    { progress: { $exists: false } },
+    { attempts: { $exists: false } },
+    { stalls: { $exists: false } },
+    { logs: { $exists: false } },
+    { user_id: { $type: 'null' } },
+    { user_id: { $type: ['int', 'long', 'double', 'decimal'] } },
+  ],
+};
+
+/**
+ * The backfill applied to {@link MIGRATE_FILTER}'s documents: `created_at` from `started_at`, else the
+ * ObjectId's time, else now; `seq` '' (any new event applies); `queue` from `queues` (job_id → queue, from
+ * the registry) else ''; counters 0; `user_id` null removed, numbers as strings.
+ */
+export function migratePipeline(queues: Record<string, string>): Document[] {
+  const dateOr = (path: string) => ({ $cond: [{ $eq: [{ $type: path }, 'date'] }, path, null] });
+  // Nested $cond rather than $switch: the same on MongoDB ≥ 4.2, and no `then` key in our objects.
+  let queueOf: unknown = '';
+  for (const [job, queue] of Object.entries(queues).reverse()) {
+    queueOf = { $cond: [{ $eq: ['$job_id', lit(job)] }, lit(queue), queueOf] };
+  }
+  return [
+    {
+      $set: {
+        created_at: {
+          $ifNull: [
+            dateOr('$created_at'),
+            {
+              $ifNull: [
+                dateOr('$started_at'),
+                {
+                  $ifNull: [
+                    { $convert: { input: '$_id', to: 'date', onError: null, onNull: null } },
+                    '$$NOW',
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+        seq: { $ifNull: ['$seq', ''] },
+        queue: { $ifNull: ['$queue', queueOf] },
+        trigger: { $ifNull: ['$trigger', 'scheduled'] },
+        progress: { $ifNull: ['$progress', 0] },
+        attempts: { $ifNull: ['$attempts', 0] },
+        stalls: { $ifNull: ['$stalls', 0] },
+        logs: { $ifNull: ['$logs', []] },
+        user_id: {
+          $cond: [
+            { $in: [{ $type: '$user_id' }, ['missing', 'null']] },
+            '$$REMOVE',
+            { $cond: [{ $eq: [{ $type: '$user_id' }, 'string'] }, '$user_id', { $toString: '$user_id' }] },
+          ],
+        },
+      },
+    },
+  ];
+}

@@ -1,0 +1,330 @@
+import type { Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { isCancelledReason, isSkippedResult, type JobEnvelope } from '../monitor/lifecycle';
+import type { JobDefinition } from '../monitor/registry';
+import {
+  type AttemptRecord,
+  DEFAULT_RUN_RESULT_MAX_BYTES,
+  MAX_STACK_LINES,
+  mergeUpdates,
+  prepareUpdate,
+  type RunIdentity,
+  type RunLog,
+  type RunPatch,
+  type RunUpdate,
+  searchTerms,
+} from '../monitor/run';
+import type { RunWriter } from '../monitor/run-writer';
+import type { AppliedListener } from '../monitor/tracker';
+
+/** Something that stamps seqs on Redis' clock (see RedisClock). */
+export interface SeqClock {
+  seq(): string;
+  now(): number;
+}
+
+export interface RunRecorderOptions {
+  writer: Pick<RunWriter, 'apply'>;
+  clock: SeqClock;
+  logger: Logger;
+  /** This worker's name (`host:pid`), stored as the run's `worker`. */
+  worker: string;
+  /**
+   * How long a change waits for others before the batch is written (default 10 ms). A no-op job's start and
+   * end then usually land in one write: one merged update creates the run already finished.
+   */
+  flushMs?: number;
+  /** A batch is written at once when this many runs have changes (default 500). */
+  maxBatch?: number;
+  /** Runs whose changes may wait in memory while the store is down; past it the oldest are dropped. */
+  maxBufferedRuns?: number;
+  /** Cap on `result` and `error_message` (RUN_RESULT_MAX_BYTES). */
+  maxResultBytes?: number;
+  onDropped?: (count: number) => void;
+}
+
+function iso(ms: number | null | undefined): string | null {
+  return ms ? new Date(ms).toISOString() : null;
+}
+
+/** The first {@link MAX_STACK_LINES} lines of an error's stack. */
+export function stackOf(err: unknown): string | null {
+  const stack = err instanceof Error ? err.stack : undefined;
+  return stack ? stack.split('\n').slice(0, MAX_STACK_LINES).join('\n') : null;
+}
+
+/**
+ * Records the runs this worker process executes, in batched writes of its own (issue #16): a run's start,
+ * progress, log lines and end become RunUpdates stamped on Redis' clock, merged per run in memory and written
+ * through the RunWriter every `flushMs` (one store call per batch). Recording capacity so grows with the
+ * number of worker processes instead of being bounded by one stream reader.
+ *
+ * What a worker can't report — a stall, a dead worker's last changes still in its buffer, a removal, a job
+ * added outside the API — the reconciler (Tracker in reconcile mode) finds on BullMQ's events streams.
+ * Ends are recorded only after BullMQ committed them (the Worker's own `completed` / `failed` events), so the
+ * record never says "completed" for an attempt BullMQ did not take.
+ */
+export class RunRecorder {
+  private pending = new Map<string, RunUpdate>();
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private failures = 0;
+  private stopped = false;
+  private readonly listeners: AppliedListener[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private readonly flushMs: number;
+  private readonly maxBatch: number;
+  private readonly maxBuffered: number;
+  private readonly maxResultBytes: number;
+  private droppedCount = 0;
+
+  constructor(private readonly opts: RunRecorderOptions) {
+    this.flushMs = opts.flushMs ?? 10;
+    this.maxBatch = opts.maxBatch ?? 500;
+    this.maxBuffered = opts.maxBufferedRuns ?? 100_000;
+    this.maxResultBytes = opts.maxResultBytes ?? DEFAULT_RUN_RESULT_MAX_BYTES;
+  }
+
+  /** Hears every batch once it is stored (metrics, failure alerts, live stream). Must not throw. */
+  onApplied(listener: AppliedListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Updates dropped since start because the buffer was full during a store outage. */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  /** Runs whose changes wait to be written. */
+  bufferedRuns(): number {
+    return this.pending.size;
+  }
+
+  /** The identity of a job's run, as the enqueuer and the reconciler compute it. */
+  identityOf(job: Job, def: JobDefinition): RunIdentity {
+    const env = (job.data ?? {}) as JobEnvelope & { triggered_by?: string; retry_of?: string };
+    const search = searchTerms(env.payload, def.search_keys);
+    return {
+      job_id: def.job_id,
+      queue: def.queue,
+      created_at: new Date((job.timestamp || Date.now()) + (job.delay || 0)).toISOString(),
+      trigger: env.trigger ?? (job.id?.startsWith('repeat:') ? 'scheduled' : 'api'),
+      user_id: env.user_id == null ? null : String(env.user_id),
+      ...(env.triggered_by ? { triggered_by: String(env.triggered_by) } : {}),
+      ...(env.retry_of ? { retry_of: String(env.retry_of) } : {}),
+      ...(search.length ? { search } : {}),
+    };
+  }
+
+  /** An attempt started on this worker (BullMQ moved the job to active). */
+  started(job: Job, identity: RunIdentity): void {
+    this.add({
+      run_id: job.id!,
+      seq: this.opts.clock.seq(),
+      identity,
+      patch: {
+        status: 'running',
+        started_at: iso(job.processedOn ?? this.opts.clock.now()),
+        ended_at: null,
+        attempts: Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1),
+        stalls: job.stalledCounter ?? 0,
+        worker: this.opts.worker,
+      },
+      logs: [],
+    });
+  }
+
+  /** Progress a processor reported. */
+  progress(runId: string, identity: RunIdentity, processed: number, total: number): void {
+    const patch: RunPatch =
+      total > 0
+        ? {
+            processed_items: processed,
+            total_items: total,
+            progress: Math.max(0, Math.min(100, Math.round((processed / total) * 1000) / 10)),
+          }
+        : { processed_items: processed };
+    this.add({ run_id: runId, seq: this.opts.clock.seq(), identity, patch, logs: [] });
+  }
+
+  /** Log lines a processor wrote (each gets its own seq, so a replay never duplicates one). */
+  log(runId: string, identity: RunIdentity, lines: Omit<RunLog, 'seq'>[]): void {
+    if (!lines.length) return;
+    const logs = lines.map((l) => ({ ...l, seq: this.opts.clock.seq() }));
+    this.add({
+      run_id: runId,
+      seq: logs[logs.length - 1].seq,
+      identity,
+      patch: {},
+      logs,
+    });
+  }
+
+  /** BullMQ committed the attempt as completed (Worker `completed` event). */
+  completed(job: Job, identity: RunIdentity, result: unknown): void {
+    const ended = job.finishedOn ?? this.opts.clock.now();
+    const started = job.processedOn ?? null;
+    const skipped = isSkippedResult(result);
+    const attempt = this.attemptOf(job, ended, skipped ? 'skipped' : 'completed', null);
+    this.add({
+      run_id: job.id!,
+      seq: this.opts.clock.seq(),
+      identity,
+      patch: {
+        status: skipped ? 'skipped' : 'completed',
+        ...(skipped ? {} : { progress: 100, error_message: null }),
+        result: result ?? null,
+        ended_at: iso(ended),
+        duration_ms: started ? Math.max(0, ended - started) : null,
+        ...(started ? { started_at: iso(started) } : {}),
+        attempts: attempt.attempt,
+        worker: this.opts.worker,
+      },
+      logs: [],
+      attempt,
+    });
+  }
+
+  /**
+   * BullMQ committed a failed attempt (Worker `failed` event): the run failed for good when BullMQ set
+   * `finishedOn`, was cancelled when the reason says so, else it waits for its next attempt.
+   */
+  failed(job: Job, identity: RunIdentity, err: Error | undefined): void {
+    const reason = err?.message || job.failedReason || 'failed';
+    const final = !!job.finishedOn;
+    const cancelled = isCancelledReason(reason);
+    const ended = job.finishedOn ?? this.opts.clock.now();
+    const started = job.processedOn ?? null;
+    const attempt = this.attemptOf(job, ended, cancelled ? 'cancelled' : 'failed', reason);
+    const patch: RunPatch = final
+      ? {
+          status: cancelled ? 'cancelled' : 'failed',
+          ended_at: iso(ended),
+          duration_ms: started ? Math.max(0, ended - started) : null,
+        }
+      : { status: 'pending' };
+    this.add({
+      run_id: job.id!,
+      seq: this.opts.clock.seq(),
+      identity,
+      patch: {
+        ...patch,
+        error_message: reason,
+        error_stack: stackOf(err),
+        attempts: attempt.attempt,
+        stalls: job.stalledCounter ?? 0,
+        worker: this.opts.worker,
+      },
+      logs: [],
+      attempt,
+    });
+  }
+
+  /** Resolves when everything recorded so far is stored (tests, shutdown). */
+  idle(): Promise<void> {
+    if (!this.pending.size && !this.flushing) return Promise.resolve();
+    this.schedule(0);
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Writes what is buffered (one last attempt) and stops. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.flushing;
+    await this.flush().catch(() => undefined);
+  }
+
+  private attemptOf(
+    job: Job,
+    ended: number,
+    outcome: AttemptRecord['outcome'],
+    error: string | null,
+  ): AttemptRecord {
+    return {
+      attempt: Math.max(job.attemptsStarted ?? 0, job.attemptsMade, 1),
+      started_at: iso(job.processedOn),
+      ended_at: iso(ended),
+      worker: this.opts.worker,
+      outcome,
+      error,
+    };
+  }
+
+  private add(raw: RunUpdate): void {
+    // Only an end carries a result or an error to cap (the listeners must not carry a huge one); the
+    // identity's time is already valid (identityOf), and the store normalises again anyway.
+    const p = raw.patch;
+    const u = p.result !== undefined || p.error_message ? prepareUpdate(raw, this.maxResultBytes) : raw;
+    const prev = this.pending.get(u.run_id);
+    if (prev) {
+      // Keep the identity of the first update; later ones of the same job are equal.
+      this.pending.set(u.run_id, mergeUpdates(prev, u));
+    } else {
+      this.pending.set(u.run_id, u);
+      if (this.pending.size > this.maxBuffered) this.dropOldest();
+    }
+    this.schedule(this.pending.size >= this.maxBatch ? 0 : this.flushMs);
+  }
+
+  private dropOldest(): void {
+    const drop = this.pending.size - this.maxBuffered;
+    const it = this.pending.keys();
+    for (let i = 0; i < drop; i++) this.pending.delete(it.next().value as string);
+    this.droppedCount += drop;
+    this.opts.onDropped?.(drop);
+    this.opts.logger.error({ dropped: drop }, 'recorder_buffer_overflow');
+  }
+
+  private schedule(ms: number): void {
+    if (this.flushing || this.stopped) return;
+    if (this.timer && ms > 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flushing = this.flush().finally(() => {
+        this.flushing = null;
+        if (this.pending.size && !this.stopped) this.schedule(this.failures ? this.backoff() : 0);
+        else if (!this.pending.size) for (const w of this.idleWaiters.splice(0)) w();
+      });
+    }, ms);
+  }
+
+  private backoff(): number {
+    return Math.min(30_000, 100 * 2 ** Math.min(this.failures, 8));
+  }
+
+  private async flush(): Promise<void> {
+    if (!this.pending.size) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const updates = [...batch.values()];
+    try {
+      await this.opts.writer.apply(updates);
+    } catch (err) {
+      this.failures++;
+      this.opts.logger.warn(
+        { err, buffered: updates.length, retry_in_ms: this.backoff() },
+        'recorder_store_write_failed',
+      );
+      // Put the batch back in front of what arrived meanwhile, merged per run, in order.
+      for (const [id, u] of this.pending) {
+        const prev = batch.get(id);
+        batch.set(id, prev ? mergeUpdates(prev, u) : u);
+      }
+      this.pending = batch;
+      if (this.pending.size > this.maxBuffered) this.dropOldest();
+      return;
+    }
+    if (this.failures) this.opts.logger.info({}, 'recorder_store_recovered');
+    this.failures = 0;
+    for (const listener of this.listeners) {
+      try {
+        listener(updates);
+      } catch (err) {
+        this.opts.logger.warn({ err }, 'recorder_listener_failed');
+      }
+    }
+  }
+}

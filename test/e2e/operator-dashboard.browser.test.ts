@@ -1,0 +1,162 @@
+/**
+ * #12 in a real browser: Cancel / Retry / Pause buttons ask for confirmation in the page, then act; the
+ * stuck badge and the Audit view show what the API says; a viewer's session shows no action buttons.
+ */
+import { type Browser, chromium, type Page } from 'playwright-core';
+import type { JobRun } from '../../src/monitor/run';
+import { CHROMIUM_PATH } from '../helpers/browser';
+import { seedRuns } from '../helpers/dashboard';
+import { waitFor } from '../helpers/redis';
+import { startTestSystem, TEST_TOKEN, type TestSystem } from '../helpers/system';
+
+jest.setTimeout(120_000);
+
+const VIEWER = 'viewer-token-0123456789abcdef';
+const JOBS_YML = `
+jobs:
+  - { job_id: wait_job, name: Waiter, category: ops, job_type: repeating, interval_seconds: 86400, enabled: true, allow_concurrent: true, callback_name: cancellable, queue: tq }
+  - { job_id: boom_job, name: Boom, category: ops, job_type: repeating, interval_seconds: 86400, enabled: true, allow_concurrent: true, callback_name: boom, queue: tq }
+`;
+
+let sys: TestSystem;
+let browser: Browser;
+beforeAll(async () => {
+  sys = await startTestSystem({ API_TOKENS: `grafana:viewer:${VIEWER}` }, { jobsYml: JOBS_YML });
+  await seedRuns(sys.store, [
+    {
+      run_id: 'seed-boom-1',
+      job_id: 'boom_job',
+      status: 'failed',
+      created_ms: Date.now() - 60_000,
+      error: 'x',
+    },
+  ]);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await sys?.cleanup();
+});
+
+async function signedIn(token: string): Promise<{ page: Page; errors: string[] }> {
+  const ctx = await browser.newContext({ viewport: { width: 1360, height: 1000 } });
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${sys.url}/jobs/monitor`);
+  await page.fill('#token', token);
+  await Promise.all([page.waitForURL(/\/jobs\/monitor/), page.click('button[type=submit]')]);
+  await page.locator('tr[data-job="wait_job"]').waitFor();
+  return { page, errors };
+}
+
+const runOf = (id: string) => sys.store.get(id) as Promise<JobRun>;
+
+describe('operator actions in the dashboard', () => {
+  it('cancel a running run: confirm dialog, Back does nothing, Confirm cancels', async () => {
+    const { page, errors } = await signedIn(TEST_TOKEN);
+    const { run_id } = await sys.service.trigger('wait_job', { trigger: 'manual' });
+    await waitFor(async () => (await runOf(run_id))?.status === 'running', 30_000);
+    const cancel = page.locator(`.run-card button[data-cancel="${run_id}"]`);
+    await cancel.click();
+    await page.locator('#confirm-modal[open]').waitFor();
+    await expect(page.locator('#confirm-text').textContent()).resolves.toContain(run_id);
+    await page.click('#confirm-no');
+    expect((await runOf(run_id)).status).toBe('running');
+
+    await cancel.click();
+    await page.click('#confirm-yes');
+    await page.locator('.run-card .pill.s-cancelled').waitFor({ timeout: 30_000 });
+    expect((await runOf(run_id)).status).toBe('cancelled');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('retry a failed run and pause/resume a job, each after confirming; the Audit view lists them', async () => {
+    const { page, errors } = await signedIn(TEST_TOKEN);
+    const row = page.locator('#runs-body tr[data-run-id="seed-boom-1"]');
+    await row.locator('button', { hasText: 'Retry' }).click();
+    await page.click('#confirm-yes');
+    const retried = await waitFor(async () => {
+      const { runs } = await sys.store.list({ job_id: 'boom_job', limit: 20 });
+      return runs.find((r) => r.retry_of === 'seed-boom-1') ?? null;
+    }, 30_000);
+    expect(retried?.triggered_by).toBe('dashboard:admin');
+
+    const job = page.locator('tr[data-job="boom_job"]');
+    await job.locator('button[data-pause="boom_job"]').click();
+    await expect(page.locator('#confirm-text').textContent()).resolves.toContain('Pause Boom');
+    await page.click('#confirm-yes');
+    await job.locator('.badge.paused').waitFor();
+    expect((await sys.service.pauseOf('boom_job')).paused).toBe(true);
+    await job.locator('button', { hasText: 'Resume' }).click();
+    await page.click('#confirm-yes');
+    await job.locator('button', { hasText: 'Pause' }).waitFor();
+    expect((await sys.service.pauseOf('boom_job')).paused).toBe(false);
+
+    await page.click('#audit-refresh');
+    const audit = page.locator('#audit-body');
+    await audit.locator('tr', { hasText: 'resume' }).waitFor();
+    const text = await audit.textContent();
+    expect(text).toContain('dashboard:admin');
+    expect(text).toContain('retry');
+    expect(text).toContain('pause');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('shows the stuck badge on a run the stuck monitor marked (active card and history)', async () => {
+    const { run_id } = await sys.service.trigger('wait_job', { trigger: 'manual' });
+    await waitFor(async () => (await runOf(run_id))?.status === 'running', 30_000);
+    const ctx = await browser.newContext({ viewport: { width: 1360, height: 1000 } });
+    // Marked the way the stuck monitor marks it (RunWriter.mark through the service), stored by the run store.
+    await sys.service.markRun(await runOf(run_id), {
+      stuck: true,
+      stuck_reason: 'running_too_long',
+      stuck_since: new Date().toISOString(),
+    });
+    expect(await runOf(run_id)).toMatchObject({ stuck: true, stuck_reason: 'running_too_long' });
+    const page = await ctx.newPage();
+    await page.goto(`${sys.url}/jobs/monitor`);
+    await page.fill('#token', TEST_TOKEN);
+    await Promise.all([page.waitForURL(/\/jobs\/monitor/), page.click('button[type=submit]')]);
+    await page.locator(`#runs-body tr[data-run-id="${run_id}"] .badge.stuck`).waitFor();
+    await page.locator(`.run-card[data-run-id="${run_id}"] .badge.stuck`).waitFor();
+    await expect(
+      page.locator(`.run-card[data-run-id="${run_id}"] .badge.stuck`).getAttribute('title'),
+    ).resolves.toContain('running_too_long');
+    await sys.service.cancel(run_id, 'test');
+    await ctx.close();
+  });
+
+  it('"Retry all matching" shows the count in the confirmation, then reports the outcome', async () => {
+    const { page, errors } = await signedIn(TEST_TOKEN);
+    await page.selectOption('#filters select[name="job_id"]', 'boom_job');
+    await page.selectOption('#filters select[name="status"]', 'failed');
+    await page.locator('#runs-body tr[data-run-id="seed-boom-1"]').waitFor();
+    const expected = (await sys.store.list({ job_id: 'boom_job', status: ['failed'], limit: 200 })).runs
+      .length;
+    await page.click('#bulk-retry');
+    await page.locator('#confirm-modal[open]').waitFor();
+    await expect(page.locator('#confirm-text').textContent()).resolves.toBe(
+      `Retry all ${expected} matching runs (last 7 days)?`,
+    );
+    await page.click('#confirm-yes');
+    await page.locator('#toast', { hasText: /Retry all: \d+ done/ }).waitFor({ timeout: 60_000 });
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('a viewer sees no action buttons', async () => {
+    const { page } = await signedIn(VIEWER);
+    await page.locator('#runs-body tr[data-run-id="seed-boom-1"]').waitFor();
+    expect(await page.locator('button', { hasText: /^(Run now|Retry|Cancel|Pause|Resume)$/ }).count()).toBe(
+      0,
+    );
+    await expect(page.locator('#whoami').textContent()).resolves.toBe('grafana · viewer');
+    await page.context().close();
+  });
+});

@@ -1,0 +1,296 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { DURABLE_REDIS_ARGS, freePort, waitPing } from './redis-server';
+
+const run = promisify(execFile);
+
+/** One redis-server process of a test's own (cluster node, replica, sentinel), on a free loopback port. */
+export class RedisProcess {
+  proc: ChildProcess | null = null;
+  readonly dir = mkdtempSync(join(tmpdir(), 'jm-rp-'));
+
+  constructor(
+    readonly port: number,
+    private readonly args: string[],
+    private readonly conf?: string,
+  ) {}
+
+  get addr(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const args = [...this.args];
+    if (this.conf !== undefined) {
+      // Sentinel rewrites its config file, so it needs one of its own.
+      const file = join(this.dir, 'node.conf');
+      writeFileSync(file, this.conf);
+      args.unshift(file);
+    }
+    const proc = spawn('/usr/bin/redis-server', args, { cwd: this.dir, stdio: 'ignore' });
+    this.proc = proc;
+    proc.once('exit', () => {
+      if (this.proc === proc) this.proc = null;
+    });
+    await waitPing(this.port);
+  }
+
+  /** SIGKILL: a crash, as a dead machine would look. */
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    if (!proc) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+    this.proc = null;
+  }
+
+  async destroy(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** A plain connection to this one process. */
+  client(): Redis {
+    const r = new Redis(this.port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: () => null });
+    r.on('error', () => undefined);
+    return r;
+  }
+
+  async info(section: string): Promise<Record<string, string>> {
+    const r = this.client();
+    try {
+      const text = await r.info(section);
+      return Object.fromEntries(
+        text
+          .split('\r\n')
+          .filter((l) => l.includes(':'))
+          .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]),
+      );
+    } finally {
+      r.disconnect();
+    }
+  }
+}
+
+/** Polls until `fn` is truthy; throws with `what` after the timeout. */
+async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * A real Redis Cluster of the test's own: `masters` cluster-enabled servers (plus `replicasPerMaster`
+ * replicas each) on free loopback ports, joined with `redis-cli --cluster create`. A short node timeout
+ * makes failover (a replica promoted after its master dies) take about two seconds.
+ */
+export class OwnRedisCluster {
+  private constructor(readonly nodes: RedisProcess[]) {}
+
+  static async create(masters = 3, replicasPerMaster = 1): Promise<OwnRedisCluster> {
+    const nodes: RedisProcess[] = [];
+    for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
+      const port = await freePort();
+      nodes.push(
+        new RedisProcess(port, [
+          '--bind',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-node-timeout',
+          '2000',
+          ...DURABLE_REDIS_ARGS,
+        ]),
+      );
+    }
+    const cluster = new OwnRedisCluster(nodes);
+    try {
+      await Promise.all(nodes.map((n) => n.start()));
+      await run('/usr/bin/redis-cli', [
+        '--cluster',
+        'create',
+        ...nodes.map((n) => n.addr),
+        '--cluster-replicas',
+        String(replicasPerMaster),
+        '--cluster-yes',
+      ]);
+      await cluster.waitHealthy(masters);
+    } catch (err) {
+      await cluster.destroy();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** `host:port,…` for REDIS_CLUSTER_NODES. */
+  get seeds(): string {
+    return this.nodes.map((n) => n.addr).join(',');
+  }
+
+  /** The running nodes that are masters now. */
+  async masters(): Promise<RedisProcess[]> {
+    const out: RedisProcess[] = [];
+    for (const n of this.nodes.filter((x) => x.proc)) {
+      if ((await n.info('replication')).role === 'master') out.push(n);
+    }
+    return out;
+  }
+
+  /** Waits until every running node says cluster_state:ok and `masters` masters serve the slots. */
+  async waitHealthy(masters: number, timeoutMs = 30_000): Promise<void> {
+    await until(
+      `a healthy cluster with ${masters} masters`,
+      async () => {
+        for (const n of this.nodes.filter((x) => x.proc)) {
+          const r = n.client();
+          try {
+            const info = await r.cluster('INFO');
+            if (!String(info).includes('cluster_state:ok')) return false;
+          } finally {
+            r.disconnect();
+          }
+        }
+        return (await this.masters()).length === masters;
+      },
+      timeoutMs,
+    );
+  }
+
+  /** Waits until every replica has acknowledged all its master has written (nothing in flight). */
+  async waitReplicated(): Promise<void> {
+    for (const m of await this.masters()) {
+      await until(`replicas of ${m.addr} in sync`, async () => {
+        const info = await m.info('replication');
+        const offset = Number(info.master_repl_offset);
+        const slaves = Object.entries(info).filter(([k]) => /^slave\d+$/.test(k));
+        return (
+          slaves.length > 0 && slaves.every(([, v]) => Number(/offset=(\d+)/.exec(v)?.[1] ?? -1) >= offset)
+        );
+      });
+    }
+  }
+
+  /** Every key of a pattern across the masters (SCAN on each). */
+  async keys(pattern: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const m of await this.masters()) {
+      const r = m.client();
+      try {
+        let cursor = '0';
+        do {
+          const [next, keys] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          out.push(...keys);
+        } while (cursor !== '0');
+      } finally {
+        r.disconnect();
+      }
+    }
+    return out;
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.destroy()));
+  }
+}
+
+/**
+ * A master, one replica and three sentinels watching it (quorum 2), all on free loopback ports.
+ * Failover (a sentinel promotes the replica) starts a second or so after the master stops answering.
+ */
+export class OwnSentinelSet {
+  private constructor(
+    readonly master: RedisProcess,
+    readonly replica: RedisProcess,
+    readonly sentinels: RedisProcess[],
+    readonly name: string,
+  ) {}
+
+  static async create(name = 'jmtest'): Promise<OwnSentinelSet> {
+    const [mp, rp] = [await freePort(), await freePort()];
+    const base = (port: number) => ['--bind', '127.0.0.1', '--port', String(port), ...DURABLE_REDIS_ARGS];
+    const master = new RedisProcess(mp, base(mp));
+    const replica = new RedisProcess(rp, [...base(rp), '--replicaof', '127.0.0.1', String(mp)]);
+    const sentinels: RedisProcess[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const conf = [
+        'bind 127.0.0.1',
+        `port ${port}`,
+        `sentinel monitor ${name} 127.0.0.1 ${mp} 2`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 5000`,
+        `sentinel parallel-syncs ${name} 1`,
+        '',
+      ].join('\n');
+      sentinels.push(new RedisProcess(port, ['--sentinel'], conf));
+    }
+    const set = new OwnSentinelSet(master, replica, sentinels, name);
+    try {
+      await master.start();
+      await replica.start();
+      await until(
+        'the replica to sync',
+        async () => (await replica.info('replication')).master_link_status === 'up',
+      );
+      await Promise.all(sentinels.map((s) => s.start()));
+      await until('sentinels to see each other and the replica', async () => {
+        for (const s of sentinels) {
+          const r = s.client();
+          try {
+            const m = (await r.call('SENTINEL', 'MASTER', name)) as string[];
+            const f = Object.fromEntries(m.flatMap((v, i) => (i % 2 === 0 ? [[v, m[i + 1]]] : [])));
+            if (Number(f['num-other-sentinels']) < 2 || Number(f['num-slaves']) < 1) return false;
+          } finally {
+            r.disconnect();
+          }
+        }
+        return true;
+      });
+    } catch (err) {
+      await set.destroy();
+      throw err;
+    }
+    return set;
+  }
+
+  /** `host:port,…` for REDIS_SENTINELS. */
+  get seeds(): string {
+    return this.sentinels.map((s) => s.addr).join(',');
+  }
+
+  /** The master address the sentinels announce now. */
+  async currentMaster(): Promise<string> {
+    const r = this.sentinels[0].client();
+    try {
+      const [host, port] = (await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.name)) as string[];
+      return `${host}:${port}`;
+    } finally {
+      r.disconnect();
+    }
+  }
+
+  /** Waits until the replica has acknowledged all the master has written. */
+  async waitReplicated(): Promise<void> {
+    await until('the replica in sync', async () => {
+      const info = await this.master.info('replication');
+      const off = Number(/offset=(\d+)/.exec(info.slave0 ?? '')?.[1] ?? -1);
+      return off >= Number(info.master_repl_offset);
+    });
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all([this.master, this.replica, ...this.sentinels].map((p) => p.destroy()));
+  }
+}

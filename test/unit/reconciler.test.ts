@@ -1,0 +1,125 @@
+import { type RunUpdate, seqFromEventId } from '../../src/monitor/run';
+import { Tracker } from '../../src/monitor/tracker';
+import { MemoryRunStore } from '../../src/store/memory-run-store';
+import { memoryLogger } from '../helpers/logger';
+import { ScriptedLifecycleSource } from '../helpers/scripted-source';
+
+/**
+ * The tracker in reconcile mode (workers record their own runs): it writes only what no worker recorded.
+ * Scripted events, the in-memory store, fake timers.
+ */
+
+class CountingStore extends MemoryRunStore {
+  readonly writes: RunUpdate[][] = [];
+  lookups = 0;
+  override async apply(updates: RunUpdate[]): Promise<void> {
+    this.writes.push(updates);
+    return super.apply(updates);
+  }
+  override async statuses(ids: string[]) {
+    this.lookups++;
+    return super.statuses(ids);
+  }
+}
+
+const GRACE = 1000;
+let source: ScriptedLifecycleSource;
+let store: CountingStore;
+let t: Tracker;
+let t0: number;
+
+/**
+ * What a worker's recorder writes for a run: its seq is on the stream's clock, `afterMs` after the source's
+ * start (runToCompletion's events are at +1 added, +2 active, +3 completed).
+ */
+async function recordedByWorker(runId: string, status: 'running' | 'completed', afterMs: number) {
+  await store.apply([
+    {
+      run_id: runId,
+      seq: seqFromEventId(`${t0 + afterMs}-50000000`),
+      identity: {
+        job_id: 'job_a',
+        queue: 'q',
+        created_at: new Date().toISOString(),
+        trigger: 'manual',
+        user_id: null,
+      },
+      patch: { status, worker: 'w:1' },
+      logs: [],
+    },
+  ]);
+  store.writes.length = 0;
+}
+
+beforeEach(async () => {
+  jest.useFakeTimers();
+  t0 = Date.now();
+  source = new ScriptedLifecycleSource(t0);
+  store = new CountingStore();
+  t = new Tracker({
+    queues: ['q'],
+    source,
+    store,
+    logger: memoryLogger().logger,
+    batchWindowMs: 5,
+    reconcile: { graceMs: GRACE },
+    lookup: (ids) => store.statuses(ids),
+  });
+  await t.start();
+});
+afterEach(async () => {
+  await t.stop();
+  jest.useRealTimers();
+});
+
+it('writes nothing for runs their worker recorded, and moves the checkpoint past them', async () => {
+  await recordedByWorker('j1', 'completed', 3);
+  const evs = source.runToCompletion('q', 'j1', 'job_a', { ok: 1 });
+  await jest.advanceTimersByTimeAsync(GRACE - 100);
+  expect(store.lookups).toBe(0); // the grace has not passed
+  await jest.advanceTimersByTimeAsync(200);
+  await t.idle();
+  expect(store.writes).toHaveLength(0);
+  expect(t.reconciled).toBe(0);
+  // One lookup, for the end only: the added run was taken by a worker (active seen), so it needs none.
+  expect(store.lookups).toBe(1);
+  expect(source.checkpoints.get('q')).toBe(evs[2].id);
+  expect((await store.get('j1'))?.status).toBe('completed');
+});
+
+it('records the end of a run whose worker died before writing it (store still says running)', async () => {
+  await recordedByWorker('j2', 'running', 2);
+  source.runToCompletion('q', 'j2', 'job_a', { ok: 2 });
+  await jest.advanceTimersByTimeAsync(GRACE + 100);
+  await t.idle();
+  expect(t.reconciled).toBe(1);
+  expect(await store.get('j2')).toMatchObject({ status: 'completed', result: { ok: 2 }, attempts: 1 });
+});
+
+it('records a job added past the API that no worker took yet as pending, and only that one', async () => {
+  source.setJob('q', 'j3', { name: 'job_a', data: { trigger: 'api', user_id: 'u1' } });
+  source.emit('q', 'added', 'j3', { name: 'job_a' });
+  await jest.advanceTimersByTimeAsync(GRACE + 100);
+  await t.idle();
+  expect(await store.get('j3')).toMatchObject({ status: 'pending', user_id: 'u1', job_id: 'job_a' });
+  expect(store.writes.flat().map((u) => u.run_id)).toEqual(['j3']);
+});
+
+it('folds what only BullMQ knows at once: a stall after the worker wrote running puts the run back to pending', async () => {
+  await recordedByWorker('j4', 'running', 0);
+  source.setJob('q', 'j4', { name: 'job_a', stalls: 1 });
+  source.emit('q', 'stalled', 'j4', {});
+  await jest.advanceTimersByTimeAsync(20);
+  await t.idle();
+  expect(await store.get('j4')).toMatchObject({ status: 'pending', stalls: 1 });
+  expect(store.lookups).toBe(0);
+});
+
+it('ignores a stale stall older than what the worker wrote since (its write wins by seq)', async () => {
+  source.setJob('q', 'j5', { name: 'job_a', stalls: 1 });
+  source.emit('q', 'stalled', 'j5', {});
+  await recordedByWorker('j5', 'completed', 5);
+  await jest.advanceTimersByTimeAsync(20);
+  await t.idle();
+  expect((await store.get('j5'))?.status).toBe('completed');
+});
