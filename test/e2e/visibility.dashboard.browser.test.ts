@@ -373,8 +373,72 @@ describe('Hebrew dashboard (LOCALE=he)', () => {
       return clone.innerText;
     });
     expect(text.match(/\b(?!p50|p95|p99)[A-Za-z]{3,}\b/g) ?? []).toEqual([]);
+    // Tooltips, labels and placeholders too (a setting's name, like DASHBOARD_READ_ONLY, is data).
+    const attrs = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('[title], [aria-label], [placeholder]')).flatMap((el) =>
+        ['title', 'aria-label', 'placeholder'].map((a) => el.getAttribute(a) ?? ''),
+      ),
+    );
+    const englishAttrs = attrs
+      .map((a) => a.replace(/[A-Z_]{3,}=\w+|call_sid|p50|p95|p99/g, ''))
+      .filter((a) => /[A-Za-z]{3,}/.test(a));
+    expect(englishAttrs).toEqual([]);
     await page.screenshot({ path: join(__dirname, '..', 'artifacts', 'dashboard-he.png') });
     expect(errors).toEqual([]);
     await page.context().close();
   });
+
+  it('says in Hebrew what an action did or why it was refused: toasts, confirmations and tooltips', async () => {
+    /** Words in Latin letters, once the data (job name, run ids, the actor's name) is taken out. */
+    const english = (text: string, ...data: string[]) =>
+      data.reduce((t, d) => t.split(d).join(''), text).match(/[A-Za-z]{3,}/g) ?? [];
+    const { page, errors } = await newPage();
+    await page.goto(`${he.url}/jobs/monitor`);
+    await page.fill('#token', TEST_TOKEN);
+    await Promise.all([page.waitForURL(/\/jobs\/monitor/), page.click('button[type=submit]')]);
+    const runNow = page.locator('button[data-run="quick_job"]');
+    await runNow.waitFor();
+
+    // Paused behind the page's back: Run now is refused, and the refusal says why in Hebrew.
+    const paused = await fetch(`${he.url}/api/jobs/quick_job/pause`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    expect(paused.status).toBe(200);
+    await runNow.click();
+    await expect(toastText(page)).resolves.toBe('Quick: המשימה מושהית');
+
+    // After a reload: the paused badge's tooltip, the Resume confirmation and its toast.
+    await page.reload();
+    const badge = page.locator('tr[data-job="quick_job"] .badge.paused');
+    await badge.waitFor();
+    const title = (await badge.getAttribute('title')) ?? '';
+    expect(title).toMatch(/^הושהתה על ידי \S+ ב-/);
+    const actor = /על ידי (\S+)/.exec(title)![1];
+    expect(english(title, actor)).toEqual([]);
+    await page.locator('button[data-pause="quick_job"]').click();
+    const confirmText = await page.locator('#confirm-text').textContent();
+    expect(confirmText).toBe('לחדש את Quick? התזמון שלה יתחיל שוב.');
+    await page.click('#confirm-yes');
+    await expect(toastText(page)).resolves.toBe('Quick: חודשה');
+
+    // Run now is taken: the toast names the new run in a Hebrew sentence.
+    await page.locator('button[data-run="quick_job"]').click();
+    const started = await toastText(page, /התחילה/);
+    const run = /^Quick: הרצה (\S+) התחילה$/.exec(started);
+    expect(run).not.toBeNull();
+    const stored = await he.store.get(run![1]);
+    expect(stored?.job_id).toBe('quick_job');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
 });
+
+/** The toast's text once it shows (and, given a pattern, once it matches). */
+async function toastText(page: Page, match?: RegExp): Promise<string> {
+  await page.waitForFunction((src) => {
+    const el = document.getElementById('toast');
+    return !!el && !el.hidden && (!src || new RegExp(src).test(el.textContent ?? ''));
+  }, match?.source ?? null);
+  return (await page.locator('#toast').textContent()) ?? '';
+}

@@ -44,6 +44,65 @@
     return el;
   }
 
+  // ---------- messages ----------
+  // Sentences built around data (toasts, confirmations, tooltips). Under LOCALE=he, i18n-he.js (loaded first)
+  // supplies window.JM_I18N: the same sentences in Hebrew, a Hebrew sentence per API error code, and its word
+  // and unit translation for the values put into them (statuses, "5.0 s").
+  const I18N = document.documentElement.lang === 'he' ? window.JM_I18N || {} : {};
+  const LOCALE_TAG = document.documentElement.lang === 'he' ? 'he-IL' : undefined;
+  const MESSAGES = {
+    started: '{job}: started run {run}',
+    refused: '{job}: {why}',
+    retry_confirm: 'Retry {job} (run {run}) with the same payload?',
+    retrying: 'Retrying {job}: new run {run}',
+    retry_refused: 'Retry refused: {why}',
+    cancel_confirm: 'Cancel {job} (run {run}, {status})?',
+    cancelled: '{job}: cancelled',
+    cancelling: '{job}: cancelling…',
+    cancel_refused: 'Cancel refused: {why}',
+    pause_confirm: 'Pause {job}? No scheduled runs and no Run now until resumed.',
+    resume_confirm: 'Resume {job}? Its schedule starts again.',
+    paused: '{job}: paused',
+    resumed: '{job}: resumed',
+    pause_refused: 'Pause refused: {why}',
+    resume_refused: 'Resume refused: {why}',
+    paused_title: 'paused by {who} at {at}',
+    stuck_title: 'stuck: {reason} since {since}',
+    bulk_retry_confirm: 'Retry all {n} matching runs (last 7 days)?',
+    bulk_cancel_confirm: 'Cancel all {n} matching runs (last 7 days)?',
+    bulk_retry_started: 'Retry all: started ({bulk})',
+    bulk_cancel_started: 'Cancel all: started ({bulk})',
+    bulk_retry_done: 'Retry all: {done} done, {refused} refused{why}',
+    bulk_cancel_done: 'Cancel all: {done} done, {refused} refused{why}',
+    bulk_retry_refused: 'Retry all refused: {why}',
+    bulk_cancel_refused: 'Cancel all refused: {why}',
+    audit_done: 'done',
+    audit_refused: 'refused: {code}',
+    spark_title: 'Duration of the last {n} runs',
+    spark_empty: 'No finished runs yet',
+    trend_title: 'Durations of {n} runs, 7 days',
+    run_title: 'Run {run}',
+    http_error: 'HTTP {status}',
+    refused_code: 'refused ({code})',
+    session_expired: 'session expired',
+    network_error: 'the server did not answer; check the connection and try again',
+    ...(I18N.messages || {}),
+  };
+  /** A message with its {placeholders} filled in (values as given: data stays data). */
+  function t(key, vars) {
+    return MESSAGES[key].replace(/\{(\w+)\}/g, (_, k) => String(vars?.[k] ?? ''));
+  }
+  /** A page word (status, role…) in the page's language. */
+  const word = (w) => (I18N.words && Object.hasOwn(I18N.words, w) ? I18N.words[w] : w);
+  /** "5.0 s" / "3 min" in the page's language. */
+  const units = (text) => (I18N.units ? I18N.units(text) : text);
+  /** Why the API refused: under Hebrew the sentence for its error code, else the API's own message. */
+  function why(err) {
+    if (I18N.errors && err.code && Object.hasOwn(I18N.errors, err.code)) return I18N.errors[err.code];
+    if (I18N.errors && err.code) return t('refused_code', { code: err.code });
+    return err.message;
+  }
+
   // ---------- formatting ----------
   function ago(iso) {
     if (!iso) return '—';
@@ -70,7 +129,7 @@
   function clock(iso) {
     if (!iso) return '—';
     const d = new Date(iso);
-    return d.toLocaleString(undefined, {
+    return d.toLocaleString(LOCALE_TAG, {
       month: 'short',
       day: 'numeric',
       hour: '2-digit',
@@ -79,7 +138,11 @@
     });
   }
   const time = (iso, text) =>
-    h('time', { datetime: iso || undefined, title: iso ? new Date(iso).toLocaleString() : undefined }, text);
+    h(
+      'time',
+      { datetime: iso || undefined, title: iso ? new Date(iso).toLocaleString(LOCALE_TAG) : undefined },
+      text,
+    );
   const pill = (status) => h('span', { class: `pill s-${status}` }, status);
   const items = (r) =>
     r.total_items
@@ -89,19 +152,26 @@
         : '—';
 
   function toast(msg, kind) {
-    const t = $('toast');
-    t.textContent = msg;
-    t.className = `toast ${kind || ''}`;
-    t.hidden = false;
+    const el = $('toast');
+    el.textContent = msg;
+    el.className = `toast ${kind || ''}`;
+    el.hidden = false;
     clearTimeout(toast.timer);
-    toast.timer = setTimeout(() => (t.hidden = true), 6000);
+    toast.timer = setTimeout(() => (el.hidden = true), 6000);
   }
 
   // ---------- API ----------
   async function api(path, opts) {
     const init = { credentials: 'same-origin', headers: { Accept: 'application/json' }, ...(opts || {}) };
     if (init.method && init.method !== 'GET') init.headers['X-CSRF-Token'] = CSRF;
-    const res = await fetch(path, init);
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch {
+      const err = new Error(t('network_error'));
+      err.code = 'network';
+      throw err;
+    }
     let data = null;
     try {
       data = await res.json();
@@ -110,11 +180,13 @@
     }
     if (res.status === 401) {
       location.assign(`/jobs/monitor/login?next=${encodeURIComponent(location.pathname + location.search)}`);
-      throw new Error('session expired');
+      const err = new Error(t('session_expired'));
+      err.code = 'unauthorized';
+      throw err;
     }
     if (!res.ok) {
-      const err = new Error(data?.message || `HTTP ${res.status}`);
-      err.code = data?.error;
+      const err = new Error(data?.message || t('http_error', { status: res.status }));
+      err.code = data?.error || `http_${res.status}`;
       throw err;
     }
     return data;
@@ -126,9 +198,7 @@
     const hgt = 26;
     const svg = s('svg', { class: 'spark', width: w, height: hgt, viewBox: `0 0 ${w} ${hgt}`, role: 'img' });
     const runs = (recent || []).filter((r) => typeof r.duration_ms === 'number');
-    svg.append(
-      s('title', {}, runs.length ? `Duration of the last ${runs.length} runs` : 'No finished runs yet'),
-    );
+    svg.append(s('title', {}, runs.length ? t('spark_title', { n: runs.length }) : t('spark_empty')));
     if (!runs.length) {
       svg.append(s('line', { x1: 0, y1: hgt - 1, x2: w, y2: hgt - 1, class: 'spark-base' }));
       return svg;
@@ -145,7 +215,7 @@
         rx: 1,
         class: `bar b-${r.status}`,
       });
-      bar.append(s('title', {}, `${r.status} · ${dur(r.duration_ms)} · ${clock(r.created_at)}`));
+      bar.append(s('title', {}, `${word(r.status)} · ${units(dur(r.duration_ms))} · ${clock(r.created_at)}`));
       svg.append(bar);
     });
     return svg;
@@ -317,7 +387,7 @@
     if (btn) btn.disabled = true;
     try {
       const { run_id } = await api(`/api/jobs/${encodeURIComponent(job.job_id)}/trigger`, { method: 'POST' });
-      toast(`${job.name}: started run ${run_id}`, 'ok');
+      toast(t('started', { job: job.name, run: run_id }), 'ok');
       upsertActive({
         run_id,
         job_id: job.job_id,
@@ -326,7 +396,7 @@
         trigger: 'manual',
       });
     } catch (err) {
-      toast(`${job.name}: ${err.message}`, 'bad');
+      toast(t('refused', { job: job.name, why: why(err) }), 'bad');
     } finally {
       if (btn) setTimeout(() => (btn.disabled = !job.enabled), 1000);
     }
@@ -537,7 +607,7 @@
       $('newer').disabled = hist.page === 0;
       $('older').disabled = !hist.next;
     } catch (err) {
-      tbody.replaceChildren(h('tr', {}, h('td', { colspan: 9, class: 'alert' }, err.message)));
+      tbody.replaceChildren(h('tr', {}, h('td', { colspan: 9, class: 'alert' }, why(err))));
     }
   }
   const refreshHistory = debounce(() => {
@@ -545,14 +615,14 @@
   }, 800);
 
   async function retryRun(r) {
-    if (!(await confirmAction(`Retry ${r.job_id} (run ${r.run_id}) with the same payload?`))) return;
+    if (!(await confirmAction(t('retry_confirm', { job: r.job_id, run: r.run_id })))) return;
     try {
       const { run_id } = await api(`/api/jobs/runs/${encodeURIComponent(r.run_id)}/retry`, {
         method: 'POST',
       });
-      toast(`Retrying ${r.job_id}: new run ${run_id}`, 'ok');
+      toast(t('retrying', { job: r.job_id, run: run_id }), 'ok');
     } catch (err) {
-      toast(`Retry refused: ${err.message}`, 'bad');
+      toast(t('retry_refused', { why: why(err) }), 'bad');
     }
   }
 
@@ -580,7 +650,7 @@
     url.searchParams.set('run_id', runId);
     window.history.replaceState(null, '', url);
     if (!refresh) {
-      $('modal-title').textContent = `Run ${runId}`;
+      $('modal-title').textContent = t('run_title', { run: runId });
       $('modal-body').replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
       if (!dlg.open) dlg.showModal();
     }
@@ -589,7 +659,7 @@
     try {
       ({ run, payload } = await api(`/api/jobs/runs/${encodeURIComponent(runId)}`));
     } catch (err) {
-      $('modal-body').replaceChildren(h('p', { class: 'alert' }, err.message));
+      $('modal-body').replaceChildren(h('p', { class: 'alert' }, why(err)));
       return;
     }
     if (modalRunId !== runId) return;
@@ -708,7 +778,7 @@
         ...(workers.length ? workers.map(workerCard) : [h('p', { class: 'empty' }, 'No worker is alive.')]),
       );
     } catch (err) {
-      list.replaceChildren(h('p', { class: 'alert' }, err.message));
+      list.replaceChildren(h('p', { class: 'alert' }, why(err)));
     }
   }
 
@@ -815,7 +885,7 @@
       role: 'img',
       preserveAspectRatio: 'none',
     });
-    svg.append(s('title', {}, `Durations of ${series.length} runs, 7 days`));
+    svg.append(s('title', {}, t('trend_title', { n: series.length })));
     if (!series.length) return svg;
     const t0 = Date.parse(series[0].created_at);
     const t1 = Math.max(t0 + 1, Date.parse(series[series.length - 1].created_at));
@@ -847,7 +917,11 @@
         r: 3,
       });
       dot.append(
-        s('title', {}, `${p.run_id} · ${p.status} · ${dur(p.duration_ms)} · ${clock(p.created_at)}`),
+        s(
+          'title',
+          {},
+          `${p.run_id} · ${word(p.status)} · ${units(dur(p.duration_ms))} · ${clock(p.created_at)}`,
+        ),
       );
       svg.append(dot);
     }
@@ -893,7 +967,7 @@
         durationChart(trends.series, trends.windows['7d'].duration_ms.p95),
       );
     } catch (err) {
-      body.replaceChildren(h('p', { class: 'alert' }, err.message));
+      body.replaceChildren(h('p', { class: 'alert' }, why(err)));
     }
   }
   function fillTrendJobs() {
@@ -1009,7 +1083,13 @@
     const badge = r.stuck
       ? h(
           'span',
-          { class: 'badge stuck', title: `stuck: ${r.stuck_reason || ''} since ${r.stuck_since || '?'}` },
+          {
+            class: 'badge stuck',
+            title: t('stuck_title', {
+              reason: r.stuck_reason || '',
+              since: r.stuck_since ? clock(r.stuck_since) : '?',
+            }),
+          },
           '⚠ stuck',
         )
       : null;
@@ -1033,13 +1113,14 @@
   }
 
   async function cancelRun(r) {
-    if (!(await confirmAction(`Cancel ${r.job_id} (run ${r.run_id}, ${r.status})?`))) return;
+    if (!(await confirmAction(t('cancel_confirm', { job: r.job_id, run: r.run_id, status: word(r.status) }))))
+      return;
     try {
       const out = await api(`/api/jobs/runs/${encodeURIComponent(r.run_id)}/cancel`, { method: 'POST' });
-      toast(`${r.job_id}: ${out.status === 'cancelled' ? 'cancelled' : 'cancelling…'}`, 'ok');
+      toast(t(out.status === 'cancelled' ? 'cancelled' : 'cancelling', { job: r.job_id }), 'ok');
       if (out.status === 'cancelled') upsertActive({ run_id: r.run_id, status: 'cancelled' });
     } catch (err) {
-      toast(`Cancel refused: ${err.message}`, 'bad');
+      toast(t('cancel_refused', { why: why(err) }), 'bad');
     }
   }
 
@@ -1050,7 +1131,10 @@
       out.push(
         h(
           'span',
-          { class: 'badge paused', title: `paused by ${job.paused_by} at ${job.paused_at}` },
+          {
+            class: 'badge paused',
+            title: t('paused_title', { who: job.paused_by, at: clock(job.paused_at) }),
+          },
           'paused',
         ),
       );
@@ -1073,17 +1157,15 @@
 
   async function togglePause(job) {
     const action = job.paused ? 'resume' : 'pause';
-    const text = job.paused
-      ? `Resume ${job.name}? Its schedule starts again.`
-      : `Pause ${job.name}? No scheduled runs and no Run now until resumed.`;
+    const text = t(`${action}_confirm`, { job: job.name });
     if (!(await confirmAction(text))) return;
     try {
       const out = await api(`/api/jobs/${encodeURIComponent(job.job_id)}/${action}`, { method: 'POST' });
       Object.assign(job, out);
       renderJobs();
-      toast(`${job.name}: ${out.paused ? 'paused' : 'resumed'}`, 'ok');
+      toast(t(out.paused ? 'paused' : 'resumed', { job: job.name }), 'ok');
     } catch (err) {
-      toast(`${action} refused: ${err.message}`, 'bad');
+      toast(t(`${action}_refused`, { why: why(err) }), 'bad');
     }
   }
 
@@ -1103,14 +1185,18 @@
                 h('td', {}, e.role || '—'),
                 h('td', {}, e.action),
                 h('td', { class: 'mono' }, e.job_id || e.run_id || '—'),
-                h('td', {}, e.outcome === 'ok' ? 'done' : `refused: ${e.code || ''}`),
+                h(
+                  'td',
+                  {},
+                  e.outcome === 'ok' ? t('audit_done') : t('audit_refused', { code: e.code || '' }),
+                ),
                 h('td', { class: 'muted' }, e.detail || ''),
               ),
             )
           : [h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No actions yet.'))]),
       );
     } catch (err) {
-      tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'alert' }, err.message)));
+      tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'alert' }, why(err))));
     }
   }
 
@@ -1134,23 +1220,26 @@
         headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
         body: JSON.stringify({ action, filter, dry_run: true }),
       });
-      const verb = action === 'retry' ? 'Retry' : 'Cancel';
-      if (!(await confirmAction(`${verb} all ${matched} matching runs (last 7 days)?`))) return;
+      if (!(await confirmAction(t(`bulk_${action}_confirm`, { n: matched })))) return;
       const { bulk_id } = await api('/api/jobs/runs/bulk', {
         method: 'POST',
         headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
         body: JSON.stringify({ action, filter }),
       });
-      toast(`${verb} all: started (${bulk_id})`, 'ok');
+      toast(t(`bulk_${action}_started`, { bulk: bulk_id }), 'ok');
       for (let i = 0; i < 120; i++) {
         await new Promise((r) => setTimeout(r, 1000));
         const b = await api(`/api/jobs/runs/bulk/${bulk_id}`);
         if (b.status === 'done') {
-          const why = Object.entries(b.reasons || {})
-            .map(([k, n]) => `${k} ${n}`)
+          const reasons = Object.entries(b.reasons || {})
+            .map(([k, n]) => `${I18N.errors?.[k] ?? k} ${n}`)
             .join(', ');
           toast(
-            `${verb} all: ${b.done} done, ${b.refused} refused${why ? ` (${why})` : ''}`,
+            t(`bulk_${action}_done`, {
+              done: b.done,
+              refused: b.refused,
+              why: reasons ? ` (${reasons})` : '',
+            }),
             b.refused ? 'bad' : 'ok',
           );
           void loadHistory();
@@ -1158,7 +1247,7 @@
         }
       }
     } catch (err) {
-      toast(`Bulk ${action} refused: ${err.message}`, 'bad');
+      toast(t(`bulk_${action}_refused`, { why: why(err) }), 'bad');
     }
   }
 
@@ -1183,7 +1272,7 @@
     setInterval(loadWorkers, WORKERS_POLL_MS);
     const deepLink = new URL(location.href).searchParams.get('run_id');
     if (deepLink) void openRun(deepLink);
-    await loading.catch((err) => toast(err.message, 'bad'));
+    await loading.catch((err) => toast(why(err), 'bad'));
   }
 
   void start();

@@ -123,6 +123,11 @@
     'No runs yet.': 'עוד אין הרצות.',
     'user id': 'מזהה משתמש',
     'run id, user id, call_sid…': 'מזהה הרצה, מזהה משתמש, call_sid…',
+    // Tooltips and labels (title / aria-label)
+    'Live updates': 'עדכונים חיים',
+    'End every dashboard session, in every browser': 'סיום כל החיבורים ללוח, בכל דפדפן',
+    'inclusive: runs created up to the end of this day': 'כולל: הרצות שנוצרו עד סוף היום הזה',
+    Close: 'סגירה',
   };
   const UNIT = { ms: 'מ״ש', s: 'שנ׳', min: 'דק׳', h: 'שע׳', d: 'יום' };
   const NUM_UNIT = /(\d+(?:\.\d+)?) (ms|s|min|h|d)\b/g;
@@ -155,6 +160,76 @@
     [/^p95 (.+)$/, (m) => `p95 ${units(m[1])}`],
     [/^[\d.]+ (ms|s|min|h|d)( [\d.]+ (ms|s|min|h|d))?$/, (m) => units(m[0])],
   ];
+  // Sentences dashboard.js builds around data (toasts, confirmations, tooltips), by its message keys; and what
+  // the API's refusals mean, by error code (the API's own message stays English).
+  const MESSAGES = {
+    started: '{job}: הרצה {run} התחילה',
+    refused: '{job}: {why}',
+    retry_confirm: 'להריץ שוב את {job} (הרצה {run}) עם אותם נתונים?',
+    retrying: 'מריץ שוב את {job}: הרצה חדשה {run}',
+    retry_refused: 'ההרצה החוזרת נדחתה: {why}',
+    cancel_confirm: 'לבטל את {job} (הרצה {run}, {status})?',
+    cancelled: '{job}: בוטלה',
+    cancelling: '{job}: מבטל…',
+    cancel_refused: 'הביטול נדחה: {why}',
+    pause_confirm: 'להשהות את {job}? לא יהיו הרצות מתוזמנות ולא "הרץ עכשיו" עד לחידוש.',
+    resume_confirm: 'לחדש את {job}? התזמון שלה יתחיל שוב.',
+    paused: '{job}: הושהתה',
+    resumed: '{job}: חודשה',
+    pause_refused: 'ההשהיה נדחתה: {why}',
+    resume_refused: 'החידוש נדחה: {why}',
+    paused_title: 'הושהתה על ידי {who} ב-{at}',
+    stuck_title: 'תקועה: {reason} מאז {since}',
+    bulk_retry_confirm: 'להריץ שוב את כל {n} ההרצות המתאימות (7 הימים האחרונים)?',
+    bulk_cancel_confirm: 'לבטל את כל {n} ההרצות המתאימות (7 הימים האחרונים)?',
+    bulk_retry_started: 'הרצה חוזרת של הכול: התחילה ({bulk})',
+    bulk_cancel_started: 'ביטול הכול: התחיל ({bulk})',
+    bulk_retry_done: 'הרצה חוזרת של הכול: {done} בוצעו, {refused} נדחו{why}',
+    bulk_cancel_done: 'ביטול הכול: {done} בוצעו, {refused} נדחו{why}',
+    bulk_retry_refused: 'הרצה חוזרת של הכול נדחתה: {why}',
+    bulk_cancel_refused: 'ביטול הכול נדחה: {why}',
+    audit_done: 'בוצע',
+    audit_refused: 'נדחה: {code}',
+    spark_title: 'משך {n} ההרצות האחרונות',
+    spark_empty: 'עוד אין הרצות שהסתיימו',
+    trend_title: 'משכי {n} הרצות, 7 ימים',
+    run_title: 'הרצה {run}',
+    http_error: 'שגיאת שרת ({status})',
+    refused_code: 'נדחה ({code})',
+    session_expired: 'פג תוקף הכניסה',
+    network_error: 'השרת לא ענה; בדקו את החיבור ונסו שוב',
+  };
+  const ERRORS = {
+    job_already_running: 'המשימה כבר רצה',
+    job_paused: 'המשימה מושהית',
+    job_disabled: 'המשימה מושבתת',
+    job_not_found: 'המשימה לא נמצאה',
+    job_not_triggerable: 'אי אפשר להפעיל את המשימה הזו ידנית',
+    run_not_found: 'ההרצה לא נמצאה',
+    run_not_failed: 'אפשר להריץ שוב רק הרצה שנכשלה',
+    run_not_active: 'ההרצה כבר הסתיימה',
+    run_payload_gone: 'נתוני ההרצה כבר הוסרו מהתור; אי אפשר להריץ אותה שוב',
+    bulk_not_found: 'הפעולה הקבוצתית לא נמצאה',
+    pause_unavailable: 'השהיה אינה זמינה כרגע',
+    read_only: 'הלוח במצב קריאה בלבד',
+    forbidden: 'אין הרשאה',
+    forbidden_role: 'לתפקיד שלך אין הרשאה לפעולה הזו',
+    csrf_failed: 'הדף ישן; טענו אותו מחדש ונסו שוב',
+    unauthorized: 'פג תוקף הכניסה',
+    too_many_requests: 'יותר מדי בקשות; נסו שוב בעוד רגע',
+    too_many_auth_failures: 'יותר מדי ניסיונות כניסה שגויים; המתינו דקה',
+    invalid_query: 'הסינון אינו תקין',
+    invalid_body: 'הבקשה אינה תקינה',
+    bad_request: 'הבקשה אינה תקינה',
+    payload_too_large: 'הבקשה גדולה מדי',
+    not_found: 'לא נמצא',
+    store_unavailable: 'מאגר ההרצות אינו זמין כרגע; נסו שוב בעוד רגע',
+    stream_unavailable: 'העדכונים החיים אינם זמינים כרגע',
+    internal_error: 'שגיאה פנימית',
+    network: 'השרת לא ענה; בדקו את החיבור ונסו שוב',
+  };
+  window.JM_I18N = { messages: MESSAGES, errors: ERRORS, words: WORDS, units };
+
   /** Data, never translated: ids, names, errors, logs, payloads, code. */
   const SKIP =
     'script, style, pre, code, .mono, .job-name, .job-id, .msg, .error-box, .attempt-error, .alert, .toast, option[value]:not([value=""]), .worker-id, svg title';
