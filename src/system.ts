@@ -282,6 +282,7 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
       maxBufferedRuns: config.TRACKER_MAX_BUFFERED_RUNS,
       maxResultBytes: config.RUN_RESULT_MAX_BYTES,
       isRegistered: (jobId, queue) => registry.get(jobId)?.queue === queue,
+      searchKeysOf: (jobId) => registry.get(jobId)?.search_keys,
       // Workers record their own runs; the tracker reconciles what they can't report.
       reconcile: { graceMs: config.RECONCILE_GRACE_MS },
       lookup: (ids) => store.statuses(ids),

@@ -5,6 +5,7 @@ import {
   type RunLog,
   type RunTrigger,
   type RunUpdate,
+  searchTerms,
   seqFromEventId,
 } from './run';
 
@@ -174,18 +175,26 @@ export const UNREGISTERED_JOB_ID = 'unregistered';
 /** True when `jobId` is a registry job that runs on `queue`. */
 export type IsRegistered = (jobId: string, queue: string) => boolean;
 
+/** The payload keys a registry job declares searchable (`search_keys` in jobs.yml). */
+export type SearchKeysOf = (jobId: string) => readonly string[] | undefined;
+
 /** The write-once fields of a run, from the job hash (or the event alone when the hash is gone). */
 function identityOf(
   ev: LifecycleEvent,
   snap: JobSnapshot | undefined,
   at: number,
   isRegistered?: IsRegistered,
+  searchKeysOf?: SearchKeysOf,
 ): RunIdentity {
   const envelope = snap?.data ?? {};
   const name = snap?.name ?? (ev.args.name == null ? null : String(ev.args.name));
+  const jobId =
+    name === null ? 'unknown' : !isRegistered || isRegistered(name, ev.queue) ? name : UNREGISTERED_JOB_ID;
+  // The same search terms the API and the workers record, so a job added past the API is found by ?q= too.
+  const search =
+    searchKeysOf && jobId !== UNREGISTERED_JOB_ID ? searchTerms(envelope.payload, searchKeysOf(jobId)) : [];
   return {
-    job_id:
-      name === null ? 'unknown' : !isRegistered || isRegistered(name, ev.queue) ? name : UNREGISTERED_JOB_ID,
+    job_id: jobId,
     queue: ev.queue,
     // A delayed job's run begins when it is due, not when it was put in the queue.
     created_at: iso(snap?.timestamp ? snap.timestamp + (snap.delay || 0) : at)!,
@@ -193,6 +202,7 @@ function identityOf(
     user_id: envelope.user_id == null ? null : String(envelope.user_id),
     triggered_by: envelope.triggered_by == null ? null : String(envelope.triggered_by),
     retry_of: envelope.retry_of == null ? null : String(envelope.retry_of),
+    ...(search.length ? { search } : {}),
   };
 }
 
@@ -208,10 +218,11 @@ export function eventToUpdate(
   snap: JobSnapshot | undefined,
   knownIdentity?: RunIdentity,
   isRegistered?: IsRegistered,
+  searchKeysOf?: SearchKeysOf,
 ): RunUpdate | null {
   const at = eventTime(ev.id);
   const seq = seqFromEventId(ev.id);
-  const identity = knownIdentity ?? identityOf(ev, snap, at, isRegistered);
+  const identity = knownIdentity ?? identityOf(ev, snap, at, isRegistered, searchKeysOf);
   const base = { run_id: ev.jobId, seq, identity, logs: [] as RunLog[] };
   const counters = snap
     ? {

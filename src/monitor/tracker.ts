@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import {
   eventToUpdate,
   type IsRegistered,
+  type SearchKeysOf,
   type JobSnapshot,
   LOG_EVENT,
   type LifecycleEvent,
@@ -62,6 +63,8 @@ export interface TrackerOptions {
    * UNREGISTERED_JOB_ID). Without it every name is taken as it is (tests of the tracker alone).
    */
   isRegistered?: IsRegistered;
+  /** A registry job's searchable payload keys: a run the tracker creates gets its search terms. */
+  searchKeysOf?: SearchKeysOf;
   /**
    * Reconcile mode: worker processes record the runs they execute (RunRecorder), and the tracker only covers
    * what no worker can report. It skips `active`, `progress` and log events; it folds at once what only
@@ -405,7 +408,13 @@ export class Tracker {
     }
     for (const ev of events) {
       const known = state.pending.get(ev.jobId);
-      const raw = eventToUpdate(ev, snaps.get(ev.jobId), known?.identity, this.opts.isRegistered);
+      const raw = eventToUpdate(
+        ev,
+        snaps.get(ev.jobId),
+        known?.identity,
+        this.opts.isRegistered,
+        this.opts.searchKeysOf,
+      );
       const update = raw && prepareUpdate(raw, this.opts.maxResultBytes ?? DEFAULT_RUN_RESULT_MAX_BYTES);
       // A deferred event folded after its check is older than what was already taken in.
       if (!(ev as LifecycleEvent & { confirmed?: true }).confirmed) state.pendingUpTo = ev.id;

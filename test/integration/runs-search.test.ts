@@ -11,6 +11,7 @@ import { searchTerms } from '../../src/monitor/run';
 import { MemoryRunStore } from '../../src/store/memory-run-store';
 import { seedRuns, seedUpdates } from '../helpers/dashboard';
 import { memoryLogger } from '../helpers/logger';
+import { waitFor } from '../helpers/redis';
 import { startTestSystem, TEST_JOBS_YML, TEST_TOKEN, type TestSystem } from '../helpers/system';
 
 jest.setTimeout(60_000);
@@ -56,6 +57,35 @@ describe('date range on the Redis store', () => {
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ error: 'invalid_query', field });
     expect(res.body.message).toContain(reason);
+  });
+});
+
+describe('a job added past the API (no worker running)', () => {
+  let sys: TestSystem;
+  beforeAll(async () => {
+    sys = await startTestSystem(
+      { ROLES: 'api,monitor', RECONCILE_GRACE_MS: '200' },
+      {
+        jobsYml: TEST_JOBS_YML.replace(
+          '{ job_id: dyn_job, name: Dynamic, category: test,',
+          '{ job_id: dyn_job, name: Dynamic, category: test, search_keys: [call_sid],',
+        ),
+      },
+    );
+  });
+  afterAll(() => sys.cleanup());
+
+  it('is recorded pending by the reconciler with its search terms, so ?q= finds it', async () => {
+    const job = await sys.queues
+      .get('tq')
+      .add('dyn_job', { trigger: 'api', user_id: 'u-past', payload: { call_sid: 'CA-Past-0001' } });
+    const found = await waitFor(async () => {
+      const res = await request(sys.url).get('/api/jobs/runs?q=ca-past-0001').set(bearer);
+      return res.body.runs?.length ? res.body.runs : null;
+    }, 10_000);
+    expect(found).toEqual([
+      expect.objectContaining({ run_id: job.id, job_id: 'dyn_job', status: 'pending' }),
+    ]);
   });
 });
 
