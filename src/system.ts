@@ -366,12 +366,7 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
       intervalMs: config.WORKER_HEARTBEAT_SECONDS * 1000,
       logger: workerLogger,
     });
-    const cancels = new CancelListener(
-      backgroundRedis,
-      config.QUEUE_PREFIX,
-      (runId, by) => pool.cancel(runId, by),
-      workerLogger,
-    );
+    const cancels = new CancelListener(backgroundRedis, config.QUEUE_PREFIX, pool, workerLogger);
     list.push(workerRole(workers, workerLogger, { recorder, clock }, heartbeat, cancels));
   }
 

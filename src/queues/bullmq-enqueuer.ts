@@ -2,7 +2,7 @@ import type { JobEnvelope } from '../monitor/lifecycle';
 import type { JobEnqueuer } from '../monitor/jobs-service';
 import type { JobRun } from '../monitor/run';
 import type { QueueSet } from './queue-set';
-import { RedisKeys } from './redis-keys';
+import { CANCEL_REQUEST_TTL_S, RedisKeys } from './redis-keys';
 
 /**
  * JobEnqueuer on BullMQ: the run id is the BullMQ job id; exclusivity uses BullMQ deduplication; our own
@@ -55,10 +55,16 @@ export class BullmqEnqueuer implements JobEnqueuer {
     return n === 1 ? 'removed' : 'active';
   }
 
-  /** Asks every worker process (they listen on {@link RedisKeys.cancelChannel}) to cancel a running run. */
+  /**
+   * Asks every worker process (they listen on {@link RedisKeys.cancelChannel}) to cancel a running run. The
+   * request is also kept for {@link CANCEL_REQUEST_TTL_S} (written before the message goes out), for a worker
+   * whose subscriber is reconnecting at this moment: it looks its runs up once it is back.
+   */
   async publishCancel(runId: string, by: string): Promise<number> {
-    const channel = new RedisKeys(this.queues.opts.prefix).cancelChannel;
-    return this.queues.opts.connection.publish(channel, JSON.stringify({ run_id: runId, by }));
+    const keys = new RedisKeys(this.queues.opts.prefix);
+    const redis = this.queues.opts.connection;
+    await redis.set(keys.cancelRequest(runId), by, 'EX', CANCEL_REQUEST_TTL_S);
+    return redis.publish(keys.cancelChannel, JSON.stringify({ run_id: runId, by }));
   }
 
   async envelopeOf(run: JobRun): Promise<JobEnvelope | null> {

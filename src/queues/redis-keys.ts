@@ -11,6 +11,9 @@
  *
  * `<name>` is `QUEUE_PREFIX` without braces: the default `{jm}` gives `{jm}:runs:…` and `{jm:default}:default:wait`.
  */
+/** How long a cancel request waits for a worker that missed its message (see RedisKeys.cancelRequest). */
+export const CANCEL_REQUEST_TTL_S = 3600;
+
 export class RedisKeys {
   /** `QUEUE_PREFIX` without braces. */
   readonly name: string;
@@ -216,6 +219,14 @@ export class RedisKeys {
   /** Pub/sub channel every worker process listens on for `{run_id, by}` cancel requests. */
   get cancelChannel(): string {
     return `${this.tag}:runs:cancel`;
+  }
+
+  /**
+   * String `by` of a cancel request for a running run, kept {@link CANCEL_REQUEST_TTL_S} so that a worker whose
+   * subscriber was reconnecting when the request was published finds it (CancelListener).
+   */
+  cancelRequest(runId: string): string {
+    return `${this.tag}:runs:cancel-request:${runId}`;
   }
 
   /** A bulk action's state (JSON), kept 7 days. */

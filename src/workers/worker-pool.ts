@@ -42,6 +42,9 @@ export interface WorkerPoolOptions {
 
 /** Bound on {@link WorkerPool.identities} (a cache: clearing it only costs recomputing). */
 const MAX_KEPT_IDENTITIES = 10_000;
+/** How long a cancel request for a run not running here waits for that run to start here. */
+export const EARLY_CANCEL_MS = 60_000;
+const MAX_EARLY_CANCELS = 1000;
 
 /** Where progress and logs go when nothing records runs in this process (tests of the pool alone). */
 const NO_SINK: RunSink = { progress: () => undefined, log: () => undefined };
@@ -60,6 +63,11 @@ export class WorkerPool {
   private readonly identities = new Map<string, RunIdentity>();
   /** The same runs by run id, for {@link cancel}. */
   private readonly byRunId = new Map<string, RunContext>();
+  /**
+   * Cancel requests for runs not running here when they came (run id → by, time): one for a job this
+   * process is just taking (BullMQ moved it to active, the processor has not started) applies when it starts.
+   */
+  private readonly earlyCancels = new Map<string, { by: string; at: number }>();
   readonly name: string;
   private readonly keys: RedisKeys;
 
@@ -147,14 +155,24 @@ export class WorkerPool {
    * Cancels a run if this process is running it: its `ctx.signal` is aborted and, whatever the processor
    * does next, the attempt ends as an unrecoverable failure whose reason starts with
    * {@link CANCELLED_REASON_PREFIX} (stored as status `cancelled`; the result of a processor that ignored
-   * the signal is not taken). Returns false when the run is not running here.
+   * the signal is not taken). Returns false when the run is not running here; the request is then kept for
+   * {@link EARLY_CANCEL_MS}, in case this process is taking that job right now.
    */
   cancel(runId: string, by = 'an operator'): boolean {
     const ctx = this.byRunId.get(runId);
-    if (!ctx) return false;
+    if (!ctx) {
+      if (this.earlyCancels.size >= MAX_EARLY_CANCELS) this.earlyCancels.clear();
+      this.earlyCancels.set(runId, { by, at: Date.now() });
+      return false;
+    }
     ctx.cancelledBy ??= by;
     ctx.abort(new UnrecoverableError(`${CANCELLED_REASON_PREFIX} cancelled by ${by}`));
     return true;
+  }
+
+  /** Run ids running in this process now. */
+  runningIds(): string[] {
+    return [...this.byRunId.keys()];
   }
 
   private async run(job: Job): Promise<unknown> {
@@ -208,7 +226,14 @@ export class WorkerPool {
     this.active.add(ctx);
     this.byRunId.set(ctx.runId, ctx);
     if (this.hardStop.signal.aborted) ctx.abort(new Error('worker shutting down'));
+    if (this.earlyCancels.size) {
+      const early = this.earlyCancels.get(ctx.runId);
+      this.earlyCancels.delete(ctx.runId);
+      if (early && Date.now() - early.at < EARLY_CANCEL_MS) this.cancel(ctx.runId, early.by);
+    }
     try {
+      // Cancelled before it started (an early cancel): the processor never runs.
+      if (ctx.cancelledBy) throw new UnrecoverableError('cancelled before it started');
       // An error that escapes the processor's async chain (a stream 'error' without a listener, a throwing
       // timer) fails this run instead of ending the process with every other run in it.
       let escaped: (err: Error) => void = () => undefined;
