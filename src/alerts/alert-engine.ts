@@ -1,3 +1,4 @@
+import { GrammyError } from 'grammy';
 import type { Logger } from 'pino';
 import { redactUrlsIn } from '../logger';
 import {
@@ -9,7 +10,7 @@ import {
 } from '../monitor/alert-rules';
 import type { MonitorEvent } from '../monitor/events';
 import type { AlertsConfig } from './alerts-config';
-import type { AlertChannel, Delivery } from './channels/channel';
+import { type AlertChannel, type Delivery, DeliveryError } from './channels/channel';
 
 /** Cooldowns shared by every process (Redis SET NX PX in production). */
 export interface Cooldowns {
@@ -19,6 +20,16 @@ export interface Cooldowns {
 
 /** Outcome of one rule × channel: sent, failed after every retry, or suppressed by the cooldown. */
 export type AlertOutcome = 'sent' | 'failed' | 'suppressed';
+
+/**
+ * A refusal that the same request will get again: a 4xx answer other than 408 (timeout), 425 (too early) and
+ * 429 (rate limit, retried after its wait) — a wrong URL or token, a chat the bot may not write to.
+ */
+export function isPermanent(err: unknown): boolean {
+  const status =
+    err instanceof DeliveryError ? err.status : err instanceof GrammyError ? err.error_code : undefined;
+  return status !== undefined && status >= 400 && status < 500 && ![408, 425, 429].includes(status);
+}
 
 export interface AlertEngineOptions {
   config: AlertsConfig;
@@ -120,7 +131,7 @@ export class AlertEngine {
         this.opts.logger.info({ rule: alert.rule, channel, target: d.target, attempt }, 'alert_sent');
         return true;
       } catch (err) {
-        if (attempt === attempts || this.abort.signal.aborted) {
+        if (attempt === attempts || this.abort.signal.aborted || isPermanent(err)) {
           this.failed(alert, channel, d.target, err as Error, attempt);
           return false;
         }
