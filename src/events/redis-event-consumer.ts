@@ -15,6 +15,11 @@ export interface EventConsumerOptions {
   /** Messages a dead consumer left unacknowledged are claimed after this idle time. */
   claimIdleMs?: number;
   blockMs?: number;
+  /**
+   * Consumers of the group idle this long with nothing pending are deleted (each process start adds one;
+   * a dead process's pending events are claimed first). @defaultValue 1 day
+   */
+  pruneIdleMs?: number;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -31,6 +36,7 @@ export class RedisEventConsumer {
   private readonly group: string;
   readonly consumer = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private lastClaim = 0;
+  private lastPrune = 0;
 
   constructor(private readonly opts: EventConsumerOptions) {
     this.stream = new RedisKeys(opts.prefix).eventsStream;
@@ -44,7 +50,34 @@ export class RedisEventConsumer {
     } catch (err) {
       if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
     }
+    await this.prune();
     this.loop = this.run(handler);
+  }
+
+  /**
+   * Deletes the group's consumers that are idle for `pruneIdleMs` with no pending events: those of processes
+   * that ended. Runs at start and once an hour; a failure is only logged.
+   */
+  async prune(): Promise<string[]> {
+    const maxIdle = this.opts.pruneIdleMs ?? 86_400_000;
+    this.lastPrune = Date.now();
+    try {
+      const rows = (await this.opts.redis.xinfo('CONSUMERS', this.stream, this.group)) as unknown[][];
+      const gone: string[] = [];
+      for (const row of rows) {
+        const info: Record<string, unknown> = {};
+        for (let i = 0; i + 1 < row.length; i += 2) info[String(row[i])] = row[i + 1];
+        const name = String(info.name);
+        if (name === this.consumer || Number(info.pending) !== 0 || Number(info.idle) < maxIdle) continue;
+        await this.opts.redis.xgroup('DELCONSUMER', this.stream, this.group, name);
+        gone.push(name);
+      }
+      if (gone.length) this.opts.logger.info({ consumers: gone.length }, 'event_consumers_pruned');
+      return gone;
+    } catch (err) {
+      this.opts.logger.warn({ err }, 'event_consumers_prune_failed');
+      return [];
+    }
   }
 
   async stop(): Promise<void> {
@@ -70,6 +103,7 @@ export class RedisEventConsumer {
           )) as [string, StreamEntry[]];
           await this.handle(claimed[1] ?? [], handler);
         }
+        if (Date.now() - this.lastPrune > 3_600_000) await this.prune();
         const res = (await this.opts.redis.xreadgroup(
           'GROUP',
           this.group,

@@ -66,6 +66,47 @@ describe('event stream', () => {
     await Promise.all(consumers.map((c) => c.stop()));
   });
 
+  it("deletes consumers of ended processes (idle, nothing pending) and keeps the others'", async () => {
+    const p3 = uniquePrefix('events3');
+    const stream = `${p3}:events`;
+    const bus = new RedisEventBus(redis, p3);
+    await redis.xgroup('CREATE', stream, 'alerts', '0', 'MKSTREAM');
+    await bus.emit('job_failed', { job_id: 'a' });
+    await bus.emit('job_failed', { job_id: 'b' });
+    // Two earlier processes: one read an event and died before acknowledging it, one read its event fully.
+    await redis.xreadgroup('GROUP', 'alerts', 'dead-with-pending', 'COUNT', 1, 'STREAMS', stream, '>');
+    const [[, [[doneId]]]] = (await redis.xreadgroup(
+      'GROUP',
+      'alerts',
+      'dead-idle',
+      'COUNT',
+      1,
+      'STREAMS',
+      stream,
+      '>',
+    )) as [string, [string, string[]][]][];
+    await redis.xack(stream, 'alerts', doneId);
+    await new Promise((r) => setTimeout(r, 300));
+    const logs = memoryLogger();
+    const consumer = new RedisEventConsumer({
+      redis: redis.duplicate(),
+      prefix: p3,
+      logger: logs.logger,
+      blockMs: 100,
+      pruneIdleMs: 200,
+      claimIdleMs: 60_000,
+    });
+    await consumer.start(async () => undefined);
+    const names = async () =>
+      ((await redis.xinfo('CONSUMERS', stream, 'alerts')) as unknown[][]).map((row) => String(row[1])).sort();
+    // The idle one without pending events is gone; the one holding an unacknowledged event stays (to be claimed).
+    expect(await names()).toEqual(expect.arrayContaining(['dead-with-pending']));
+    expect(await names()).not.toContain('dead-idle');
+    expect(logs.lines.some((l) => l.msg === 'event_consumers_pruned' && l.consumers === 1)).toBe(true);
+    await consumer.stop();
+    await deletePrefix(redis, p3);
+  });
+
   it('redelivers an event whose handler failed (claimed after the idle time)', async () => {
     const p2 = uniquePrefix('events2');
     const bus = new RedisEventBus(redis, p2);
