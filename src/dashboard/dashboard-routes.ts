@@ -12,10 +12,11 @@ import { readCookie, type SessionManager } from './session';
 const LOGIN_COOKIE = 'jm_login';
 const HOME = '/jobs/monitor';
 
-/** A local path under /jobs/ to return to after login; anything else becomes the dashboard home. */
+/** A local path to return to after login (the dashboard, Bull Board or the recordings player); anything else becomes the dashboard home. */
 export function safeNext(v: unknown): string {
   if (typeof v !== 'string' || v.length > 500) return HOME;
-  if (!/^\/jobs\/(monitor|queues)(?:[/?#]|$)/.test(v) || /[\\\s]/.test(v)) return HOME;
+  if (!/^\/(?:jobs\/(?:monitor|queues)|recordings\/player)(?:[/?#]|$)/.test(v) || /[\\\s]/.test(v))
+    return HOME;
   return v;
 }
 

@@ -1,4 +1,5 @@
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
+import { AppError } from '../monitor/errors';
 import { parseCallSid } from './call-sid';
 import { pickLang } from './player/messages';
 import { PLAYER_CSP, PLAYER_CSS, playerPage } from './player/page';
@@ -23,6 +24,22 @@ const USER_ID = /^[\w.@:-]{1,128}$/;
 function headerUser(req: Request): string | null {
   const v = req.get('x-user-id');
   return v && USER_ID.test(v) ? v : null;
+}
+
+/**
+ * The guard for a page: a browser that brings no credentials (no session, no Authorization header) is sent to
+ * the dashboard's sign-in form and back to this page; API clients (not asking for HTML) still get the 401.
+ */
+function signInFirst(guard: RequestHandler): RequestHandler {
+  return (req, res, next) =>
+    guard(req, res, (err?: unknown) => {
+      const browser = !req.get('authorization') && req.accepts(['json', 'html']) === 'html';
+      if (err instanceof AppError && err.status === 401 && browser) {
+        res.redirect(303, `/jobs/monitor/login?next=${encodeURIComponent(req.originalUrl)}`);
+        return;
+      }
+      next(err);
+    });
 }
 
 /**
@@ -66,7 +83,7 @@ export function recordingsMount(deps: RecordingsRouterDeps) {
     app.get('/recordings/player.css', (_req, res) => {
       res.type('text/css').set('Cache-Control', 'no-cache').send(PLAYER_CSS);
     });
-    app.get('/recordings/player', guard, (req, res) => {
+    app.get('/recordings/player', signInFirst(guard), (req, res) => {
       const callSid = parseCallSid(req.query.call_sid);
       const lang =
         deps.locale === 'he' && req.query.lang !== 'en'

@@ -94,7 +94,7 @@ it('speaks Hebrew right-to-left (?lang=he and the browser language), and stops a
   await byLocale.context.close();
 });
 
-it('refuses the player without credentials and rejects a bad call_sid', async () => {
+it('refuses the player to an API client without credentials and rejects a bad call_sid', async () => {
   const anon = await fetch(`${sys.url}/recordings/player?call_sid=CA1`);
   expect(anon.status).toBe(401);
   const bad = await fetch(`${sys.url}/recordings/player?call_sid=../x`, {
@@ -102,4 +102,17 @@ it('refuses the player without credentials and rejects a bad call_sid', async ()
   });
   expect(bad.status).toBe(400);
   expect(await bad.json()).toMatchObject({ error: 'invalid_call_sid' });
+});
+
+it('sends a browser without a session to the sign-in form, and back to the player after signing in', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${sys.url}/recordings/player?call_sid=CAsignin`);
+  expect(new URL(page.url()).pathname).toBe('/jobs/monitor/login');
+  expect(await page.locator('#player').count()).toBe(0);
+  await page.fill('#token', TEST_TOKEN);
+  await Promise.all([page.waitForURL(/\/recordings\/player/), page.click('button[type=submit]')]);
+  expect(page.url()).toBe(`${sys.url}/recordings/player?call_sid=CAsignin`);
+  await page.locator('#player').waitFor();
+  await context.close();
 });

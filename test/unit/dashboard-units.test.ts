@@ -178,6 +178,9 @@ describe('page helpers', () => {
     ['https://evil.example', '/jobs/monitor'],
     ['/jobs/monitorx', '/jobs/monitor'],
     ['/jobs/monitor/\\evil', '/jobs/monitor'],
+    ['/recordings/player?call_sid=CA1', '/recordings/player?call_sid=CA1'],
+    ['/recordings/playerx', '/jobs/monitor'],
+    ['/recordings/file/CA1', '/jobs/monitor'],
     [undefined, '/jobs/monitor'],
   ])('safeNext(%s) → %s', (v, out) => expect(safeNext(v)).toBe(out));
 });
