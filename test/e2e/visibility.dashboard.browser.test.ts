@@ -13,7 +13,8 @@ import { startTestSystem, TEST_TOKEN, type TestSystem } from '../helpers/system'
 
 jest.setTimeout(120_000);
 
-const DOCS = join(__dirname, '..', '..', 'docs');
+// Screenshots go to test/artifacts; `SCREENSHOTS_DIR=docs npx jest test/e2e/visibility` refreshes the README's.
+const DOCS = join(__dirname, '..', '..', process.env.SCREENSHOTS_DIR ?? join('test', 'artifacts'));
 const XSS = '<img src=x onerror=alert(1)>';
 
 let sys: TestSystem;
