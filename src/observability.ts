@@ -83,8 +83,10 @@ export class Observability {
    */
   watchApplied(source: AppliedSource): void {
     const log = this.deps.logger.child({ role: 'metrics' });
+    const counted = this.deps.store.countsFinishedRuns === true;
     source.onApplied((updates) => {
-      this.counters.recordRuns(updates).catch((err) => log.warn({ err }, 'metrics_record_failed'));
+      if (!counted)
+        this.counters.recordRuns(updates).catch((err) => log.warn({ err }, 'metrics_record_failed'));
       for (const ev of failureEvents(updates)) {
         this.events
           .emitOnce(ev.key, RUN_RETENTION_SECONDS, ev.name, ev.fields)

@@ -139,9 +139,10 @@ export function workerRole(
     name: 'worker',
     start: async () => {
       await rec?.clock.sync();
+      // Listed (with its recorder entry) before it takes a job: if it dies, the reconciler knows its gap.
+      await heartbeat?.start();
       workers.start();
       await cancels?.start(); // #12: operators' cancel requests for runs of this process
-      await heartbeat?.start();
     },
     async stop(deadline) {
       await cancels?.stop();

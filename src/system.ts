@@ -29,6 +29,7 @@ import { loadAlerts, Observability } from './observability';
 import { BullmqEnqueuer } from './queues/bullmq-enqueuer';
 import { BullmqScheduleReader } from './queues/bullmq-schedules';
 import { BullmqLifecycleSource } from './queues/lifecycle-source';
+import { RedisRecordingGaps } from './queues/redis-recording-gaps';
 import { QueueSet } from './queues/queue-set';
 import { bullConnection, closeBullConnection, createRedis } from './queues/redis';
 import { RedisClock } from './queues/redis-clock';
@@ -283,8 +284,12 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
       maxResultBytes: config.RUN_RESULT_MAX_BYTES,
       isRegistered: (jobId, queue) => registry.get(jobId)?.queue === queue,
       searchKeysOf: (jobId) => registry.get(jobId)?.search_keys,
-      // Workers record their own runs; the tracker reconciles what they can't report.
-      reconcile: { graceMs: config.RECONCILE_GRACE_MS },
+      // Workers record their own runs; the tracker reconciles what they can't report: BullMQ-only changes
+      // (filtered where the streams live) and the ends of workers that died or dropped updates (gaps).
+      reconcile: {
+        graceMs: config.RECONCILE_GRACE_MS,
+        gaps: new RedisRecordingGaps(backgroundRedis, config.QUEUE_PREFIX),
+      },
       lookup: (ids) => store.statuses(ids),
     });
     list.push(
@@ -335,6 +340,13 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
       worker: workerName,
       maxBufferedRuns: config.TRACKER_MAX_BUFFERED_RUNS,
       maxResultBytes: config.RUN_RESULT_MAX_BYTES,
+      onGap: (fromMs, toMs) =>
+        new RedisRecordingGaps(backgroundRedis, config.QUEUE_PREFIX).report({
+          worker: workerName,
+          queues: registry.queues(),
+          fromMs,
+          toMs,
+        }),
     });
     observability.watchApplied(recorder);
     publishRunEvents(recorder, new RedisRunEventBus(requestRedis, config.QUEUE_PREFIX), (err) =>
@@ -365,6 +377,7 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
       activeRuns: () => pool.activeRunIds(),
       intervalMs: config.WORKER_HEARTBEAT_SECONDS * 1000,
       logger: workerLogger,
+      recorder,
     });
     const cancels = new CancelListener(backgroundRedis, config.QUEUE_PREFIX, pool, workerLogger);
     list.push(workerRole(workers, workerLogger, { recorder, clock }, heartbeat, cancels));

@@ -245,7 +245,8 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     // A run counts when its final record is written (the recorder's or the reconciler's write), not when
     // the worker finished it: lag = write time - job.finishedOn (ended_at).
-    const lags: number[] = [];
+    // Kept cheap (it runs on the measured side only): times are parsed into lags after the round.
+    const ends: { at: number; ended: string | null | undefined }[] = [];
     const recorded = new Set<string>();
     let lastRecordedAt = 0;
     const watch = (updates: readonly RunUpdate[]) => {
@@ -255,7 +256,7 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
         if ((st === 'completed' || st === 'failed' || st === 'skipped') && !recorded.has(u.run_id)) {
           recorded.add(u.run_id);
           lastRecordedAt = now;
-          if (u.patch.ended_at) lags.push(now - Date.parse(u.patch.ended_at));
+          ends.push({ at: now, ended: u.patch.ended_at });
         }
       }
     };
@@ -269,6 +270,7 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
     if (recorded.size < o.jobs) throw new Error(`only ${recorded.size} of ${o.jobs} runs recorded`);
     const t2 = lastRecordedAt;
     const ms = t2 - t0;
+    const lags = ends.filter((e) => e.ended).map((e) => e.at - Date.parse(e.ended!));
     return {
       side: o.side,
       jobs: o.jobs,

@@ -46,6 +46,9 @@ export class SharedCounters {
     prefix: string,
   ) {
     this.keys = new RedisKeys(prefix);
+    if (!(redis as unknown as { jmCountRuns?: unknown }).jmCountRuns) {
+      redis.defineCommand('jmCountRuns', { numberOfKeys: 2, lua: COUNT_RUNS_LUA });
+    }
     this.k = {
       runs: this.keys.metric('runs'),
       durations: this.keys.metric('durations'),
@@ -79,7 +82,10 @@ export class SharedCounters {
     const args: (string | number)[] = [runs.size];
     for (const [f, v] of runs) args.push(f, v);
     for (const [f, v] of durations) args.push(f, v);
-    await this.redis.eval(COUNT_RUNS_LUA, 2, this.k.runs, this.k.durations, ...args);
+    // EVALSHA (defineCommand): the script is sent once per connection, not with every batch.
+    const count = (this.redis as unknown as { jmCountRuns: (...a: (string | number)[]) => Promise<number> })
+      .jmCountRuns;
+    await count.call(this.redis, this.k.runs, this.k.durations, ...args);
   }
 
   /** job_runs_total: `{job_id, status, value}` rows. */

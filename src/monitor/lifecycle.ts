@@ -34,6 +34,8 @@ export interface JobSnapshot {
   stalls: number;
   processedBy: string | null;
   failedReason: string | null;
+  /** The processor's return value (parsed JSON), when the job hash has one. */
+  returnvalue?: unknown;
 }
 
 /**
@@ -294,7 +296,7 @@ export function eventToUpdate(
         const status = isCancelledReason(reason) ? 'cancelled' : 'failed';
         return { ...base, patch: { status, error_message: reason, ...common } };
       }
-      const result = ev.args.returnvalue ?? null;
+      const result = ev.args.returnvalue ?? snap?.returnvalue ?? null;
       if (isSkippedResult(result)) return { ...base, patch: { status: 'skipped', result, ...common } };
       return {
         ...base,

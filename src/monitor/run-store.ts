@@ -57,6 +57,11 @@ export const MAX_PAGE_SIZE = 200;
  * (test/integration/run-store.contract.ts).
  */
 export interface RunStore {
+  /**
+   * True when the store counts finished runs into the shared Prometheus counters in the same write (the
+   * Redis store); otherwise the writers' listeners count them (SharedCounters.recordRuns).
+   */
+  readonly countsFinishedRuns?: boolean;
   /** Creates indexes; safe to call on every start. */
   init(): Promise<void>;
   /**

@@ -1,3 +1,5 @@
+import { msFromCanonicalIso } from './iso-time';
+
 /**
  * The run model: one document in `job_runs` per execution of a job (one BullMQ job, all its attempts).
  */
@@ -365,6 +367,7 @@ export function capResult(result: unknown, maxBytes: number): unknown {
 
 /** `created_at` as a valid ISO time: an unparsable one becomes `nowMs` (both stores do the same). */
 export function normalizeCreatedAt(createdAt: string, nowMs = Date.now()): string {
+  if (msFromCanonicalIso(createdAt) >= 0) return createdAt;
   const ms = Date.parse(createdAt);
   return Number.isFinite(ms) ? new Date(ms).toISOString() : new Date(nowMs).toISOString();
 }

@@ -23,14 +23,59 @@ export interface LifecycleSource {
   /** Last event id whose effects are stored, per queue; null when the tracker never ran. */
   loadCheckpoint(queue: string): Promise<string | null>;
   saveCheckpoint(queue: string, eventId: string): Promise<void>;
-  /** Starts delivering a queue's events after `fromId`, in order. */
+  /**
+   * Starts delivering a queue's events after `fromId`, in order. In reconcile mode the tracker passes
+   * `reconcileGraceMs`: a source may then deliver only events at least that old and leave out what the
+   * tracker would skip anyway (events workers report, and the `added`/`waiting` of a job a worker took
+   * since), reporting how far it read through `onScanned`.
+   */
   subscribe(
     queue: string,
     fromId: string,
     onEvent: (ev: LifecycleEvent) => void,
+    opts?: SubscribeOptions,
   ): Promise<{ close(): Promise<void> }>;
   /** Reads the jobs' hashes in one round trip; missing jobs are absent from the map. */
   snapshots(queue: string, jobIds: string[]): Promise<Map<string, JobSnapshot>>;
+  /**
+   * Reconcile mode: the runs of a queue that `worker` ended (completed, or failed for good) with their end
+   * in [fromMs, toMs], and the source's clock now (the seq of the updates made of them).
+   */
+  endsBy?(queue: string, worker: string, fromMs: number, toMs: number): Promise<WorkerEnds>;
+}
+
+export interface SubscribeOptions {
+  /** Reconcile mode's grace (see {@link TrackerOptions.reconcile}). */
+  reconcileGraceMs?: number;
+  /** How far a filtering source has read (an event id), including entries it left out. */
+  onScanned?: (id: string) => void;
+}
+
+/** See {@link LifecycleSource.endsBy}. */
+export interface WorkerEnds {
+  /** The source's time (ms, the clock of its event ids). */
+  now: number;
+  completed: string[];
+  failed: string[];
+}
+
+/**
+ * A span in which a worker's ends may not have been stored: the worker died (its recorder's buffer went with
+ * it) or dropped updates during a store outage. The reconciler records, from BullMQ, what the store lacks.
+ */
+export interface RecordingGap {
+  worker: string;
+  queues: readonly string[];
+  fromMs: number;
+  toMs: number;
+}
+
+/** Where the reconciler learns of {@link RecordingGap}s (the workers' recorder registry in Redis). */
+export interface GapSource {
+  /** The gaps to cover now. */
+  gaps(): Promise<RecordingGap[]>;
+  /** The gap is covered: forget it. */
+  covered(gap: RecordingGap): Promise<void>;
 }
 
 /** Hears every batch of updates once it is stored (live dashboard stream, alerts, metrics). */
@@ -73,7 +118,15 @@ export interface TrackerOptions {
    * past the API, a scheduler's job that waits) or has the end of a run that completed or failed (else it
    * records it: the worker died before its batch was written). Without it, every event is folded.
    */
-  reconcile?: { graceMs: number };
+  reconcile?: {
+    graceMs: number;
+    /**
+     * Dead workers' and dropped spans (see {@link RecordingGap}), swept every `sweepEveryMs` (default 5 s):
+     * the ends a worker reported itself need no check per run; only a gap's are looked up.
+     */
+    gaps?: GapSource;
+    sweepEveryMs?: number;
+  };
   /** Reconcile mode: the store's statuses of runs (RunStore.statuses). */
   lookup?: StatusLookup;
 }
@@ -98,7 +151,11 @@ function olderId(a: string | null, b: string | null): string | null {
   return am < bm || (am === bm && as <= bs) ? a : b;
 }
 
-const WORKER_REPORTED = new Set(['active', 'progress', LOG_EVENT]);
+/**
+ * Events the workers report themselves (their recorders write them): the reconciler skips them. A completed
+ * run whose worker died before writing it is found by the gap sweep instead (see {@link RecordingGap}).
+ */
+const WORKER_REPORTED = new Set(['active', 'progress', 'completed', LOG_EVENT]);
 const FINISHED = new Set<string>(FINISHED_STATUSES);
 
 interface QueueState {
@@ -175,13 +232,108 @@ export class Tracker {
       this.states.set(queue, state);
       const from = (await this.opts.source.loadCheckpoint(queue)) ?? '0';
       this.opts.logger.info({ queue, from }, 'tracker_resume');
-      state.sub = await this.opts.source.subscribe(queue, from, (ev) => this.onEvent(state, ev));
+      state.sub = await this.opts.source.subscribe(
+        queue,
+        from,
+        (ev) => this.onEvent(state, ev),
+        this.opts.reconcile
+          ? { reconcileGraceMs: this.opts.reconcile.graceMs, onScanned: (id) => this.onScanned(state, id) }
+          : undefined,
+      );
+    }
+    const gaps = this.opts.reconcile?.gaps;
+    if (gaps) {
+      this.sweepTimer = setInterval(() => void this.sweep(gaps), this.opts.reconcile?.sweepEveryMs ?? 5000);
+      this.sweepTimer.unref?.();
+    }
+  }
+
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<void> | null = null;
+
+  /**
+   * Reconcile mode: a filtering source read up to `id`, leaving out entries the tracker skips anyway (see
+   * LifecycleSource.subscribe). Like a skipped event, that may move the checkpoint; with nothing to write for
+   * a while it is saved now and then, so a restart does not re-read what was already judged.
+   */
+  private onScanned(state: QueueState, id: string): void {
+    state.lastId = id;
+    if (state.deferred.length || state.incoming.length || state.pending.size || state.flushing) return;
+    state.pendingUpTo = id;
+    if (Date.now() - state.checkpointAt < Math.max(1000, this.checkpointEveryMs)) return;
+    state.checkpointAt = Date.now();
+    this.opts.source
+      .saveCheckpoint(state.queue, id)
+      .catch((err) => this.opts.logger.warn({ err, queue: state.queue }, 'tracker_checkpoint_failed'));
+  }
+
+  /**
+   * Covers the recording gaps (dead workers, dropped spans): reads each gap's ends from BullMQ's finished
+   * sets, looks them up in the store (one read per 5,000) and records, from the job hashes, the ones the
+   * store does not show finished. A gap is forgotten only once all its queues were covered.
+   */
+  sweep(gaps: GapSource): Promise<void> {
+    this.sweeping ??= this.sweepOnce(gaps).finally(() => {
+      this.sweeping = null;
+    });
+    return this.sweeping;
+  }
+
+  private async sweepOnce(gaps: GapSource): Promise<void> {
+    if (this.stopped || !this.opts.source.endsBy || !this.opts.lookup) return;
+    try {
+      for (const gap of await gaps.gaps()) {
+        for (const queue of gap.queues) {
+          const state = this.states.get(queue);
+          if (!state || this.stopped) continue;
+          const ends = await this.opts.source.endsBy(queue, gap.worker, gap.fromMs, gap.toMs);
+          const all = [
+            ...ends.completed.map((id) => ['completed', id] as const),
+            ...ends.failed.map((id) => ['failed', id] as const),
+          ];
+          let n = 0;
+          for (let i = 0; i < all.length; i += 5000) {
+            const chunk = all.slice(i, i + 5000);
+            const statuses = await this.opts.lookup(chunk.map(([, id]) => id));
+            const fold: LifecycleEvent[] = [];
+            for (const [event, jobId] of chunk) {
+              const status = statuses.get(jobId);
+              if (status && FINISHED.has(status)) continue;
+              const ev: LifecycleEvent & { confirmed?: true } = {
+                queue,
+                id: `${ends.now}-${n++}`,
+                event,
+                jobId,
+                args: { jobId },
+                confirmed: true,
+              };
+              fold.push(ev);
+            }
+            if (fold.length) {
+              this.reconciled += fold.length;
+              state.incoming.push(...fold);
+              await this.flush(state);
+              if (state.pending.size) throw new Error('run store unavailable');
+            }
+          }
+        }
+        if (this.stopped) return;
+        await gaps.covered(gap);
+        this.opts.logger.info(
+          { worker: gap.worker, from: new Date(gap.fromMs).toISOString(), queues: gap.queues },
+          'reconciler_gap_covered',
+        );
+      }
+    } catch (err) {
+      this.opts.logger.warn({ err }, 'reconciler_sweep_failed');
     }
   }
 
   /** Stops reading and writes what is buffered (one last attempt). */
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.sweeping;
     for (const s of this.states.values()) {
       if (s.retryTimer) clearTimeout(s.retryTimer);
       if (s.deferTimer) clearTimeout(s.deferTimer);
@@ -304,14 +456,14 @@ export class Tracker {
     const name = ev.event;
     const deferred =
       name === 'added' ||
-      name === 'completed' ||
       name === 'failed' ||
+      name === 'removed' ||
       (name === 'waiting' && ev.args.prev !== 'active');
     if (!deferred && !WORKER_REPORTED.has(name)) return true;
     // Only runs with an added check pending are remembered (and forgotten at that check): bounded.
     if (name === 'active' && state.taken.has(ev.jobId)) state.taken.set(ev.jobId, true);
     if (deferred) {
-      if (!(name === 'completed' || name === 'failed')) state.taken.set(ev.jobId, false);
+      if (name !== 'failed' && name !== 'removed') state.taken.set(ev.jobId, false);
       const due = Number(ev.id.split('-')[0]) + this.opts.reconcile!.graceMs;
       state.deferred.push({ ev, due, prevId });
       this.scheduleDeferred(state);
@@ -345,7 +497,7 @@ export class Tracker {
       while (n < state.deferred.length && n < 5000 && state.deferred[n].due <= now) n++;
       if (!n) return;
       const batch = state.deferred.slice(0, n);
-      const isEnd = (ev: LifecycleEvent) => ev.event === 'completed' || ev.event === 'failed';
+      const isEnd = (ev: LifecycleEvent) => ev.event === 'failed' || ev.event === 'removed';
       // An added run a worker already took is its worker's to record: no lookup.
       const open = batch.filter((d) => isEnd(d.ev) || !state.taken.get(d.ev.jobId));
       const ids = [...new Set(open.map((d) => d.ev.jobId))];
@@ -354,8 +506,15 @@ export class Tracker {
       const fold: LifecycleEvent[] = [];
       for (const { ev } of open) {
         const status = statuses.get(ev.jobId);
-        const missing = isEnd(ev) ? !status || !FINISHED.has(status) : !status;
-        if (missing) fold.push(ev);
+        // A failure the store does not show; a removal of a run the store has unfinished (a job removed
+        // before it was ever a run, e.g. a scheduler's next slot, makes none); an added run it lacks.
+        const folds =
+          ev.event === 'failed'
+            ? !status || !FINISHED.has(status)
+            : ev.event === 'removed'
+              ? !!status && !FINISHED.has(status)
+              : !status;
+        if (folds) fold.push(ev);
       }
       state.deferred.splice(0, n);
       if (fold.length) {
@@ -364,7 +523,9 @@ export class Tracker {
         state.incoming.push(...fold);
         await this.flush(state);
       } else if (!state.incoming.length && !state.pending.size && !state.flushing) {
-        await this.saveCheckpoint(state, batch[batch.length - 1].ev.id);
+        // With nothing deferred left, every event received so far (skipped ones too) is judged.
+        const upTo = !state.deferred.length && state.lastId ? state.lastId : batch[batch.length - 1].ev.id;
+        await this.saveCheckpoint(state, upTo);
       }
     } catch (err) {
       this.opts.logger.warn({ queue: state.queue, err }, 'reconciler_check_failed');

@@ -7,7 +7,7 @@ import {
   type LifecycleEvent,
   TRACKED_EVENTS,
 } from '../monitor/lifecycle';
-import type { LifecycleSource } from '../monitor/tracker';
+import type { LifecycleSource, SubscribeOptions, WorkerEnds } from '../monitor/tracker';
 import { RedisKeys } from './redis-keys';
 
 const TRACKED = new Set<string>(TRACKED_EVENTS);
@@ -70,6 +70,7 @@ const FIELDS = [
   'pb',
   'failedReason',
   'delay',
+  'returnvalue',
 ];
 
 /**
@@ -80,10 +81,79 @@ const SNAPSHOTS_LUA = `local out = {}
 for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, unpack(ARGV)) end
 return out`;
 
+/**
+ * The reconciler's read (reconcile mode): the entries of a queue's events stream after ARGV[1] and at least
+ * ARGV[2] ms old (Redis time), at most ARGV[3] of them, keeping only what no worker reports: `active`,
+ * `progress`, log and `completed` entries are dropped here, where the stream lives, and so is the `added` /
+ * `waiting` entry of a job a worker has taken since (its job hash has `processedOn` at or after the entry,
+ * or is gone: finished and removed). What is left is a few entries per stall, removal, failure, delay, job
+ * added past the API, and our own marks. KEYS[1] the stream; ARGV[4] the queue's job key prefix (same
+ * slot). Returns { last id read ('' when none), kept entries as { id, fields }, entries read }.
+ */
+const RECONCILE_READ_LUA = `local t = redis.call('TIME')
+local upTo = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[2])
+if upTo < 0 then return { '', {}, 0 } end
+local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], tostring(upTo), 'COUNT', tonumber(ARGV[3]))
+local SKIP = { active = true, progress = true, completed = true, drained = true,
+  ['jm:log'] = true, ['retries-exhausted'] = true, deduplicated = true, duplicated = true }
+local out, last, taken = {}, '', {}
+for _, e in ipairs(entries) do
+  local id, f = e[1], e[2]
+  last = id
+  local ev, jobId, prev
+  for i = 1, #f, 2 do
+    local k = f[i]
+    if k == 'event' then ev = f[i + 1] elseif k == 'jobId' then jobId = f[i + 1] elseif k == 'prev' then prev = f[i + 1] end
+  end
+  local keep = ev ~= nil and not SKIP[ev]
+  if keep and jobId and (ev == 'added' or (ev == 'waiting' and prev ~= 'active')) then
+    local at = tonumber(string.match(id, '^(%d+)'))
+    local p = taken[jobId]
+    if p == nil then
+      p = redis.call('HGET', ARGV[4] .. jobId, 'processedOn')
+      if p == false and redis.call('EXISTS', ARGV[4] .. jobId) == 0 then p = 'gone' end
+      taken[jobId] = p
+    end
+    if p == 'gone' then keep = false
+    elseif p ~= false and tonumber(p) and tonumber(p) >= at then keep = false end
+  end
+  if keep then out[#out + 1] = e end
+end
+return { last, out, #entries }`;
+
+/**
+ * Ends of a queue in one of its finished sets (KEYS[1]: completed or failed) whose `finishedOn` score is in
+ * [ARGV[1], ARGV[2]] and whose job hash names ARGV[3] as its worker (`processedBy`): a dead worker's last
+ * runs. Reads at most ARGV[4] ids from offset ARGV[5]; ARGV[6] the job key prefix (same slot). Returns
+ * { Redis time ms, ids read, matching ids }.
+ */
+const ENDS_BY_LUA = `local t = redis.call('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', tonumber(ARGV[5]), tonumber(ARGV[4]))
+local out = {}
+for _, id in ipairs(ids) do
+  if redis.call('HGET', ARGV[6] .. id, 'pb') == ARGV[3] then out[#out + 1] = id end
+end
+return { nowMs, #ids, out }`;
+
+/** Ids a finished-set read takes per Lua call. */
+const ENDS_CHUNK = 2000;
+
 /** Job hashes read per Lua call. */
 const SNAPSHOT_CHUNK = 500;
 
 type SnapshotsCommand = (numKeys: number, ...args: string[]) => Promise<(string | null)[][]>;
+type ReconcileReadCommand = (
+  key: string,
+  fromId: string,
+  graceMs: number,
+  count: number,
+  jobPrefix: string,
+) => Promise<[string, [string, string[]][], number]>;
+type EndsByCommand = (key: string, ...args: (string | number)[]) => Promise<[number, number, string[]]>;
+
+/** Stream entries one reconcile read scans at most. */
+const RECONCILE_READ_COUNT = 5000;
 
 function num(v: string | null): number | null {
   if (v === null || v === '') return null;
@@ -114,9 +184,11 @@ export class BullmqLifecycleSource implements LifecycleSource {
     /** Where read-loop errors go (once per outage); without it they are dropped. */
     private readonly logger?: Logger,
   ) {
-    if (!(redis as unknown as { jmSnapshots?: unknown }).jmSnapshots) {
-      redis.defineCommand('jmSnapshots', { lua: SNAPSHOTS_LUA });
-    }
+    const r = redis as unknown as Record<string, unknown>;
+    if (!r.jmSnapshots) redis.defineCommand('jmSnapshots', { lua: SNAPSHOTS_LUA });
+    if (!r.jmEndsBy) redis.defineCommand('jmEndsBy', { numberOfKeys: 1, lua: ENDS_BY_LUA });
+    if (!r.jmReconcileRead)
+      redis.defineCommand('jmReconcileRead', { numberOfKeys: 1, lua: RECONCILE_READ_LUA });
   }
 
   async loadCheckpoint(queue: string): Promise<string | null> {
@@ -140,14 +212,21 @@ export class BullmqLifecycleSource implements LifecycleSource {
   }
 
   /**
-   * Reads a queue's events stream with its own blocking connection: XREAD of up to 2,000 entries at a time
-   * from `fromId`, each entry turned into a LifecycleEvent only when it is one the tracker folds (BullMQ's
-   * QueueEvents built two objects, emitted two events and parsed every return value per entry; the
-   * reconciler reads every event of every run, so this loop is lean). `progress` data and `completed` return
-   * values are parsed as QueueEvents did. Read errors (Redis away) are logged once per outage; the loop
-   * waits a second and reads again from the last id, so nothing is skipped.
+   * Reads a queue's events stream from `fromId`, in order. Without options (every event folded): XREAD of up
+   * to 2,000 entries at a time on a blocking connection of its own, each entry turned into a LifecycleEvent
+   * when it is one the tracker folds. In reconcile mode (`opts.reconcileGraceMs`) the filtering happens in
+   * Redis ({@link RECONCILE_READ_LUA}): entries are read once they are at least the grace old, and only the
+   * few no worker reports reach this process, so the reconciler costs nothing per ordinary run; `onScanned`
+   * hears how far each read got. Read errors (Redis away) are logged once per outage; the loop waits a
+   * second and reads again from the last id, so nothing is skipped.
    */
-  async subscribe(queue: string, fromId: string, onEvent: (ev: LifecycleEvent) => void) {
+  async subscribe(
+    queue: string,
+    fromId: string,
+    onEvent: (ev: LifecycleEvent) => void,
+    opts: SubscribeOptions = {},
+  ) {
+    if (opts.reconcileGraceMs !== undefined) return this.subscribeReconciling(queue, fromId, onEvent, opts);
     const client = blockingClient(this.connection);
     if (this.logger) logErrorsOncePerEpisode(client, this.logger, 'tracker_events_error', { queue }, null);
     else client.on('error', () => undefined);
@@ -185,6 +264,91 @@ export class BullmqLifecycleSource implements LifecycleSource {
     };
   }
 
+  private async subscribeReconciling(
+    queue: string,
+    fromId: string,
+    onEvent: (ev: LifecycleEvent) => void,
+    opts: SubscribeOptions,
+  ) {
+    const key = this.keys.queueKey(queue, 'events');
+    const jobPrefix = this.keys.queueKey(queue, '');
+    const read = (this.redis as unknown as { jmReconcileRead: ReconcileReadCommand }).jmReconcileRead.bind(
+      this.redis,
+    );
+    const pollMs = Math.max(50, Math.min(500, Math.round((opts.reconcileGraceMs ?? 0) / 4)));
+    let closing = false;
+    let id = fromId;
+    let wake: (() => void) | null = null;
+    const pause = (ms: number) =>
+      new Promise<void>((r) => {
+        const t = setTimeout(r, ms);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+    const loop = async () => {
+      while (!closing) {
+        let res: [string, [string, string[]][], number];
+        try {
+          res = await read(key, id, opts.reconcileGraceMs ?? 0, RECONCILE_READ_COUNT, jobPrefix);
+        } catch (err) {
+          if (closing) return;
+          this.logger?.warn({ err, queue }, 'tracker_events_read_failed');
+          await pause(1000);
+          continue;
+        }
+        const [last, kept, scanned] = res;
+        for (const [entryId, fields] of kept) {
+          const ev = toLifecycleEvent(queue, entryId, fields);
+          if (ev) onEvent(ev);
+        }
+        if (last) {
+          id = last;
+          opts.onScanned?.(last);
+        }
+        // A full read means more is waiting: read again at once.
+        if (Number(scanned) < RECONCILE_READ_COUNT) await pause(pollMs);
+      }
+    };
+    const running = loop().catch((err) => this.logger?.error({ err, queue }, 'tracker_events_stopped'));
+    return {
+      close: async () => {
+        closing = true;
+        (wake as (() => void) | null)?.();
+        await running;
+      },
+    };
+  }
+
+  /**
+   * The runs of `queue` that worker `worker` ended (completed or failed for good) with `finishedOn` in
+   * [fromMs, toMs] (BullMQ's finished sets, kept for JOB_RETENTION_SECONDS), read in chunks where they live;
+   * `now` is Redis' time, for the updates the reconciler makes of them.
+   */
+  async endsBy(queue: string, worker: string, fromMs: number, toMs: number): Promise<WorkerEnds> {
+    const run = (this.redis as unknown as { jmEndsBy: EndsByCommand }).jmEndsBy.bind(this.redis);
+    const jobPrefix = this.keys.queueKey(queue, '');
+    const out: WorkerEnds = { now: 0, completed: [], failed: [] };
+    for (const set of ['completed', 'failed'] as const) {
+      for (let offset = 0; ; offset += ENDS_CHUNK) {
+        const [now, read, ids] = await run(
+          this.keys.queueKey(queue, set),
+          String(fromMs),
+          String(toMs),
+          worker,
+          ENDS_CHUNK,
+          offset,
+          jobPrefix,
+        );
+        out.now = Math.max(out.now, Number(now));
+        out[set].push(...ids);
+        if (Number(read) < ENDS_CHUNK) break;
+      }
+    }
+    return out;
+  }
+
   async snapshots(queue: string, jobIds: string[]): Promise<Map<string, JobSnapshot>> {
     const pipeline = this.redis.pipeline();
     const read = (pipeline as unknown as { jmSnapshots: SnapshotsCommand }).jmSnapshots.bind(pipeline);
@@ -211,6 +375,7 @@ export class BullmqLifecycleSource implements LifecycleSource {
         processedBy: v[8],
         failedReason: v[9] || null,
         delay: num(v[10]) ?? 0,
+        ...(v[11] != null ? { returnvalue: parseJson(v[11]) } : {}),
       });
     });
     return out;

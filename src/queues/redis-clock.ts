@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import { seqFromEventId } from '../monitor/run';
 
 /** How often the offset to Redis' clock is measured again. */
 const RESYNC_MS = 30_000;
@@ -54,6 +53,7 @@ export class RedisClock {
     if (ms === this.lastMs) this.counter++;
     else this.counter = 0;
     this.lastMs = ms;
-    return seqFromEventId(`${ms}-${50_000_000 + this.counter}`);
+    // seqFromEventId(`${ms}-${50_000_000 + counter}`), built directly (the counter part has 8 digits).
+    return `${String(ms).padStart(15, '0')}-${50_000_000 + this.counter}`;
   }
 }

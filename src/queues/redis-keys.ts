@@ -138,6 +138,20 @@ export class RedisKeys {
     return `${this.tag}:jm:workers`;
   }
 
+  /**
+   * Hash worker id → JSON `{queues, stored_through, beat_at, interval_ms}` of every live worker process's
+   * recorder, written with each heartbeat and removed at a clean stop (no TTL): an entry that stopped
+   * beating is a dead worker whose last runs the reconciler records from BullMQ (src/queues/redis-recording-gaps.ts).
+   */
+  get recorders(): string {
+    return `${this.tag}:jm:recorders`;
+  }
+
+  /** List of JSON recording gaps a recorder reported (updates it dropped in a store outage) for the reconciler. */
+  get recordingGaps(): string {
+    return `${this.tag}:jm:recording-gaps`;
+  }
+
   /** A worker's last heartbeat (JSON), expiring after 3 heartbeat intervals. */
   worker(id: string): string {
     return `${this.tag}:jm:worker:${id}`;

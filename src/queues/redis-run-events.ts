@@ -38,14 +38,14 @@ export class RedisRunEventBus implements RunEventBus {
 
   /**
    * Whether some API process has live-stream clients. The presence key is read again, in the background,
-   * when the last answer is older than PRESENCE_CHECK_MS; that call answers yes (so a new listener waits at
-   * most one check interval), as does a failed read.
+   * when the last answer is older than PRESENCE_CHECK_MS (a new subscriber waits that long before it counts
+   * on events, see {@link subscribe}); until the read answers, the last answer stands, and a failed read
+   * answers yes.
    */
   wanted(): boolean {
     const now = Date.now();
     if (now - this.checkedAt >= PRESENCE_CHECK_MS) {
       this.checkedAt = now;
-      this.listening = true;
       this.redis.exists(this.presenceKey).then(
         (n) => {
           this.listening = n > 0;

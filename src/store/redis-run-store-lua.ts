@@ -1,3 +1,5 @@
+import { DURATION_BUCKETS } from '../metrics/shared-counters';
+
 /**
  * Lua of RedisRunStore (see redis-run-store.ts for the key layout and the field names). Key names are
  * built from the base argument (`<prefix>:runs:`), which carries the store's hash tag: in Redis Cluster
@@ -65,9 +67,42 @@ end
 `;
 
 /**
+ * Prometheus counters kept in the same write (#16): when a run's status becomes a finished one (at most once
+ * per status: a replay changes nothing), `KEYS[2]` gets `HINCRBY <job>\t<status>` and `KEYS[3]` the
+ * duration histogram (`<job>\tsum`, `\tcount` and the run's own bucket, not cumulative; see
+ * src/metrics/shared-counters.ts), summed per field over the call. Without those keys nothing is counted.
+ */
+const COUNT_HELPERS = `
+local runCounts, durCounts, durSums = {}, {}, {}
+local BUCKETS = { ${DURATION_BUCKETS.map((b) => `{ ${b}, '${b}' }`).join(', ')} }
+local function countEnd(job, status, duration)
+  if not KEYS[3] then return end
+  local f = job .. '\t' .. status
+  runCounts[f] = (runCounts[f] or 0) + 1
+  local d = tonumber(duration)
+  if not d then return end
+  local secs = d / 1000
+  durSums[job] = (durSums[job] or 0) + secs
+  durCounts[job .. '\tcount'] = (durCounts[job .. '\tcount'] or 0) + 1
+  local label = '+Inf'
+  for _, b in ipairs(BUCKETS) do
+    if secs <= b[1] then label = b[2] break end
+  end
+  local bf = job .. '\t' .. label
+  durCounts[bf] = (durCounts[bf] or 0) + 1
+end
+local function flushCounts()
+  for f, v in pairs(runCounts) do redis.call('HINCRBY', KEYS[2], f, v) end
+  for f, v in pairs(durCounts) do redis.call('HINCRBY', KEYS[3], f, v) end
+  for job, v in pairs(durSums) do redis.call('HINCRBYFLOAT', KEYS[3], job .. '\tsum', tostring(v)) end
+end
+`;
+
+/**
  * Applies a batch of RunUpdates in one call (src/monitor/run.ts applyRunUpdate is the reference).
- * KEYS[1] the leaf directory. ARGV[1] key base, ARGV[2] retention ms, ARGV[3] now ms, then one argument
- * per update: a JSON array of strings (see encodeUpdate in redis-run-store.ts)
+ * KEYS[1] the leaf directory, KEYS[2] and KEYS[3] (optional) the run and duration counters (see
+ * COUNT_HELPERS). ARGV[1] key base, ARGV[2] retention ms, ARGV[3] now ms, ARGV[4] the updates: a JSON
+ * array with one array of strings per update (see encodeUpdate in redis-run-store.ts)
  *   [1] run id [2] seq [3] created ms [4] '1' when it only carries marks [5] n identity pairs
  *   [6] n patch pairs [7] n patch fields set to null [8] n log pairs [9] n mark pairs [10] n marks set to
  *   null [11] attempt field ('' none) [12] attempt value [13] n search terms, then the lists in that order
@@ -79,12 +114,14 @@ end
 export const APPLY_UPDATES_LUA = `
 local retention, now = tonumber(ARGV[2]), tonumber(ARGV[3])
 ${INDEX_HELPERS}
+${COUNT_HELPERS}
 local FINISHED = { completed = true, failed = true, skipped = true, cancelled = true }
 local stuckKey = base .. 'K'
 
 local applied = 0
-for a = 4, #ARGV do
-  local U = cjson.decode(ARGV[a])
+local batch = cjson.decode(ARGV[4])
+for a = 1, #batch do
+  local U = batch[a]
   local runId, seq, createdMs = U[1], U[2], U[3]
   local nId, nSet, nDel, nLogs = tonumber(U[5]), tonumber(U[6]), tonumber(U[7]), tonumber(U[8])
   local nMark, nMarkDel, nTerms = tonumber(U[9]), tonumber(U[10]), tonumber(U[13])
@@ -104,6 +141,7 @@ for a = 4, #ARGV do
     local job, oldStatus, trigger, user, wasStuck
     local fields = {}
     local status
+    local duration
     if exists then
       job, oldStatus, trigger, user, createdMs = st[2], st[3] or 'pending', st[4], st[5] or nil, st[6]
       wasStuck = st[7] == '1'
@@ -128,7 +166,7 @@ for a = 4, #ARGV do
       for k = setStart, delStart - 1, 2 do
         fields[#fields + 1] = U[k]
         fields[#fields + 1] = U[k + 1]
-        if U[k] == 's' then status = U[k + 1] end
+        if U[k] == 's' then status = U[k + 1] elseif U[k] == 'd' then duration = U[k + 1] end
       end
       if U[11] ~= '' then
         fields[#fields + 1] = '@' .. U[11]
@@ -183,6 +221,7 @@ for a = 4, #ARGV do
       -- The retention counts from the run's creation (as the index trim does): set the TTL once.
       redis.call('PEXPIRE', runKey, retention)
       addRun(job, status, trigger, user, createdMs, runId)
+      if FINISHED[status] then countEnd(job, status, duration) end
       for k = termStart, termStart + nTerms - 1 do
         local tkey = base .. 'Q:' .. U[k]
         redis.call('ZADD', tkey, createdMs, runId)
@@ -195,6 +234,7 @@ for a = 4, #ARGV do
     elseif status ~= oldStatus then
       removeRun(job, oldStatus, trigger, user, runId)
       addRun(job, status, trigger, user, createdMs, runId)
+      if FINISHED[status] then countEnd(job, status, duration) end
     end
     if isStuck ~= wasStuck then
       if isStuck then
@@ -207,6 +247,7 @@ for a = 4, #ARGV do
   end
 end
 
+flushCounts()
 return applied
 `;
 

@@ -28,6 +28,7 @@ import {
   type RunQuery,
   type RunStore,
 } from '../monitor/run-store';
+import { isoFromMs, msFromCanonicalIso } from '../monitor/iso-time';
 import { RedisKeys } from '../queues/redis-keys';
 import { APPLY_UPDATES_LUA, MERGE_LUA, TRIM_LUA } from './redis-run-store-lua';
 
@@ -44,7 +45,7 @@ for i, key in ipairs(KEYS) do
 end
 return out`;
 
-type ApplyCommand = (idxSet: string, ...args: (string | number)[]) => Promise<number>;
+type ApplyCommand = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<number>;
 
 /** Updates per Lua call: big enough to amortise the call, small enough not to block Redis for long. */
 const APPLY_CHUNK = 200;
@@ -103,11 +104,11 @@ const NUMBER_FIELDS = new Set<string>([
 
 /** A time as stored: canonical ISO times as base-36 ms (8 characters instead of 24), others as `~<text>`. */
 function encodeTime(v: string): string {
-  const ms = Date.parse(v);
-  return Number.isFinite(ms) && ms >= 0 && new Date(ms).toISOString() === v ? ms.toString(36) : `~${v}`;
+  const ms = msFromCanonicalIso(v);
+  return ms >= 0 ? ms.toString(36) : `~${v}`;
 }
 function decodeTime(v: string): string {
-  return v.startsWith('~') ? v.slice(1) : new Date(Number.parseInt(v, 36)).toISOString();
+  return v.startsWith('~') ? v.slice(1) : isoFromMs(Number.parseInt(v, 36));
 }
 
 /** A field's value as the plain string the hash keeps (null is never stored: the field is deleted). */
@@ -152,57 +153,85 @@ function decodeAttempt(n: number, v: string): AttemptRecord {
 /** Lowercased, trimmed: how `RunQuery.q` compares. */
 const norm = (s: string) => s.trim().toLowerCase();
 
-/** One update as the JSON array of strings APPLY_UPDATES_LUA reads (see its header). */
-export function encodeUpdate(u: RunUpdate): string {
+/**
+ * One update as the array of strings APPLY_UPDATES_LUA reads (see its header), built in one pass without
+ * intermediate lists: the counts in the head are filled in as each section is written.
+ */
+export function encodeUpdate(u: RunUpdate): string[] {
   const id = u.identity;
-  const created = Date.parse(id.created_at) || Date.now();
-  const ident: string[] = ['j', id.job_id, 'q', id.queue, 't', id.trigger];
-  if (id.user_id !== null && id.user_id !== undefined) ident.push('u', id.user_id);
-  if (id.retry_of) ident.push('ro', id.retry_of);
-  if (id.triggered_by) ident.push('tb', id.triggered_by);
-  const set: string[] = [];
-  const del: string[] = [];
-  const patch = u.patch as Record<string, unknown>;
-  for (const k in patch) {
-    const v = patch[k];
-    if (v === undefined || !(k in FIELD)) continue;
-    const f = FIELD[k as Stored];
-    if (v === null) del.push(f);
-    else set.push(f, encodeValue(k, v));
-  }
-  const logs: string[] = [];
-  for (const l of u.logs) {
-    logs.push(l.seq ?? '', JSON.stringify({ time: l.time, level: l.level, message: l.message }));
-  }
-  const mark: string[] = [];
-  const markDel: string[] = [];
-  for (const [k, v] of Object.entries(u.marks ?? {})) {
-    if (v === undefined) continue;
-    const f = FIELD[k as Stored];
-    if (v === null || v === false) markDel.push(f);
-    else mark.push(f, encodeValue(k, v));
-  }
-  // Search terms, plus the run id and user id when they differ from their lowercased form (the
-  // lowercase ones are found through the run's key and the user's leaves).
-  const terms = new Set((id.search ?? []).map(norm).filter((t) => t.length > 0));
-  if (norm(u.run_id) !== u.run_id && norm(u.run_id)) terms.add(norm(u.run_id));
-  if (id.user_id && norm(id.user_id) !== id.user_id && norm(id.user_id)) terms.add(norm(id.user_id));
-  const head = [
+  const created = msFromCanonicalIso(id.created_at) || Date.parse(id.created_at) || Date.now();
+  const out: string[] = [
     u.run_id,
     u.seq,
     String(created),
     isMarksOnly(u) ? '1' : '',
-    String(ident.length / 2),
-    String(set.length / 2),
-    String(del.length),
-    String(logs.length / 2),
-    String(mark.length / 2),
-    String(markDel.length),
+    '', // [5] identity pairs
+    '', // [6] patch pairs
+    '', // [7] patch nulls
+    '', // [8] log pairs
+    '', // [9] mark pairs
+    '', // [10] mark nulls
     u.attempt ? String(u.attempt.attempt) : '',
     u.attempt ? encodeAttempt(u.attempt) : '',
-    String(terms.size),
+    '', // [13] search terms
   ];
-  return JSON.stringify(head.concat(ident, set, del, logs, mark, markDel, [...terms]));
+  let n = 3;
+  out.push('j', id.job_id, 'q', id.queue, 't', id.trigger);
+  if (id.user_id !== null && id.user_id !== undefined) n += pushPair(out, 'u', id.user_id);
+  if (id.retry_of) n += pushPair(out, 'ro', id.retry_of);
+  if (id.triggered_by) n += pushPair(out, 'tb', id.triggered_by);
+  out[4] = String(n);
+  const patch = u.patch as Record<string, unknown>;
+  n = 0;
+  for (const k in patch) {
+    const v = patch[k];
+    if (v === undefined || v === null || !(k in FIELD)) continue;
+    n += pushPair(out, FIELD[k as Stored], encodeValue(k, v));
+  }
+  out[5] = String(n);
+  n = 0;
+  for (const k in patch) {
+    if (patch[k] !== null || !(k in FIELD)) continue;
+    out.push(FIELD[k as Stored]);
+    n++;
+  }
+  out[6] = String(n);
+  for (const l of u.logs) {
+    out.push(l.seq ?? '', JSON.stringify({ time: l.time, level: l.level, message: l.message }));
+  }
+  out[7] = String(u.logs.length);
+  const marks = (u.marks ?? {}) as Record<string, unknown>;
+  n = 0;
+  for (const k in marks) {
+    const v = marks[k];
+    if (v === undefined || v === null || v === false) continue;
+    n += pushPair(out, FIELD[k as Stored], encodeValue(k, v));
+  }
+  out[8] = String(n);
+  n = 0;
+  for (const k in marks) {
+    const v = marks[k];
+    if (v !== null && v !== false) continue;
+    out.push(FIELD[k as Stored]);
+    n++;
+  }
+  out[9] = String(n);
+  // Search terms, plus the run id and user id when they differ from their lowercased form (the
+  // lowercase ones are found through the run's key and the user's leaves).
+  const terms = new Set<string>();
+  if (id.search) for (const t of id.search) if (norm(t)) terms.add(norm(t));
+  const runTerm = norm(u.run_id);
+  if (runTerm !== u.run_id && runTerm) terms.add(runTerm);
+  const userTerm = id.user_id ? norm(id.user_id) : '';
+  if (userTerm && userTerm !== id.user_id) terms.add(userTerm);
+  for (const t of terms) out.push(t);
+  out[12] = String(terms.size);
+  return out;
+}
+
+function pushPair(out: string[], field: string, value: string): 1 {
+  out.push(field, value);
+  return 1;
 }
 
 /**
@@ -226,6 +255,12 @@ export interface RedisRunStoreOptions {
   maxResultBytes?: number;
   /** Where rejected updates are logged. */
   logger?: Logger;
+  /**
+   * Count finished runs into the shared Prometheus counters (`metrics:runs`, `metrics:durations`, see
+   * SharedCounters) in the same Lua call that stores them: exactly once per run and status, no extra round
+   * trip. @defaultValue true
+   */
+  countRuns?: boolean;
 }
 
 /** Index entries a list reads at most to fill a page that needs a check on the run itself (`stuck`, `q`). */
@@ -269,6 +304,10 @@ export class RedisRunStore implements RunStore {
   private lastTrim = 0;
   private readonly maxResultBytes: number;
   private readonly logger: Logger | undefined;
+  /** KEYS of the apply script: the leaf directory, then the counters when this store counts runs. */
+  private readonly applyKeys: string[];
+  /** True when this store counts finished runs itself (see {@link RedisRunStoreOptions.countRuns}). */
+  readonly countsFinishedRuns: boolean;
 
   constructor(
     private readonly redis: Redis,
@@ -279,8 +318,12 @@ export class RedisRunStore implements RunStore {
     this.maxResultBytes = opts.maxResultBytes ?? DEFAULT_RUN_RESULT_MAX_BYTES;
     this.logger = opts.logger;
     this.retentionMs = (opts.retentionSeconds ?? RUN_RETENTION_SECONDS) * 1000;
+    this.countsFinishedRuns = opts.countRuns ?? true;
+    this.applyKeys = this.countsFinishedRuns
+      ? [this.keys.runLeafDir, this.keys.metric('runs'), this.keys.metric('durations')]
+      : [this.keys.runLeafDir];
     const r = redis as unknown as Record<string, unknown>;
-    if (!r.jmApplyRuns2) redis.defineCommand('jmApplyRuns2', { numberOfKeys: 1, lua: APPLY_UPDATES_LUA });
+    if (!r.jmApplyRuns3) redis.defineCommand('jmApplyRuns3', { lua: APPLY_UPDATES_LUA });
     if (!r.jmMergeRuns) redis.defineCommand('jmMergeRuns', { numberOfKeys: 1, lua: MERGE_LUA });
     if (!r.jmTrimRuns) redis.defineCommand('jmTrimRuns', { numberOfKeys: 1, lua: TRIM_LUA });
     if (!r.jmRunStatuses2) redis.defineCommand('jmRunStatuses2', { lua: RUN_STATUSES_LUA });
@@ -331,12 +374,19 @@ export class RedisRunStore implements RunStore {
   /** One Lua call per chunk in one pipeline; returns each call's error (null when it succeeded). */
   private async runChunks(chunks: RunUpdate[][]): Promise<(Error | null)[]> {
     const pipeline = this.redis.pipeline();
-    const apply = (pipeline as unknown as { jmApplyRuns2: ApplyCommand }).jmApplyRuns2.bind(pipeline);
+    const apply = (pipeline as unknown as { jmApplyRuns3: ApplyCommand }).jmApplyRuns3.bind(pipeline);
     const now = Date.now();
     for (const chunk of chunks) {
-      const args: (string | number)[] = [this.base, this.retentionMs, now];
-      for (const u of chunk) args.push(encodeUpdate(u));
-      apply(this.keys.runLeafDir, ...args);
+      // One JSON argument per chunk (an array of encoded updates): one string for the client to write, one
+      // cjson.decode in the script.
+      apply(
+        this.applyKeys.length,
+        ...this.applyKeys,
+        this.base,
+        this.retentionMs,
+        now,
+        JSON.stringify(chunk.map(encodeUpdate)),
+      );
     }
     const res = await pipeline.exec();
     if (!res) throw new Error('Redis pipeline aborted');

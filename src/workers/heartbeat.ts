@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { QueueDepth, WorkerInfo, WorkersSource } from '../monitor/workers';
 import type { QueueSet } from '../queues/queue-set';
 import { RedisKeys } from '../queues/redis-keys';
+import type { RecorderBeat } from '../queues/redis-recording-gaps';
 
 /** A worker is gone once it missed this many heartbeats. */
 export const MISSED_HEARTBEATS = 3;
@@ -39,6 +40,12 @@ export interface HeartbeatOptions {
   /** Seconds between beats (WORKER_HEARTBEAT_SECONDS). */
   intervalMs: number;
   logger: Logger;
+  /**
+   * The process's run recorder: each beat also writes how far its ends are stored (RedisKeys.recorders), so
+   * that if the process dies the reconciler records what its buffer held; a clean stop with nothing left
+   * unstored removes the entry.
+   */
+  recorder?: { storedThrough(): number; unsettled(): boolean; bufferedRuns(): number };
 }
 
 /**
@@ -64,16 +71,21 @@ export class WorkerHeartbeat {
     this.timer.unref();
   }
 
-  /** Stops beating and removes the worker from the list. */
+  /**
+   * Stops beating and removes the worker from the list. Its recorder entry goes too unless the recorder still
+   * holds updates it could not store: that entry then stops beating, and the reconciler records those runs.
+   */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.o.redis
-      .multi()
-      .del(this.keys.worker(this.o.id))
-      .zrem(this.keys.workers, this.o.id)
-      .exec()
-      .catch((err) => this.o.logger.warn({ err }, 'worker_heartbeat_remove_failed'));
+    const tx = this.o.redis.multi().del(this.keys.worker(this.o.id)).zrem(this.keys.workers, this.o.id);
+    if (this.o.recorder?.unsettled()) {
+      this.o.logger.warn(
+        { unstored_runs: this.o.recorder.bufferedRuns() },
+        'worker_stopped_with_unstored_runs',
+      );
+    } else tx.hdel(this.keys.recorders, this.o.id);
+    await tx.exec().catch((err) => this.o.logger.warn({ err }, 'worker_heartbeat_remove_failed'));
   }
 
   /** Writes one heartbeat now. Errors are logged once per outage, never thrown. */
@@ -94,11 +106,20 @@ export class WorkerHeartbeat {
       version: packageVersion(),
     };
     try {
-      await this.o.redis
+      const tx = this.o.redis
         .multi()
         .set(this.keys.worker(this.o.id), JSON.stringify(info), 'PX', ttl)
-        .zadd(this.keys.workers, now + ttl, this.o.id)
-        .exec();
+        .zadd(this.keys.workers, now + ttl, this.o.id);
+      if (this.o.recorder) {
+        const beat: RecorderBeat = {
+          queues: [...this.o.queues],
+          stored_through: this.o.recorder.storedThrough(),
+          beat_at: now,
+          interval_ms: this.o.intervalMs,
+        };
+        tx.hset(this.keys.recorders, this.o.id, JSON.stringify(beat));
+      }
+      await tx.exec();
       if (this.failing) this.o.logger.info({}, 'worker_heartbeat_recovered');
       this.failing = false;
     } catch (err) {

@@ -5,6 +5,7 @@ import type { JobDefinition } from '../monitor/registry';
 import {
   type AttemptRecord,
   DEFAULT_RUN_RESULT_MAX_BYTES,
+  MAX_RUN_LOGS,
   MAX_STACK_LINES,
   mergeUpdates,
   prepareUpdate,
@@ -16,6 +17,7 @@ import {
 } from '../monitor/run';
 import type { RunWriter } from '../monitor/run-writer';
 import type { AppliedListener } from '../monitor/tracker';
+import { isoFromMs, isoOrNull } from '../monitor/iso-time';
 
 /** Something that stamps seqs on Redis' clock (see RedisClock). */
 export interface SeqClock {
@@ -41,17 +43,29 @@ export interface RunRecorderOptions {
   /** Cap on `result` and `error_message` (RUN_RESULT_MAX_BYTES). */
   maxResultBytes?: number;
   onDropped?: (count: number) => void;
+  /**
+   * Hears the span of ends that may be missing from the store because updates were dropped (buffer full
+   * during an outage), once the store takes writes again; resolve once the span is safely reported (the
+   * reconciler then records those runs from BullMQ). Until then {@link RunRecorder.storedThrough} stays
+   * before the span.
+   */
+  onGap?: (fromMs: number, toMs: number) => Promise<void>;
 }
 
-function iso(ms: number | null | undefined): string | null {
-  return ms ? new Date(ms).toISOString() : null;
-}
+const iso = isoOrNull;
+/** Logs of an update that carries none (never mutated: merges concatenate into new arrays). */
+const NO_LOGS: RunLog[] = [];
 
 /** The first {@link MAX_STACK_LINES} lines of an error's stack. */
 export function stackOf(err: unknown): string | null {
   const stack = err instanceof Error ? err.stack : undefined;
   return stack ? stack.split('\n').slice(0, MAX_STACK_LINES).join('\n') : null;
 }
+
+/** How far back a BullMQ error makes ends uncertain (a commit whose reply was lost, retried meanwhile). */
+export const UNCERTAIN_BEFORE_MS = 30_000;
+/** How long after the last BullMQ error ends stay uncertain. */
+export const UNCERTAIN_AFTER_MS = 5_000;
 
 /**
  * Records the runs this worker process executes, in batched writes of its own (issue #16): a run's start,
@@ -77,6 +91,16 @@ export class RunRecorder {
   private readonly maxBuffered: number;
   private readonly maxResultBytes: number;
   private droppedCount = 0;
+  /** Local time at which the last successfully stored batch was taken: every end heard before is stored. */
+  private lastStoredTake = Date.now();
+  /**
+   * A span (local ms) whose ends may be missing from the store and that the reconciler has not been told of
+   * yet: updates dropped while the store was down, or BullMQ trouble (see {@link uncertain}).
+   */
+  private gap: { from: number; to: number } | null = null;
+  /** Bumped whenever the span grows, so a report of an older state does not clear a newer one. */
+  private gapVersion = 0;
+  private gapTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: RunRecorderOptions) {
     this.flushMs = opts.flushMs ?? 10;
@@ -100,20 +124,56 @@ export class RunRecorder {
     return this.pending.size;
   }
 
+  /**
+   * This process's clock (ms) up to which every end BullMQ reported here is stored (or reported as a gap):
+   * the worker heartbeat publishes it, and if the process dies the reconciler records, from BullMQ, the ends
+   * after it. Now, when nothing waits; never past a span of dropped updates not yet reported.
+   */
+  storedThrough(): number {
+    const stored = this.pending.size === 0 && !this.flushing ? Date.now() : this.lastStoredTake;
+    return this.gap === null ? stored : Math.min(stored, this.gap.from);
+  }
+
+  /**
+   * BullMQ reported trouble on this worker (its `error` event: a lost connection, a commit it could not
+   * confirm). A job BullMQ committed while the reply was lost never reaches the `completed` event, so the
+   * ends around now are reported as a gap (from {@link UNCERTAIN_BEFORE_MS} before to
+   * {@link UNCERTAIN_AFTER_MS} after the last trouble) and the reconciler checks them against BullMQ.
+   */
+  uncertain(now = Date.now()): void {
+    this.widenGap(now - UNCERTAIN_BEFORE_MS, now + UNCERTAIN_AFTER_MS);
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = null;
+      this.reportGap();
+    }, UNCERTAIN_AFTER_MS + 100);
+    this.gapTimer.unref?.();
+  }
+
+  private widenGap(from: number, to: number): void {
+    this.gap = this.gap
+      ? { from: Math.min(this.gap.from, from), to: Math.max(this.gap.to, to) }
+      : { from, to };
+    this.gapVersion++;
+  }
+
   /** The identity of a job's run, as the enqueuer and the reconciler compute it. */
   identityOf(job: Job, def: JobDefinition): RunIdentity {
     const env = (job.data ?? {}) as JobEnvelope & { triggered_by?: string; retry_of?: string };
-    const search = searchTerms(env.payload, def.search_keys);
-    return {
+    const identity: RunIdentity = {
       job_id: def.job_id,
       queue: def.queue,
-      created_at: new Date((job.timestamp || Date.now()) + (job.delay || 0)).toISOString(),
+      created_at: isoFromMs((job.timestamp || Date.now()) + (job.delay || 0)),
       trigger: env.trigger ?? (job.id?.startsWith('repeat:') ? 'scheduled' : 'api'),
       user_id: env.user_id == null ? null : String(env.user_id),
-      ...(env.triggered_by ? { triggered_by: String(env.triggered_by) } : {}),
-      ...(env.retry_of ? { retry_of: String(env.retry_of) } : {}),
-      ...(search.length ? { search } : {}),
     };
+    if (env.triggered_by) identity.triggered_by = String(env.triggered_by);
+    if (env.retry_of) identity.retry_of = String(env.retry_of);
+    if (def.search_keys?.length) {
+      const search = searchTerms(env.payload, def.search_keys);
+      if (search.length) identity.search = search;
+    }
+    return identity;
   }
 
   /** An attempt started on this worker (BullMQ moved the job to active). */
@@ -130,7 +190,7 @@ export class RunRecorder {
         stalls: job.stalledCounter ?? 0,
         worker: this.opts.worker,
       },
-      logs: [],
+      logs: NO_LOGS,
     });
   }
 
@@ -144,7 +204,7 @@ export class RunRecorder {
             progress: Math.max(0, Math.min(100, Math.round((processed / total) * 1000) / 10)),
           }
         : { processed_items: processed };
-    this.add({ run_id: runId, seq: this.opts.clock.seq(), identity, patch, logs: [] });
+    this.add({ run_id: runId, seq: this.opts.clock.seq(), identity, patch, logs: NO_LOGS });
   }
 
   /** Log lines a processor wrote (each gets its own seq, so a replay never duplicates one). */
@@ -165,24 +225,23 @@ export class RunRecorder {
     const ended = job.finishedOn ?? this.opts.clock.now();
     const started = job.processedOn ?? null;
     const skipped = isSkippedResult(result);
-    const attempt = this.attemptOf(job, ended, skipped ? 'skipped' : 'completed', null);
-    this.add({
-      run_id: job.id!,
-      seq: this.opts.clock.seq(),
-      identity,
-      patch: {
-        status: skipped ? 'skipped' : 'completed',
-        ...(skipped ? {} : { progress: 100, error_message: null }),
-        result: result ?? null,
-        ended_at: iso(ended),
-        duration_ms: started ? Math.max(0, ended - started) : null,
-        ...(started ? { started_at: iso(started) } : {}),
-        attempts: attempt.attempt,
-        worker: this.opts.worker,
-      },
-      logs: [],
-      attempt,
-    });
+    const endedAt = isoFromMs(ended);
+    const startedAt = iso(started);
+    const attempt = this.attemptOf(job, startedAt, endedAt, skipped ? 'skipped' : 'completed', null);
+    const patch: RunPatch = {
+      status: skipped ? 'skipped' : 'completed',
+      result: result ?? null,
+      ended_at: endedAt,
+      duration_ms: started ? Math.max(0, ended - started) : null,
+      attempts: attempt.attempt,
+      worker: this.opts.worker,
+    };
+    if (!skipped) {
+      patch.progress = 100;
+      patch.error_message = null;
+    }
+    if (startedAt) patch.started_at = startedAt;
+    this.add({ run_id: job.id!, seq: this.opts.clock.seq(), identity, patch, logs: NO_LOGS, attempt });
   }
 
   /**
@@ -195,29 +254,21 @@ export class RunRecorder {
     const cancelled = isCancelledReason(reason);
     const ended = job.finishedOn ?? this.opts.clock.now();
     const started = job.processedOn ?? null;
-    const attempt = this.attemptOf(job, ended, cancelled ? 'cancelled' : 'failed', reason);
+    const endedAt = isoFromMs(ended);
+    const attempt = this.attemptOf(job, iso(started), endedAt, cancelled ? 'cancelled' : 'failed', reason);
     const patch: RunPatch = final
       ? {
           status: cancelled ? 'cancelled' : 'failed',
-          ended_at: iso(ended),
+          ended_at: endedAt,
           duration_ms: started ? Math.max(0, ended - started) : null,
         }
       : { status: 'pending' };
-    this.add({
-      run_id: job.id!,
-      seq: this.opts.clock.seq(),
-      identity,
-      patch: {
-        ...patch,
-        error_message: reason,
-        error_stack: stackOf(err),
-        attempts: attempt.attempt,
-        stalls: job.stalledCounter ?? 0,
-        worker: this.opts.worker,
-      },
-      logs: [],
-      attempt,
-    });
+    patch.error_message = reason;
+    patch.error_stack = stackOf(err);
+    patch.attempts = attempt.attempt;
+    patch.stalls = job.stalledCounter ?? 0;
+    patch.worker = this.opts.worker;
+    this.add({ run_id: job.id!, seq: this.opts.clock.seq(), identity, patch, logs: NO_LOGS, attempt });
   }
 
   /** Resolves when everything recorded so far is stored (tests, shutdown). */
@@ -227,25 +278,44 @@ export class RunRecorder {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Writes what is buffered (one last attempt) and stops. */
+  /** Writes what is buffered (one last attempt), reports an open gap at once, and stops. */
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.gapTimer) clearTimeout(this.gapTimer);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.flushing;
-    await this.flush().catch(() => undefined);
+    await this.flush().catch((err) => this.opts.logger.warn({ err }, 'recorder_final_write_failed'));
+    const gap = this.gap;
+    if (gap && this.opts.onGap && !this.pending.size) {
+      await this.opts.onGap(gap.from, Math.max(gap.to, Date.now())).then(
+        () => {
+          this.gap = null;
+        },
+        (err) => this.opts.logger.warn({ err }, 'recorder_gap_report_failed'),
+      );
+    }
+  }
+
+  /**
+   * True while something recorded here is neither stored nor reported as a gap: the heartbeat then keeps
+   * this worker's recorder entry at a stop, so the reconciler covers it.
+   */
+  unsettled(): boolean {
+    return this.pending.size > 0 || this.gap !== null;
   }
 
   private attemptOf(
     job: Job,
-    ended: number,
+    startedAt: string | null,
+    endedAt: string,
     outcome: AttemptRecord['outcome'],
     error: string | null,
   ): AttemptRecord {
     return {
       attempt: Math.max(job.attemptsStarted ?? 0, job.attemptsMade, 1),
-      started_at: iso(job.processedOn),
-      ended_at: iso(ended),
+      started_at: startedAt,
+      ended_at: endedAt,
       worker: this.opts.worker,
       outcome,
       error,
@@ -256,12 +326,21 @@ export class RunRecorder {
     // Only an end carries a result or an error to cap (the listeners must not carry a huge one); the
     // identity's time is already valid (identityOf), and the store normalises again anyway.
     const p = raw.patch;
-    const u = p.result !== undefined || p.error_message ? prepareUpdate(raw, this.maxResultBytes) : raw;
+    const u =
+      (p.result !== undefined && p.result !== null) || p.error_message
+        ? prepareUpdate(raw, this.maxResultBytes)
+        : raw;
     const prev = this.pending.get(u.run_id);
     if (prev) {
-      // Keep the identity of the first update; later ones of the same job are equal.
-      this.pending.set(u.run_id, mergeUpdates(prev, u));
+      // Not stored yet and owned by this buffer: fold in place (a no-op job's start and end become one
+      // update without copying). Later updates of the same job carry the same identity.
+      Object.assign(prev.patch, u.patch);
+      if (u.seq > prev.seq) prev.seq = u.seq;
+      if (u.logs.length) prev.logs = prev.logs.concat(u.logs).slice(-MAX_RUN_LOGS);
+      if (u.attempt) prev.attempt = u.attempt;
+      if (u.marks) prev.marks = { ...prev.marks, ...u.marks };
     } else {
+      // Every caller builds a fresh update (and patch), so the buffer may own it.
       this.pending.set(u.run_id, u);
       if (this.pending.size > this.maxBuffered) this.dropOldest();
     }
@@ -269,12 +348,44 @@ export class RunRecorder {
   }
 
   private dropOldest(): void {
+    // Everything buffered arrived after the last stored batch was taken: that is where the span starts; it
+    // ends when a batch is stored again.
+    this.widenGap(this.lastStoredTake, Date.now());
     const drop = this.pending.size - this.maxBuffered;
     const it = this.pending.keys();
     for (let i = 0; i < drop; i++) this.pending.delete(it.next().value as string);
     this.droppedCount += drop;
     this.opts.onDropped?.(drop);
     this.opts.logger.error({ dropped: drop }, 'recorder_buffer_overflow');
+  }
+
+  private reporting = false;
+
+  /**
+   * Tells the reconciler of the gap once it is over (the store takes writes, no BullMQ trouble for a while);
+   * retried with the next stored batch until it succeeds.
+   */
+  private reportGap(): void {
+    const gap = this.gap;
+    if (!gap || this.reporting || !this.opts.onGap || Date.now() < gap.to || this.failures) return;
+    this.reporting = true;
+    const version = this.gapVersion;
+    this.opts
+      .onGap(gap.from, gap.to)
+      .then(
+        () => {
+          // Trouble since the report started a new span, from where the reported one ended.
+          this.gap = this.gapVersion === version ? null : { from: gap.to, to: this.gap?.to ?? gap.to };
+          this.opts.logger.info(
+            { from: new Date(gap.from).toISOString(), to: new Date(gap.to).toISOString() },
+            'recorder_gap_reported',
+          );
+        },
+        (err) => this.opts.logger.warn({ err }, 'recorder_gap_report_failed'),
+      )
+      .finally(() => {
+        this.reporting = false;
+      });
   }
 
   private schedule(ms: number): void {
@@ -297,6 +408,7 @@ export class RunRecorder {
 
   private async flush(): Promise<void> {
     if (!this.pending.size) return;
+    const takenAt = Date.now();
     const batch = this.pending;
     this.pending = new Map();
     const updates = [...batch.values()];
@@ -319,6 +431,11 @@ export class RunRecorder {
     }
     if (this.failures) this.opts.logger.info({}, 'recorder_store_recovered');
     this.failures = 0;
+    this.lastStoredTake = takenAt;
+    if (this.gap) {
+      if (this.gap.to < takenAt) this.gap.to = takenAt;
+      this.reportGap();
+    }
     for (const listener of this.listeners) {
       try {
         listener(updates);

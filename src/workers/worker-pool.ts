@@ -92,6 +92,9 @@ export class WorkerPool {
       logErrorsOncePerEpisode(worker, this.opts.logger, 'worker_error', { queue }, null);
       const recorder = this.opts.recorder;
       if (recorder) {
+        // BullMQ trouble (a lost connection, a commit it could not confirm): ends around now may never be
+        // reported here, so the recorder reports them as a gap for the reconciler.
+        worker.on('error', () => recorder.uncertain());
         // Ends are recorded once BullMQ committed them (these events fire after moveToCompleted/Failed).
         worker.on('completed', (job, result) => {
           const identity = this.identityFor(job);
@@ -235,24 +238,18 @@ export class WorkerPool {
       // Cancelled before it started (an early cancel): the processor never runs.
       if (ctx.cancelledBy) throw new UnrecoverableError('cancelled before it started');
       // An error that escapes the processor's async chain (a stream 'error' without a listener, a throwing
-      // timer) fails this run instead of ending the process with every other run in it.
-      let escaped: (err: Error) => void = () => undefined;
-      const escapedError = new Promise<never>((_, reject) => {
-        escaped = reject;
-      });
-      escapedError.catch(() => undefined); // raced below; a late escape after the run ended is only logged
+      // timer) fails this run instead of ending the process with every other run in it; a late escape
+      // after the run ended is only logged.
       const work = runGuarded(
         () => (processor as Processor)(ctx),
         (err) => {
           logger().error({ err, attempt: ctx.attempt }, 'processor_uncaught_error');
           ctx.abort(err);
-          escaped(err);
         },
       );
       const result = def.timeout_seconds
         ? await Promise.race([
             work,
-            escapedError,
             new Promise<never>((_, reject) => {
               timer = setTimeout(() => {
                 const err = new Error(`timed out after ${def.timeout_seconds} s`);
@@ -261,7 +258,7 @@ export class WorkerPool {
               }, def.timeout_seconds! * 1000);
             }),
           ])
-        : await Promise.race([work, escapedError]);
+        : await work;
       if (ctx.cancelledBy)
         throw new UnrecoverableError(`${CANCELLED_REASON_PREFIX} cancelled by ${ctx.cancelledBy}`);
       await ctx.flush();

@@ -1,6 +1,6 @@
 import type { JobSnapshot, LifecycleEvent } from '../../src/monitor/lifecycle';
 import type { RunEventLog } from '../../src/monitor/run-writer';
-import type { LifecycleSource } from '../../src/monitor/tracker';
+import type { GapSource, LifecycleSource, RecordingGap, WorkerEnds } from '../../src/monitor/tracker';
 
 /** A job hash as BullMQ holds it right after `add` (nothing run yet), with `snap` on top. */
 export function jobSnapshot(
@@ -122,6 +122,17 @@ export class ScriptedLifecycleSource implements LifecycleSource, RunEventLog {
     };
   }
 
+  /** The jobs `worker` ended in [fromMs, toMs] (a failed one has a failedReason), as BullMQ's finished sets say. */
+  async endsBy(queue: string, worker: string, fromMs: number, toMs: number): Promise<WorkerEnds> {
+    const out: WorkerEnds = { now: this.clock, completed: [], failed: [] };
+    for (const [key, snap] of this.jobs) {
+      if (!key.startsWith(`${queue}:`) || snap.processedBy !== worker || !snap.finishedOn) continue;
+      if (snap.finishedOn < fromMs || snap.finishedOn > toMs) continue;
+      (snap.failedReason ? out.failed : out.completed).push(key.slice(queue.length + 1));
+    }
+    return out;
+  }
+
   async snapshots(queue: string, jobIds: string[]): Promise<Map<string, JobSnapshot>> {
     this.snapshotReads.push({ queue, jobIds });
     if (this.failSnapshotReads > 0) {
@@ -134,6 +145,20 @@ export class ScriptedLifecycleSource implements LifecycleSource, RunEventLog {
       if (snap) out.set(id, structuredClone(snap));
     }
     return out;
+  }
+}
+
+/** A GapSource whose gaps a test sets; `covered` ones are removed (and remembered). */
+export class ScriptedGaps implements GapSource {
+  readonly pending: RecordingGap[] = [];
+  readonly coveredGaps: RecordingGap[] = [];
+  async gaps(): Promise<RecordingGap[]> {
+    return [...this.pending];
+  }
+  async covered(gap: RecordingGap): Promise<void> {
+    const i = this.pending.indexOf(gap);
+    if (i >= 0) this.pending.splice(i, 1);
+    this.coveredGaps.push(gap);
   }
 }
 

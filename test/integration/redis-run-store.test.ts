@@ -80,6 +80,52 @@ describe('RedisRunStore index layout', () => {
     await deletePrefix(redis, prefix);
   });
 
+  it('counts a finished run into the Prometheus counters once, in the same write (replays and stale updates add nothing)', async () => {
+    const prefix = uniquePrefix('count');
+    const keys = new RedisKeys(prefix);
+    const store = new RedisRunStore(redis, { prefix });
+    const t = Date.now();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const identity = {
+      job_id: 'job_c',
+      queue: 'q',
+      created_at: iso(t),
+      trigger: 'api' as const,
+      user_id: null,
+    };
+    const running = {
+      run_id: 'c1',
+      seq: '000001700000000000-00000001',
+      identity,
+      logs: [],
+      patch: { status: 'running' as const },
+    };
+    const failed = {
+      run_id: 'c1',
+      seq: '000001700000000000-00000002',
+      identity,
+      logs: [],
+      patch: { status: 'failed' as const, duration_ms: 7000, error_message: 'boom' },
+    };
+    await store.apply([running]);
+    await store.apply([failed]);
+    await store.apply([failed, running]); // a replay, and a stale start
+    expect(await redis.hgetall(keys.metric('runs'))).toEqual({ 'job_c\tfailed': '1' });
+    expect(await redis.hgetall(keys.metric('durations'))).toEqual({
+      'job_c\tcount': '1',
+      'job_c\t15': '1',
+      'job_c\tsum': '7',
+    });
+    // A newer ending (a policy's failure, then the worker that finished after all) is a new status: counted.
+    await store.apply([
+      { ...failed, seq: '000001700000000000-00000003', patch: { status: 'completed' as const } },
+    ]);
+    expect(await redis.hget(keys.metric('runs'), 'job_c\tcompleted')).toBe('1');
+    const quiet = new RedisRunStore(redis, { prefix: uniquePrefix('nocount'), countRuns: false });
+    expect(quiet.countsFinishedRuns).toBe(false);
+    await deletePrefix(redis, prefix);
+  });
+
   it('keeps a no-op run small: one listpack hash and one index entry, no log key', async () => {
     const prefix = uniquePrefix('small');
     const keys = new RedisKeys(prefix);
@@ -114,9 +160,19 @@ describe('RedisRunStore index layout', () => {
     expect(await redis.object('ENCODING', keys.run('1000001'))).toBe('listpack');
     expect(await redis.exists(keys.runLogs('1000001'))).toBe(0);
     const all = await redis.keys(`${prefix}*`);
+    // Per run: its hash and one index entry; the directory and the two counter hashes are per deployment.
     expect(all.sort()).toEqual(
-      [keys.runLeafDir, keys.run('1000001'), keys.runLeaf('job_a|completed|api')].sort(),
+      [
+        keys.runLeafDir,
+        keys.run('1000001'),
+        keys.runLeaf('job_a|completed|api'),
+        keys.metric('runs'),
+        keys.metric('durations'),
+      ].sort(),
     );
+    // Counted in the same write, once: the run's status and its duration bucket (1 ms → 0.1 s).
+    expect(await redis.hgetall(keys.metric('runs'))).toEqual({ 'job_a\tcompleted': '1' });
+    expect(await redis.hget(keys.metric('durations'), 'job_a\t0.1')).toBe('1');
     expect(await store.get('1000001')).toMatchObject({
       status: 'completed',
       started_at: iso(now + 1),

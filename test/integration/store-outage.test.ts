@@ -16,7 +16,9 @@ import { bullConnection, createRedis } from '../../src/queues/redis';
 import { RedisRunStore } from '../../src/store/redis-run-store';
 import { RunWriter } from '../../src/monitor/run-writer';
 import { RedisClock } from '../../src/queues/redis-clock';
+import { RedisRecordingGaps } from '../../src/queues/redis-recording-gaps';
 import { RunRecorder } from '../../src/workers/run-recorder';
+import { RedisKeys } from '../../src/queues/redis-keys';
 import { WorkerPool } from '../../src/workers/worker-pool';
 import { memoryLogger } from '../helpers/logger';
 import { OwnRedis, stopAllRedis } from '../helpers/redis-server';
@@ -44,7 +46,7 @@ function newTracker(logger = memoryLogger()) {
     source: new BullmqLifecycleSource(redis, bullConnection(REDIS_URL), prefix),
     store,
     logger: logger.logger,
-    reconcile: { graceMs: 500 },
+    reconcile: { graceMs: 500, gaps: new RedisRecordingGaps(redis, prefix), sweepEveryMs: 200 },
     lookup: (ids) => store.statuses(ids),
   });
   trackers.push(t);
@@ -68,6 +70,14 @@ async function startWorkers(
     worker: 'test-worker',
     maxBufferedRuns,
     onDropped,
+    // As the worker role wires it: a span of dropped updates goes to the reconciler once the store is back.
+    onGap: (fromMs, toMs) =>
+      new RedisRecordingGaps(redis, prefix).report({
+        worker: 'test-worker',
+        queues: registry.queues(),
+        fromMs,
+        toMs,
+      }),
   });
   workers = new WorkerPool({
     registry,
@@ -78,6 +88,7 @@ async function startWorkers(
     concurrency: 5,
     logger: memoryLogger().logger,
     recorder,
+    name: 'test-worker', // BullMQ's processedBy: the reconciler finds this worker's ends by it
   });
   workers.start();
 }
@@ -178,9 +189,14 @@ describe('run store unreachable', () => {
     await own.start();
     const after = await service.enqueueDynamic('dyn_job', { after: true });
     expect(await allCompleted([after.run_id])).toBeTruthy();
-    // What the recorder dropped, the reconciler recorded from BullMQ: every run is complete.
+    // What the recorder dropped, it reported as a gap once the store was back, and the reconciler recorded
+    // those runs from BullMQ: every run is complete, and the gap is gone.
     expect(await allCompleted(during.map((r) => r.run_id))).toBeTruthy();
     expect(reconciler.reconciled).toBeGreaterThan(0);
+    expect(logs2.events()).toContain('recorder_gap_reported');
+    expect(await waitFor(async () => (await redis.llen(new RedisKeys(prefix).recordingGaps)) === 0)).toBe(
+      true,
+    );
     await reconciler.stop();
   });
 });

@@ -2,7 +2,7 @@ import { type RunUpdate, seqFromEventId } from '../../src/monitor/run';
 import { Tracker } from '../../src/monitor/tracker';
 import { MemoryRunStore } from '../../src/store/memory-run-store';
 import { memoryLogger } from '../helpers/logger';
-import { ScriptedLifecycleSource } from '../helpers/scripted-source';
+import { ScriptedGaps, ScriptedLifecycleSource } from '../helpers/scripted-source';
 
 /**
  * The tracker in reconcile mode (workers record their own runs): it writes only what no worker recorded.
@@ -24,6 +24,7 @@ class CountingStore extends MemoryRunStore {
 
 const GRACE = 1000;
 let source: ScriptedLifecycleSource;
+let gaps: ScriptedGaps;
 let store: CountingStore;
 let t: Tracker;
 let t0: number;
@@ -55,6 +56,7 @@ beforeEach(async () => {
   jest.useFakeTimers();
   t0 = Date.now();
   source = new ScriptedLifecycleSource(t0);
+  gaps = new ScriptedGaps();
   store = new CountingStore();
   t = new Tracker({
     queues: ['q'],
@@ -62,7 +64,7 @@ beforeEach(async () => {
     store,
     logger: memoryLogger().logger,
     batchWindowMs: 5,
-    reconcile: { graceMs: GRACE },
+    reconcile: { graceMs: GRACE, gaps, sweepEveryMs: 60_000 },
     lookup: (ids) => store.statuses(ids),
   });
   await t.start();
@@ -81,19 +83,54 @@ it('writes nothing for runs their worker recorded, and moves the checkpoint past
   await t.idle();
   expect(store.writes).toHaveLength(0);
   expect(t.reconciled).toBe(0);
-  // One lookup, for the end only: the added run was taken by a worker (active seen), so it needs none.
-  expect(store.lookups).toBe(1);
+  // No lookup at all: the end is the worker's to report, and the added run was taken (active seen).
+  expect(store.lookups).toBe(0);
   expect(source.checkpoints.get('q')).toBe(evs[2].id);
   expect((await store.get('j1'))?.status).toBe('completed');
 });
 
-it('records the end of a run whose worker died before writing it (store still says running)', async () => {
+it('records the ends a dead worker had not written (its gap), from BullMQ, and only those', async () => {
   await recordedByWorker('j2', 'running', 2);
   source.runToCompletion('q', 'j2', 'job_a', { ok: 2 });
+  await recordedByWorker('j2b', 'completed', 6);
+  source.runToCompletion('q', 'j2b', 'job_a', { ok: 3 });
+  source.setJob('q', 'j2', { name: 'job_a', returnvalue: { ok: 2 } });
   await jest.advanceTimersByTimeAsync(GRACE + 100);
   await t.idle();
+  // The stream alone changes nothing: ends are the workers' to write.
+  expect(t.reconciled).toBe(0);
+  expect((await store.get('j2'))?.status).toBe('running');
+
+  // The worker w:1 stopped beating with its ends stored up to t0: the sweep covers the gap.
+  const gap = { worker: 'w:1', queues: ['q'], fromMs: t0, toMs: t0 + 60_000 };
+  gaps.pending.push(gap);
+  store.lookups = 0;
+  await t.sweep(gaps);
+  await t.idle();
   expect(t.reconciled).toBe(1);
+  expect(store.lookups).toBe(1); // one store read for the gap's two ends
   expect(await store.get('j2')).toMatchObject({ status: 'completed', result: { ok: 2 }, attempts: 1 });
+  expect((await store.get('j2b'))?.result).toBeNull(); // the worker's own record is left as it was
+  expect(gaps.coveredGaps).toEqual([gap]);
+  expect(gaps.pending).toHaveLength(0);
+});
+
+it('keeps a gap when the store is down while covering it, and covers it on the next sweep', async () => {
+  await recordedByWorker('j6', 'running', 2);
+  source.runToCompletion('q', 'j6', 'job_a', { ok: 6 });
+  gaps.pending.push({ worker: 'w:1', queues: ['q'], fromMs: t0, toMs: t0 + 60_000 });
+  const apply = store.apply.bind(store);
+  store.apply = async () => {
+    throw new Error('store down');
+  };
+  await t.sweep(gaps);
+  expect(gaps.pending).toHaveLength(1);
+  store.apply = apply;
+  await jest.advanceTimersByTimeAsync(2000); // the tracker's own retry stores the folded end
+  await t.sweep(gaps);
+  await t.idle();
+  expect((await store.get('j6'))?.status).toBe('completed');
+  expect(gaps.pending).toHaveLength(0);
 });
 
 it('records a job added past the API that no worker took yet as pending, and only that one', async () => {
@@ -122,4 +159,19 @@ it('ignores a stale stall older than what the worker wrote since (its write wins
   await jest.advanceTimersByTimeAsync(20);
   await t.idle();
   expect((await store.get('j5'))?.status).toBe('completed');
+});
+
+it('ends a removed run the store has unfinished, and makes no run of a job removed before it ever was one', async () => {
+  await recordedByWorker('j7', 'running', 0);
+  source.setJob('q', 'j7', { name: 'job_a' });
+  source.emit('q', 'removed', 'j7', { prev: 'active' });
+  // A scheduler's next slot (a delayed job, never a run) removed by a pause: no phantom "unknown" run.
+  source.emit('q', 'removed', 'j8', { prev: 'delayed' });
+  await jest.advanceTimersByTimeAsync(GRACE + 100);
+  await t.idle();
+  expect(await store.get('j7')).toMatchObject({
+    status: 'failed',
+    error_message: 'removed from the queue while active',
+  });
+  expect(await store.get('j8')).toBeNull();
 });

@@ -161,3 +161,78 @@ it('tells its listeners what it stored, after the write', async () => {
   await rec.idle();
   expect(seen).toEqual(['r5:running']);
 });
+
+describe('what the heartbeat publishes for the reconciler (storedThrough, gaps)', () => {
+  function recorderWithGaps() {
+    const gaps: [number, number][] = [];
+    const r = new RunRecorder({
+      writer: new RunWriter(store),
+      clock,
+      logger: log.logger,
+      worker: 'w:1',
+      maxBufferedRuns: 2,
+      onGap: async (from, to) => {
+        gaps.push([from, to]);
+      },
+    });
+    return { r, gaps };
+  }
+
+  it('is now when nothing waits, and the last stored batch while updates wait for a store that is down', async () => {
+    const { r } = recorderWithGaps();
+    await jest.advanceTimersByTimeAsync(1000);
+    const idle = r.storedThrough();
+    expect(idle).toBe(Date.now());
+    store.down = true;
+    r.started(job('a1'), r.identityOf(job('a1'), def));
+    await jest.advanceTimersByTimeAsync(5000);
+    expect(r.storedThrough()).toBeLessThanOrEqual(idle);
+    expect(r.unsettled()).toBe(true);
+    await r.stop();
+  });
+
+  it('reports the span of dropped updates once the store is back, and holds storedThrough before it until then', async () => {
+    const { r, gaps } = recorderWithGaps();
+    const before = Date.now();
+    store.down = true;
+    for (const id of ['d1', 'd2', 'd3', 'd4']) r.started(job(id), r.identityOf(job(id), def));
+    expect(r.dropped).toBe(2);
+    expect(r.storedThrough()).toBeLessThanOrEqual(before);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(gaps).toEqual([]); // not while the store is down
+    store.down = false;
+    await jest.advanceTimersByTimeAsync(30_000);
+    await r.idle();
+    expect(gaps).toHaveLength(1);
+    const [from, to] = gaps[0];
+    expect(from).toBeLessThanOrEqual(before);
+    expect(to).toBeGreaterThan(before);
+    expect(r.unsettled()).toBe(false);
+    expect(r.storedThrough()).toBe(Date.now());
+    expect(log.events()).toContain('recorder_gap_reported');
+    await r.stop();
+  });
+
+  it('reports a gap around BullMQ trouble once it has been quiet for a while (a commit whose reply was lost)', async () => {
+    const { r, gaps } = recorderWithGaps();
+    const t = Date.now();
+    r.uncertain();
+    await jest.advanceTimersByTimeAsync(2000);
+    r.uncertain(); // trouble goes on: the span grows
+    expect(r.storedThrough()).toBeLessThanOrEqual(t - 30_000);
+    await jest.advanceTimersByTimeAsync(4000);
+    expect(gaps).toEqual([]);
+    await jest.advanceTimersByTimeAsync(2000);
+    expect(gaps).toEqual([[t - 30_000, t + 2000 + 5000]]);
+    expect(r.unsettled()).toBe(false);
+    await r.stop();
+  });
+
+  it('reports an open gap at once when it stops', async () => {
+    const { r, gaps } = recorderWithGaps();
+    r.uncertain();
+    await r.stop();
+    expect(gaps).toHaveLength(1);
+    expect(r.unsettled()).toBe(false);
+  });
+});
