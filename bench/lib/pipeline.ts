@@ -246,7 +246,8 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
     // A run counts when its final record is written (the recorder's or the reconciler's write), not when
     // the worker finished it: lag = write time - job.finishedOn (ended_at).
     // Kept cheap (it runs on the measured side only): times are parsed into lags after the round.
-    const ends: { at: number; ended: string | null | undefined }[] = [];
+    const endAt: number[] = [];
+    const endedAt: (string | null | undefined)[] = [];
     const recorded = new Set<string>();
     let lastRecordedAt = 0;
     const watch = (updates: readonly RunUpdate[]) => {
@@ -256,7 +257,8 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
         if ((st === 'completed' || st === 'failed' || st === 'skipped') && !recorded.has(u.run_id)) {
           recorded.add(u.run_id);
           lastRecordedAt = now;
-          ends.push({ at: now, ended: u.patch.ended_at });
+          endAt.push(now);
+          endedAt.push(u.patch.ended_at);
         }
       }
     };
@@ -270,7 +272,8 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
     if (recorded.size < o.jobs) throw new Error(`only ${recorded.size} of ${o.jobs} runs recorded`);
     const t2 = lastRecordedAt;
     const ms = t2 - t0;
-    const lags = ends.filter((e) => e.ended).map((e) => e.at - Date.parse(e.ended!));
+    const lags: number[] = [];
+    for (let i = 0; i < endAt.length; i++) if (endedAt[i]) lags.push(endAt[i] - Date.parse(endedAt[i]!));
     return {
       side: o.side,
       jobs: o.jobs,

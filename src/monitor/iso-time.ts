@@ -1,8 +1,9 @@
 /**
  * Times as runs store them: canonical ISO-8601 strings (`2026-12-01T10:20:30.456Z`), converted to and from
  * epoch milliseconds on every run write. `Date#toISOString` and `Date.parse` cost about a microsecond each,
- * and a run write converts half a dozen times, so both directions keep the formatted second of the last
- * conversion: times written together fall in the same second, and only the milliseconds change.
+ * and a run write converts half a dozen times: formatting keeps the formatted seconds of the last few
+ * conversions (times written together fall in a few seconds, only the milliseconds change), parsing reads
+ * the digits.
  */
 
 /** The seconds formatted last (a run's times span a few: enqueued, started, ended) and their prefixes. */
@@ -10,6 +11,8 @@ const SLOTS = 8;
 const seconds = new Array<number>(SLOTS).fill(Number.NaN);
 /** `YYYY-MM-DDTHH:MM:SS.` of `seconds[i]`. */
 const prefixes = new Array<string>(SLOTS).fill('\u0000');
+/** `000Z` … `999Z`. */
+const MILLIS_Z = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(3, '0')}Z`);
 
 function prefixOf(second: number): string {
   const slot = second & (SLOTS - 1);
@@ -24,8 +27,7 @@ function prefixOf(second: number): string {
 export function isoFromMs(ms: number): string {
   if (!(ms >= 0 && ms < 253402300800000) || ms % 1 !== 0) return new Date(ms).toISOString();
   const second = Math.floor(ms / 1000);
-  const milli = ms - second * 1000;
-  return `${prefixOf(second)}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+  return prefixOf(second) + MILLIS_Z[ms - second * 1000];
 }
 
 /** Like {@link isoFromMs}, null for null, undefined and 0 (a BullMQ timestamp that is not set). */
@@ -33,25 +35,46 @@ export function isoOrNull(ms: number | null | undefined): string | null {
   return ms ? isoFromMs(ms) : null;
 }
 
+/** Two decimal digits at `i` (NaN unless both are digits). */
+function digits2(s: string, i: number): number {
+  const a = s.charCodeAt(i) - 48;
+  const b = s.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : Number.NaN;
+}
+
+/** Days from 1970-01-01 to a civil date (proleptic Gregorian; Howard Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /**
  * Epoch ms of a canonical ISO string (exactly what {@link isoFromMs} or `toISOString` writes for years
- * 0–9999), NaN for anything else: a string that merely parses (another format, an offset, a day that rolls
- * over) is not canonical, and callers keep such text as it is.
+ * 1970–9999), NaN for anything else: a string that merely parses (another format, an offset, a day that
+ * rolls over, a time before the epoch) is not canonical, and callers keep such text as it is. Read digit by
+ * digit: no Date object, no cache.
  */
 export function msFromCanonicalIso(s: string): number {
-  if (s.length !== 24 || s.charCodeAt(23) !== 90 /* Z */ || s.charCodeAt(19) !== 46 /* . */)
-    return Number.NaN;
-  const d0 = s.charCodeAt(20) - 48;
-  const d1 = s.charCodeAt(21) - 48;
-  const d2 = s.charCodeAt(22) - 48;
-  if (d0 < 0 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return Number.NaN;
-  const milli = d0 * 100 + d1 * 10 + d2;
-  for (let slot = 0; slot < SLOTS; slot++) {
-    if (s.startsWith(prefixes[slot])) return seconds[slot] * 1000 + milli;
-  }
-  const ms = Date.parse(s);
-  if (!Number.isFinite(ms) || ms < 0) return Number.NaN;
-  const second = Math.floor(ms / 1000);
-  // Canonical only if formatting it again gives the same text (rejects rolled-over days and the like).
-  return s.startsWith(prefixOf(second)) && ms - second * 1000 === milli ? ms : Number.NaN;
+  if (s.length !== 24 || s.charCodeAt(23) !== 90 /* Z */) return Number.NaN;
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84) return Number.NaN; // - - T
+  if (s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58 || s.charCodeAt(19) !== 46) return Number.NaN; // : : .
+  const y = digits2(s, 0) * 100 + digits2(s, 2);
+  const mo = digits2(s, 5);
+  const d = digits2(s, 8);
+  const h = digits2(s, 11);
+  const mi = digits2(s, 14);
+  const sec = digits2(s, 17);
+  const m0 = s.charCodeAt(20) - 48;
+  const ms3 = digits2(s, 21);
+  if (!(y >= 1970) || !(mo >= 1 && mo <= 12) || !(h <= 23) || !(mi <= 59) || !(sec <= 59)) return Number.NaN;
+  if (!(m0 >= 0 && m0 <= 9) || Number.isNaN(ms3)) return Number.NaN;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (!(d >= 1 && d <= (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo - 1]))) return Number.NaN;
+  return ((daysFromCivil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + m0 * 100 + ms3;
 }

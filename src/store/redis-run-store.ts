@@ -2,6 +2,7 @@ import { type ChainableCommander, type Redis, ReplyError } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   ACTIVE_STATUSES,
+  type RunPatch,
   type AttemptRecord,
   DEFAULT_RUN_RESULT_MAX_BYTES,
   isMarksOnly,
@@ -128,9 +129,19 @@ function decodeValue(field: string, v: string): unknown {
 }
 
 /** An attempt record as one short string (under the hash's listpack value limit for a normal attempt). */
-function encodeAttempt(a: AttemptRecord): string {
-  const t = (v: string | null) => (v === null ? '' : encodeTime(v));
-  return JSON.stringify([t(a.started_at), t(a.ended_at), a.worker, a.outcome, a.error]);
+function encodeAttempt(a: AttemptRecord, patch?: RunPatch, sa?: string, ea?: string): string {
+  return JSON.stringify([
+    attemptTime(a.started_at, patch?.started_at, sa),
+    attemptTime(a.ended_at, patch?.ended_at, ea),
+    a.worker,
+    a.outcome,
+    a.error,
+  ]);
+}
+/** An attempt's time as stored: usually the same text as the update's own start or end, encoded already. */
+function attemptTime(v: string | null, same?: string | null, encoded?: string): string {
+  if (v === null) return '';
+  return v === same && encoded !== undefined ? encoded : encodeTime(v);
 }
 function decodeAttempt(n: number, v: string): AttemptRecord {
   const [s, e, worker, outcome, error] = JSON.parse(v) as [
@@ -172,7 +183,7 @@ export function encodeUpdate(u: RunUpdate): string[] {
     '', // [9] mark pairs
     '', // [10] mark nulls
     u.attempt ? String(u.attempt.attempt) : '',
-    u.attempt ? encodeAttempt(u.attempt) : '',
+    '', // [12] the attempt record, below (it reuses the patch's encoded times)
     '', // [13] search terms
   ];
   let n = 3;
@@ -183,12 +194,18 @@ export function encodeUpdate(u: RunUpdate): string[] {
   out[4] = String(n);
   const patch = u.patch as Record<string, unknown>;
   n = 0;
+  let sa: string | undefined;
+  let ea: string | undefined;
   for (const k in patch) {
     const v = patch[k];
     if (v === undefined || v === null || !(k in FIELD)) continue;
-    n += pushPair(out, FIELD[k as Stored], encodeValue(k, v));
+    const value = encodeValue(k, v);
+    if (k === 'started_at') sa = value;
+    else if (k === 'ended_at') ea = value;
+    n += pushPair(out, FIELD[k as Stored], value);
   }
   out[5] = String(n);
+  if (u.attempt) out[11] = encodeAttempt(u.attempt, u.patch, sa, ea);
   n = 0;
   for (const k in patch) {
     if (patch[k] !== null || !(k in FIELD)) continue;

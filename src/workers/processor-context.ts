@@ -49,20 +49,22 @@ export class RunContext<P = unknown> implements ProcessorContext<P> {
   readonly attempt: number;
   private readonly startedAt = Date.now();
   private lastBullProgressAt = 0;
-  private bullProgress: Promise<void> = Promise.resolve();
+  /** BullMQ progress write in flight, if any (most runs never report progress). */
+  private bullProgress: Promise<void> | null = null;
   private childLogger: Logger | null = null;
   private controller: AbortController | null = null;
   /** Who cancelled the run (set by WorkerPool.cancel); the attempt then ends as `cancelled`. */
   cancelledBy: string | null = null;
 
   /**
-   * @param makeLogger builds the run's child logger; called on first use only (most runs never log
-   *   through pino, and a child logger per job showed up in the throughput profile).
+   * @param parentLogger the worker's logger; the run's child logger (queue, job and run ids) is made on first
+   *   use only (most runs never log through pino, and a child logger per job showed in the throughput profile).
    */
   constructor(
     readonly job: Job,
     private readonly sink: RunSink,
-    private readonly makeLogger: () => Logger,
+    private readonly parentLogger: Logger,
+    private readonly queue: string,
   ) {
     const env = (job.data ?? {}) as JobEnvelope;
     this.runId = job.id!;
@@ -85,7 +87,11 @@ export class RunContext<P = unknown> implements ProcessorContext<P> {
   }
 
   get logger(): Logger {
-    this.childLogger ??= this.makeLogger();
+    this.childLogger ??= this.parentLogger.child({
+      queue: this.queue,
+      job_id: this.jobId,
+      run_id: this.runId,
+    });
     return this.childLogger;
   }
 
@@ -105,8 +111,8 @@ export class RunContext<P = unknown> implements ProcessorContext<P> {
     this.sink.log([{ time: new Date().toISOString(), level, message: String(message).slice(0, 2000) }]);
   }
 
-  /** Waits for a BullMQ progress write still in flight; called when the attempt ends. */
-  async flush(): Promise<void> {
-    await this.bullProgress;
+  /** The BullMQ progress write still in flight, for the worker to wait on when the attempt ends (or null). */
+  flush(): Promise<void> | null {
+    return this.bullProgress;
   }
 }

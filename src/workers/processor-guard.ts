@@ -55,40 +55,66 @@ function settled(): void {
   if (pending === 0 && RESOURCE_STORE !== undefined) current.disable();
 }
 
+/** One guarded processor call: where its escaped error goes, at most once. */
+class Guarded<A, T> implements GuardedRun {
+  private escaped = false;
+  reject: ((err: Error) => void) | null = null;
+
+  constructor(
+    private readonly arg: A,
+    private readonly onEscape: (arg: A, err: Error) => void,
+  ) {}
+
+  escape(err: Error): void {
+    if (this.escaped) return;
+    this.escaped = true;
+    this.onEscape(this.arg, err);
+    this.reject?.(err);
+  }
+
+  /** Settles `out` with the processor's outcome, unless an escape rejected it first. */
+  follow(work: Promise<T>, resolve: (v: T) => void, reject: (err: unknown) => void): void {
+    work.then(
+      (v) => {
+        settled();
+        resolve(v);
+      },
+      (err) => {
+        settled();
+        reject(err);
+      },
+    );
+  }
+}
+
 /**
- * Runs `fn` (a processor) so that any error escaping its async chain rejects the returned promise (after
- * `onEscape` heard it) rather than crashing the process: the worker pool fails the run with that error, its
- * log lines kept. An escape after the processor settled only reaches `onEscape` (it is logged).
+ * Runs `fn(arg)` (a processor and its context) so that any error escaping its async chain rejects the
+ * returned promise (after `onEscape(arg, err)` heard it) rather than crashing the process: the worker pool
+ * fails the run with that error, its log lines kept. An escape after the processor settled only reaches
+ * `onEscape` (it is logged). No closure per call: the hot path of every job.
  */
-export function runGuarded<T>(fn: () => Promise<T>, onEscape: (err: Error) => void): Promise<T> {
+export function runGuarded<A, T>(
+  fn: (arg: A) => Promise<T>,
+  arg: A,
+  onEscape: (arg: A, err: Error) => void,
+): Promise<T> {
   if (!installed) {
     process.on('uncaughtException', onUncaught);
     installed = true;
   }
+  const guard = new Guarded<A, T>(arg, onEscape);
   pending++;
+  let work: Promise<T>;
+  try {
+    // Called inside the storage's context, so every resource the processor creates carries the guard.
+    const out = current.run(guard, fn, arg) as Promise<T> | T;
+    work = out instanceof Promise ? out : Promise.resolve(out);
+  } catch (err) {
+    settled();
+    return Promise.reject(err);
+  }
   return new Promise<T>((resolve, reject) => {
-    let escaped = false;
-    const run: GuardedRun = {
-      escape(err) {
-        if (escaped) return;
-        escaped = true;
-        onEscape(err);
-        reject(err);
-      },
-    };
-    current.run(run, () => {
-      Promise.resolve()
-        .then(fn)
-        .then(
-          (v) => {
-            settled();
-            resolve(v);
-          },
-          (err) => {
-            settled();
-            reject(err);
-          },
-        );
-    });
+    guard.reject = reject;
+    guard.follow(work, resolve, reject);
   });
 }

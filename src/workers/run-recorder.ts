@@ -5,6 +5,7 @@ import type { JobDefinition } from '../monitor/registry';
 import {
   type AttemptRecord,
   DEFAULT_RUN_RESULT_MAX_BYTES,
+  FINISHED_STATUSES,
   MAX_RUN_LOGS,
   MAX_STACK_LINES,
   mergeUpdates,
@@ -42,6 +43,11 @@ export interface RunRecorderOptions {
   maxBufferedRuns?: number;
   /** Cap on `result` and `error_message` (RUN_RESULT_MAX_BYTES). */
   maxResultBytes?: number;
+  /**
+   * How long a run's start waits before it is written on its own (default 100 ms): a run that ends, reports
+   * progress or logs sooner is written once, start and end together (most short jobs cost one write).
+   */
+  startDelayMs?: number;
   onDropped?: (count: number) => void;
   /**
    * Hears the span of ends that may be missing from the store because updates were dropped (buffer full
@@ -62,6 +68,8 @@ export function stackOf(err: unknown): string | null {
   return stack ? stack.split('\n').slice(0, MAX_STACK_LINES).join('\n') : null;
 }
 
+const FINISHED = new Set<string>(FINISHED_STATUSES);
+
 /** How far back a BullMQ error makes ends uncertain (a commit whose reply was lost, retried meanwhile). */
 export const UNCERTAIN_BEFORE_MS = 30_000;
 /** How long after the last BullMQ error ends stay uncertain. */
@@ -80,6 +88,10 @@ export const UNCERTAIN_AFTER_MS = 5_000;
  */
 export class RunRecorder {
   private pending = new Map<string, RunUpdate>();
+  /** Starts not written yet, with when they started (see {@link RunRecorderOptions.startDelayMs}). */
+  private starting = new Map<string, { job: Job; identity: RunIdentity; at: number }>();
+  private startTimer: NodeJS.Timeout | null = null;
+  private readonly startDelayMs: number;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private failures = 0;
@@ -104,6 +116,7 @@ export class RunRecorder {
 
   constructor(private readonly opts: RunRecorderOptions) {
     this.flushMs = opts.flushMs ?? 10;
+    this.startDelayMs = opts.startDelayMs ?? 100;
     this.maxBatch = opts.maxBatch ?? 500;
     this.maxBuffered = opts.maxBufferedRuns ?? 100_000;
     this.maxResultBytes = opts.maxResultBytes ?? DEFAULT_RUN_RESULT_MAX_BYTES;
@@ -121,7 +134,7 @@ export class RunRecorder {
 
   /** Runs whose changes wait to be written. */
   bufferedRuns(): number {
-    return this.pending.size;
+    return this.pending.size + this.starting.size;
   }
 
   /**
@@ -178,7 +191,17 @@ export class RunRecorder {
 
   /** An attempt started on this worker (BullMQ moved the job to active). */
   started(job: Job, identity: RunIdentity): void {
-    this.add({
+    if (this.startDelayMs <= 0 || this.stopped) {
+      this.add(this.startUpdate(job, identity));
+      return;
+    }
+    // Built only if the run is still going when its start is due (most short runs end first).
+    this.starting.set(job.id!, { job, identity, at: Date.now() });
+    if (!this.startTimer) this.scheduleStarts(this.startDelayMs);
+  }
+
+  private startUpdate(job: Job, identity: RunIdentity): RunUpdate {
+    return {
       run_id: job.id!,
       seq: this.opts.clock.seq(),
       identity,
@@ -191,7 +214,26 @@ export class RunRecorder {
         worker: this.opts.worker,
       },
       logs: NO_LOGS,
-    });
+    };
+  }
+
+  /** Moves the starts that waited long enough (all of them with `all`) to the buffer that is written. */
+  private releaseStarts(all = false): void {
+    const cutoff = Date.now() - this.startDelayMs;
+    for (const [id, s] of this.starting) {
+      if (!all && s.at > cutoff) break; // insertion order: the rest started later
+      this.starting.delete(id);
+      this.add(this.startUpdate(s.job, s.identity));
+    }
+  }
+
+  private scheduleStarts(ms: number): void {
+    this.startTimer = setTimeout(() => {
+      this.startTimer = null;
+      this.releaseStarts();
+      const next = this.starting.values().next();
+      if (!next.done) this.scheduleStarts(Math.max(1, next.value.at + this.startDelayMs - Date.now()));
+    }, ms);
   }
 
   /** Progress a processor reported. */
@@ -234,6 +276,7 @@ export class RunRecorder {
       ended_at: endedAt,
       duration_ms: started ? Math.max(0, ended - started) : null,
       attempts: attempt.attempt,
+      stalls: job.stalledCounter ?? 0,
       worker: this.opts.worker,
     };
     if (!skipped) {
@@ -273,6 +316,7 @@ export class RunRecorder {
 
   /** Resolves when everything recorded so far is stored (tests, shutdown). */
   idle(): Promise<void> {
+    this.releaseStarts(true);
     if (!this.pending.size && !this.flushing) return Promise.resolve();
     this.schedule(0);
     return new Promise((resolve) => this.idleWaiters.push(resolve));
@@ -282,6 +326,9 @@ export class RunRecorder {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.gapTimer) clearTimeout(this.gapTimer);
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.startTimer = null;
+    this.releaseStarts(true);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.flushing;
@@ -302,7 +349,7 @@ export class RunRecorder {
    * this worker's recorder entry at a stop, so the reconciler covers it.
    */
   unsettled(): boolean {
-    return this.pending.size > 0 || this.gap !== null;
+    return this.pending.size > 0 || this.starting.size > 0 || this.gap !== null;
   }
 
   private attemptOf(
@@ -323,6 +370,15 @@ export class RunRecorder {
   }
 
   private add(raw: RunUpdate): void {
+    const start = this.starting.get(raw.run_id);
+    if (start) {
+      // The run does something else before its start was written: both go in the next batch, as one; an end
+      // that carries the start's fields (time, attempt, stalls, worker) makes the start unnecessary.
+      this.starting.delete(raw.run_id);
+      const p = raw.patch;
+      const endCarriesStart = p.status !== undefined && FINISHED.has(p.status) && p.started_at !== undefined;
+      if (!endCarriesStart) this.add(this.startUpdate(start.job, start.identity));
+    }
     // Only an end carries a result or an error to cap (the listeners must not carry a huge one); the
     // identity's time is already valid (identityOf), and the store normalises again anyway.
     const p = raw.patch;

@@ -40,14 +40,35 @@ export interface WorkerPoolOptions {
   maxStalledCount?: number;
 }
 
-/** Bound on {@link WorkerPool.identities} (a cache: clearing it only costs recomputing). */
-const MAX_KEPT_IDENTITIES = 10_000;
 /** How long a cancel request for a run not running here waits for that run to start here. */
 export const EARLY_CANCEL_MS = 60_000;
 const MAX_EARLY_CANCELS = 1000;
 
 /** Where progress and logs go when nothing records runs in this process (tests of the pool alone). */
 const NO_SINK: RunSink = { progress: () => undefined, log: () => undefined };
+
+/** A run's progress and log lines, to the recorder (a class: no closures per job on the hot path). */
+class RecorderSink implements RunSink {
+  constructor(
+    private readonly recorder: RunRecorder,
+    private readonly runId: string,
+    private readonly identity: RunIdentity,
+  ) {}
+
+  progress(processed: number, total: number): void {
+    this.recorder.progress(this.runId, this.identity, processed, total);
+  }
+
+  log(lines: Parameters<RunSink['log']>[0]): void {
+    this.recorder.log(this.runId, this.identity, lines);
+  }
+}
+
+/** An error escaped the processor's async chain: the run fails with it (see runGuarded). */
+function failEscaped(ctx: RunContext, err: Error): void {
+  ctx.logger.error({ err, attempt: ctx.attempt }, 'processor_uncaught_error');
+  ctx.abort(err);
+}
 
 /**
  * One BullMQ Worker per queue, dispatching each job to the processor its registry entry names.
@@ -59,8 +80,8 @@ export class WorkerPool {
   private readonly hardStop = new AbortController();
   /** Runs in progress in this process (aborted together on a hard stop). */
   private readonly active = new Set<RunContext>();
-  /** Identities of the runs started here, until BullMQ reports their end (see identityFor). */
-  private readonly identities = new Map<string, RunIdentity>();
+  /** Identities of the attempts started here, by BullMQ's job object, until it reports their end. */
+  private readonly identities = new WeakMap<Job, RunIdentity>();
   /** The same runs by run id, for {@link cancel}. */
   private readonly byRunId = new Map<string, RunContext>();
   /**
@@ -141,13 +162,13 @@ export class WorkerPool {
   }
 
   /**
-   * A run's identity for the recorder: the one computed when this process started the attempt (kept until
-   * BullMQ reports its end), else computed now. Null for a job name the registry doesn't know.
+   * A run's identity for the recorder: the one computed when this process started the attempt (on the job
+   * object BullMQ passes to its end event), else computed now. Null for a job name the registry doesn't know.
    */
   private identityFor(job: Job): RunIdentity | null {
-    const known = job.id ? this.identities.get(job.id) : undefined;
+    const known = this.identities.get(job);
     if (known) {
-      this.identities.delete(job.id!);
+      this.identities.delete(job);
       return known;
     }
     const def = job.id ? this.opts.registry.get(job.name) : undefined;
@@ -185,27 +206,15 @@ export class WorkerPool {
       // The name is not echoed: it is whatever was put in the queue, and the error becomes run text and alerts.
       throw new UnrecoverableError('no registered job or processor for this job name');
     }
-    let log: Logger | undefined;
-    const logger = () => {
-      log ??= this.opts.logger.child({ queue: def.queue, job_id: def.job_id, run_id: job.id });
-      return log;
-    };
     const recorder = this.opts.recorder;
     const identity = recorder?.identityOf(job, def);
     if (recorder && identity) {
       recorder.started(job, identity);
-      // Kept for the end event; an attempt BullMQ never reports back (lock lost) must not leak it.
-      if (this.identities.size >= MAX_KEPT_IDENTITIES) this.identities.clear();
-      this.identities.set(job.id!, identity);
+      // Kept by the job object BullMQ hands back with its `completed`/`failed` event (weakly: nothing leaks).
+      this.identities.set(job, identity);
     }
-    const sink: RunSink =
-      recorder && identity
-        ? {
-            progress: (processed, total) => recorder.progress(job.id!, identity, processed, total),
-            log: (lines) => recorder.log(job.id!, identity, lines),
-          }
-        : NO_SINK;
-    const ctx = new RunContext(job, sink, logger);
+    const sink: RunSink = recorder && identity ? new RecorderSink(recorder, job.id!, identity) : NO_SINK;
+    const ctx = new RunContext(job, sink, this.opts.logger, def.queue);
 
     // The run id holds the lock, so a retry of the same run (after a stall) takes it again.
     const lock =
@@ -240,13 +249,7 @@ export class WorkerPool {
       // An error that escapes the processor's async chain (a stream 'error' without a listener, a throwing
       // timer) fails this run instead of ending the process with every other run in it; a late escape
       // after the run ended is only logged.
-      const work = runGuarded(
-        () => (processor as Processor)(ctx),
-        (err) => {
-          logger().error({ err, attempt: ctx.attempt }, 'processor_uncaught_error');
-          ctx.abort(err);
-        },
-      );
+      const work = runGuarded(processor as Processor, ctx, failEscaped);
       const result = def.timeout_seconds
         ? await Promise.race([
             work,
@@ -261,7 +264,8 @@ export class WorkerPool {
         : await work;
       if (ctx.cancelledBy)
         throw new UnrecoverableError(`${CANCELLED_REASON_PREFIX} cancelled by ${ctx.cancelledBy}`);
-      await ctx.flush();
+      const progressWrite = ctx.flush(); // rarely one: most runs never report progress
+      if (progressWrite) await progressWrite;
       return result ?? null;
     } catch (err) {
       if (ctx.cancelledBy) {
@@ -275,13 +279,17 @@ export class WorkerPool {
       const message = err instanceof Error ? err.message : String(err);
       ctx.log(`attempt ${ctx.attempt} failed: ${message}`, 'error');
       await ctx.flush();
-      logger().warn({ err: message, attempt: ctx.attempt }, 'job_attempt_failed');
+      ctx.logger.warn({ err, attempt: ctx.attempt }, 'job_attempt_failed');
       throw err;
     } finally {
       clearTimeout(timer);
       this.active.delete(ctx);
       if (this.byRunId.get(ctx.runId) === ctx) this.byRunId.delete(ctx.runId);
-      if (lock) await lock.release().catch(() => undefined);
+      if (lock) {
+        await lock
+          .release()
+          .catch((err) => ctx.logger.warn({ err, job_id: def.job_id }, 'job_lock_release_failed'));
+      }
     }
   }
 }

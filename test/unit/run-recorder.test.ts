@@ -158,8 +158,27 @@ it('tells its listeners what it stored, after the write', async () => {
   const identity = rec.identityOf(job('r5'), def);
   rec.started(job('r5'), identity);
   await jest.advanceTimersByTimeAsync(10);
-  await rec.idle();
+  expect(seen).toEqual([]); // a start alone waits (startDelayMs, 100 ms by default)
+  await jest.advanceTimersByTimeAsync(100);
   expect(seen).toEqual(['r5:running']);
+});
+
+it('writes a start alone only after startDelayMs; a run that ends sooner costs one write', async () => {
+  const quick = job('q1');
+  const idQ = rec.identityOf(quick, def);
+  rec.started(quick, idQ);
+  await jest.advanceTimersByTimeAsync(50);
+  rec.completed(job('q1', { finishedOn: ms + 5, attemptsMade: 1 }), idQ, null);
+  const slow = job('s1');
+  rec.started(slow, rec.identityOf(slow, def));
+  await jest.advanceTimersByTimeAsync(20);
+  expect(store.writes.map((w) => w.map((u) => `${u.run_id}:${u.patch.status}`))).toEqual([['q1:completed']]);
+  expect((await store.get('q1'))?.started_at).not.toBeNull();
+  await jest.advanceTimersByTimeAsync(100);
+  expect(store.writes.flat().map((u) => `${u.run_id}:${u.patch.status}`)).toEqual([
+    'q1:completed',
+    's1:running',
+  ]);
 });
 
 describe('what the heartbeat publishes for the reconciler (storedThrough, gaps)', () => {
@@ -171,6 +190,7 @@ describe('what the heartbeat publishes for the reconciler (storedThrough, gaps)'
       logger: log.logger,
       worker: 'w:1',
       maxBufferedRuns: 2,
+      startDelayMs: 0,
       onGap: async (from, to) => {
         gaps.push([from, to]);
       },
