@@ -71,9 +71,12 @@ export class RedisKeys {
     return `${this.runsBase}D`;
   }
 
-  /** A user's index leaf (same leaf names, only runs with that `user_id`). */
+  /**
+   * A user's index leaf (same leaf names, only runs with that `user_id`). The length prefix counts UTF-8
+   * bytes, as the store's Lua `#user` does, so a Hebrew or emoji user id names the same key on both sides.
+   */
   runUserLeaf(userId: string, leaf: string): string {
-    return `${this.runsBase}U:${userId.length}:${userId}|${leaf}`;
+    return `${this.runsBase}U:${Buffer.byteLength(userId, 'utf8')}:${userId}|${leaf}`;
   }
 
   /** Set of one user's existing {@link runUserLeaf} names. */
