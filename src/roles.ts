@@ -92,7 +92,7 @@ export function monitorRole(d: {
     name: 'monitor',
     async start() {
       await d.observability.startMonitor(d.tracker, d.alerts);
-      publishRunEvents(d.tracker, new RedisRunEventBus(d.redis, d.prefix), (err) =>
+      publishRunEvents(d.tracker, new RedisRunEventBus(d.redis, d.prefix, d.logger), (err) =>
         d.logger.warn({ err }, 'run_events_publish_failed'),
       );
     },

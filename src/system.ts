@@ -238,6 +238,7 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
   // #12: paused jobs live in Redis (every process sees them; a pause survives restarts).
   const pauses = new RedisPauseStore(requestRedis, config.QUEUE_PREFIX);
   const service = new JobsService(registry, store, new BullmqEnqueuer(queues), {
+    logger: logger.child({ component: 'jobs' }),
     pauses,
     schedules: new BullmqScheduleControl(registry, queues, pauses),
   });
@@ -337,7 +338,7 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
       maxResultBytes: config.RUN_RESULT_MAX_BYTES,
     });
     observability.watchApplied(recorder);
-    publishRunEvents(recorder, new RedisRunEventBus(requestRedis, config.QUEUE_PREFIX), (err) =>
+    publishRunEvents(recorder, new RedisRunEventBus(requestRedis, config.QUEUE_PREFIX, workerLogger), (err) =>
       workerLogger.warn({ err }, 'run_events_publish_failed'),
     );
     workers = new WorkerPool({
@@ -400,7 +401,12 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
       },
     });
     // #12 bulk retry/cancel: state in Redis, unfinished ones resumed when the API starts.
-    const bulk = new BulkActions(store, new RedisBulkStore(requestRedis, config.QUEUE_PREFIX), actions);
+    const bulk = new BulkActions(
+      store,
+      new RedisBulkStore(requestRedis, config.QUEUE_PREFIX),
+      actions,
+      apiLogger.child({ component: 'bulk' }),
+    );
     const app = createApp({
       service,
       actions,
