@@ -1,6 +1,5 @@
 import { GrammyError } from 'grammy';
 import type { Logger } from 'pino';
-import { redactUrlsIn } from '../logger';
 import {
   type Alert,
   cooldownSubject,
@@ -132,7 +131,7 @@ export class AlertEngine {
         return true;
       } catch (err) {
         if (attempt === attempts || this.abort.signal.aborted || isPermanent(err)) {
-          this.failed(alert, channel, d.target, err as Error, attempt);
+          this.failed(alert, channel, d.target, err, attempt);
           return false;
         }
         const delay = retryDelayMs(attempt, backoff_ms);
@@ -142,13 +141,13 @@ export class AlertEngine {
             channel,
             target: d.target,
             attempt,
-            err: redactUrlsIn((err as Error).message),
+            err,
             retry_in_ms: delay,
           },
           'alert_delivery_retry',
         );
         if (!(await this.sleep(delay))) {
-          this.failed(alert, channel, d.target, err as Error, attempt);
+          this.failed(alert, channel, d.target, err, attempt);
           return false;
         }
       }
@@ -156,11 +155,9 @@ export class AlertEngine {
     return false;
   }
 
-  private failed(alert: Alert, channel: string, target: string, err: Error, attempts: number): void {
-    this.opts.logger.error(
-      { rule: alert.rule, channel, target, attempts, err: redactUrlsIn(err.message) },
-      'alert_delivery_failed',
-    );
+  /** Logged as `{ err }` (stack kept); the logger redacts URLs and secrets in it (src/logger.ts). */
+  private failed(alert: Alert, channel: string, target: string, err: unknown, attempts: number): void {
+    this.opts.logger.error({ rule: alert.rule, channel, target, attempts, err }, 'alert_delivery_failed');
   }
 
   /** Waits `ms`; false when the engine was stopped meanwhile. */

@@ -89,7 +89,7 @@ export function createChatOps(
             bot.api.setWebhook(webhookUrl, { secret_token: secret, allowed_updates: [...ALLOWED_UPDATES] }),
           )
           .then(() => logger.info({ mode, username: bot.botInfo.username }, 'bot_started'))
-          .catch((err: Error) => logger.error({ err: err.message }, 'bot_webhook_failed'));
+          .catch((err: unknown) => logger.error({ err }, 'bot_webhook_failed'));
         return;
       }
       bot
@@ -98,13 +98,13 @@ export function createChatOps(
           onStart: (me) => logger.info({ mode, username: me.username }, 'bot_started'),
         })
         .then(() => logger.info({}, 'bot_stopped'))
-        .catch((err: Error) => logger.error({ err: err.message }, 'bot_polling_failed'));
+        .catch((err: unknown) => logger.error({ err }, 'bot_polling_failed'));
     },
     async stop() {
       if (!bot.isRunning()) return;
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        bot.stop().catch((err: Error) => logger.warn({ err: err.message }, 'bot_stop_failed')),
+        bot.stop().catch((err: unknown) => logger.warn({ err }, 'bot_stop_failed')),
         new Promise((r) => {
           timer = setTimeout(r, 5000);
         }),
