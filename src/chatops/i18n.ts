@@ -57,6 +57,8 @@ export interface Messages {
     job_not_found: (job: string) => string;
     run_not_found: (run: string) => string;
     run_not_failed: (run: string, status: string) => string;
+    /** The run store or the queues can't be reached (StoreUnavailableError): nothing was done. */
+    store_unavailable: string;
     other: (message: string) => string;
   };
   moreInDashboard: string;
@@ -143,6 +145,7 @@ const en: Messages = {
     job_not_found: (job) => `❓ No job ${job}.`,
     run_not_found: (run) => `❓ No run ${run} (it may be older than the 7 days kept).`,
     run_not_failed: (run, status) => `🚫 Run ${run} is ${status}; only failed runs can be retried.`,
+    store_unavailable: '⏳ The job store is unreachable right now, nothing was done. Try again in a minute.',
     other: (message) => `⚠️ That did not work: ${message}`,
   },
   moreInDashboard: '… more in the dashboard',
@@ -229,6 +232,7 @@ const he: Messages = {
     job_not_found: (job) => `❓ אין Job בשם ${job}.`,
     run_not_found: (run) => `❓ אין הרצה ${run} (אולי היא ישנה מ-7 הימים שנשמרים).`,
     run_not_failed: (run, status) => `🚫 הרצה ${run} במצב ${status}; אפשר להריץ שוב רק הרצות שנכשלו.`,
+    store_unavailable: '⏳ מאגר ההרצות לא זמין כרגע, לא בוצע דבר. נסו שוב בעוד דקה.',
     other: (message) => `⚠️ הפעולה לא הצליחה: ${message}`,
   },
   moreInDashboard: '… עוד בדשבורד',
