@@ -265,7 +265,7 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
     service,
     new AuditLog(auditStore.store, logger.child({ component: 'audit' })),
   );
-  list.push({ name: 'audit', start: async () => {}, stop: () => auditStore.close() });
+  list.push({ name: 'audit', start: () => auditStore.start(), stop: () => auditStore.close() });
 
   let tracker: Tracker | undefined;
   if (roles.has('monitor') && alertsConfig) {
