@@ -99,11 +99,6 @@ export class RedisKeys {
     return `${this.runsBase}Q:${term}`;
   }
 
-  /** Older index names (`i:<name>`), no longer written; kept for tools that read an older deployment. */
-  runIndex(name: string): string {
-    return `${this.runsBase}i:${name}`;
-  }
-
   // --- Tracker, live stream, scheduler, workers ----------------------------------------------------
 
   /** Last events-stream id the tracker stored for a queue (string, monotonic). */
@@ -171,11 +166,6 @@ export class RedisKeys {
   /** Shared Prometheus counters: `runs`, `durations`, `alerts` hashes and the `stuck` gauge hash. */
   metric(name: 'runs' | 'durations' | 'alerts' | 'stuck'): string {
     return `${this.tag}:metrics:${name}`;
-  }
-
-  /** Marker that a finished run was counted once. */
-  metricCounted(runId: string): string {
-    return `${this.tag}:metrics:counted:${runId}`;
   }
 
   // --- Dashboard sessions (src/dashboard/session.ts) -----------------------------------------------

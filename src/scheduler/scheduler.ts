@@ -7,6 +7,7 @@ import { SCHEDULER_TRIGGERED_BY } from '../monitor/principal';
 import type { JobDefinition, JobRegistry } from '../monitor/registry';
 import type { QueueSet } from '../queues/queue-set';
 import { RedisKeys } from '../queues/redis-keys';
+import { takeForever } from '../queues/redis-lock';
 
 export interface SyncReport {
   created: string[];
@@ -121,7 +122,11 @@ export class Scheduler {
       (j) => j.job_type === 'once' && j.enabled && !paused.has(j.job_id),
     )) {
       // No TTL: a `once` job is enqueued a single time for the life of the deployment.
-      const first = await this.redis.set(this.keys.scheduledOnce(job.job_id), new Date().toISOString(), 'NX');
+      const first = await takeForever(
+        this.redis,
+        this.keys.scheduledOnce(job.job_id),
+        new Date().toISOString(),
+      );
       if (first) {
         await this.queues.get(job.queue).add(job.job_id, {
           trigger: 'scheduled',
