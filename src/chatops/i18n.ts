@@ -1,4 +1,5 @@
 import type { RunStatus } from '../monitor/run';
+import { RUN_WORDS } from '../monitor/run-words';
 
 /** Languages the bot speaks (BOT_LOCALE). */
 export type Locale = 'en' | 'he';
@@ -110,14 +111,7 @@ const en: Messages = {
   neverRan: 'never ran',
   stuck: 'stuck',
   paused: 'paused',
-  status: {
-    pending: 'pending',
-    running: 'running',
-    completed: 'completed',
-    failed: 'failed',
-    skipped: 'skipped',
-    cancelled: 'cancelled',
-  },
+  status: RUN_WORDS.en.status,
   category: 'Category',
   type: 'Type',
   schedule: 'Schedule',
@@ -197,14 +191,7 @@ const he: Messages = {
   neverRan: 'עוד לא רץ',
   stuck: 'תקוע',
   paused: 'מושהה',
-  status: {
-    pending: 'ממתין',
-    running: 'רץ',
-    completed: 'הושלם',
-    failed: 'נכשל',
-    skipped: 'דולג',
-    cancelled: 'בוטל',
-  },
+  status: RUN_WORDS.he.status,
   category: 'קטגוריה',
   type: 'סוג',
   schedule: 'תזמון',
@@ -267,12 +254,12 @@ const WORDS: Record<
   en: {
     nextRun: 'Next run',
     jobType: { repeating: 'repeating', cron: 'cron', once: 'once', dynamic: 'dynamic' },
-    trigger: { scheduled: 'scheduled', manual: 'manual', api: 'api' },
+    trigger: RUN_WORDS.en.trigger,
   },
   he: {
     nextRun: 'הרצה הבאה',
     jobType: { repeating: 'חוזר', cron: 'תזמון cron', once: 'חד-פעמי', dynamic: 'דינמי' },
-    trigger: { scheduled: 'מתוזמן', manual: 'ידני', api: 'מהאפליקציה' },
+    trigger: RUN_WORDS.he.trigger,
   },
 };
 
