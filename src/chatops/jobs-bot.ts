@@ -188,7 +188,13 @@ async function jobsCommand(rawArg: string, deps: BotDeps, send: Send, owner = fa
     if (owner && !job.is_dynamic && job.paused !== undefined)
       addPauseButton(kb, job.job_id, job.paused, deps);
     const next =
-      def.enabled && !def.is_dynamic ? await deps.vis.schedules?.nextRunAt(def).catch(() => null) : null;
+      def.enabled && !def.is_dynamic
+        ? await deps.vis.schedules?.nextRunAt(def).catch((err: unknown) => {
+            // the details are still worth sending without the next run time
+            deps.logger.warn({ err, job_id: def.job_id }, 'bot_next_run_failed');
+            return null;
+          })
+        : null;
     return send(formatJobDetails(job, runs, fc, next), kb.inline_keyboard[0]?.length ? kb : undefined);
   }
   if (service.categories().includes(arg)) return send(formatOverview(await service.jobsOverview(arg), fc));
