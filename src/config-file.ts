@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /** A configuration problem, with a message that names the file, the field and the reason. */
 export class ConfigError extends Error {
@@ -12,6 +12,31 @@ export class ConfigError extends Error {
     super(message);
     this.name = 'ConfigError';
   }
+}
+
+/** The items of a comma list, trimmed, empty ones dropped: `' a, b,,'` → `['a', 'b']`. */
+export function splitCommaList(v: string): string[] {
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/**
+ * A comma-list setting (`ROLES=api,worker`, `TELEGRAM_ADMIN_IDS=1,2`): a string (`default` when unset, else
+ * empty) read with {@link splitCommaList}, each item checked by `item`; `min` items at least. Every comma list
+ * of the configuration is this schema, so they all split, trim and report errors (`ROLES[1]: …`) alike.
+ */
+export function commaList<T extends z.ZodType<unknown, string> = z.ZodString>(
+  item?: T,
+  opts: { default?: string; min?: number; error?: string } = {},
+) {
+  const items = z.array((item ?? z.string()) as T);
+  return z
+    .string()
+    .default(opts.default ?? '')
+    .transform(splitCommaList)
+    .pipe(opts.min ? items.min(opts.min, opts.error ? { error: opts.error } : undefined) : items);
 }
 
 /** `jobs[2].interval_seconds` from a zod issue path. */

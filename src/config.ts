@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { ConfigError, formatPath } from './config-file';
+import { ConfigError, commaList, formatPath, splitCommaList } from './config-file';
 import { ACCESS_ROLES, type AccessRole } from './monitor/principal';
 import { parseAllowedHosts } from './recordings/address-policy';
 
@@ -43,6 +43,25 @@ const url = (schemes: string[]) =>
       { error: `expected a ${schemes.join(' or ')} URL` },
     );
 
+/**
+ * A string setting (empty when unset) read by `parse`, whose Error becomes the setting's config error (with
+ * `hint` after it), e.g. `API_TOKENS: entry 2 ("ci"): role must be one of …`.
+ */
+function parsedWith<T>(parse: (v: string) => T, hint?: string) {
+  return z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      try {
+        return parse(v);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        ctx.addIssue({ code: 'custom', message: hint ? `${message} (${hint})` : message });
+        return z.NEVER;
+      }
+    });
+}
+
 /** An address, a CIDR or one of Express's proxy names, as `trust proxy` accepts them. */
 function isProxyAddress(v: string): boolean {
   if (['loopback', 'linklocal', 'uniquelocal'].includes(v)) return true;
@@ -73,11 +92,7 @@ export const MIN_TOKEN_LENGTH = 16;
  */
 export function parseApiTokens(v: string): ApiTokenEntry[] {
   const out: ApiTokenEntry[] = [];
-  const entries = v
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
-  entries.forEach((entry, i) => {
+  splitCommaList(v).forEach((entry, i) => {
     const a = entry.indexOf(':');
     const b = a < 0 ? -1 : entry.indexOf(':', a + 1);
     const name = a < 0 ? '' : entry.slice(0, a).trim();
@@ -101,34 +116,14 @@ export function parseApiTokens(v: string): ApiTokenEntry[] {
   return out;
 }
 
-const idList = z
-  .string()
-  .default('')
-  .transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.string().regex(/^-?\d{1,20}$/, { error: 'expected a comma list of numeric ids' })));
+const idList = commaList(z.string().regex(/^-?\d{1,20}$/, { error: 'expected a comma list of numeric ids' }));
 
 /** A comma list of `host:port` (empty: unset). */
-const hostPortList = z
-  .string()
-  .default('')
-  .transform((v) =>
-    v
-      .split(',')
-      .map((x) => x.trim())
-      .filter(Boolean),
-  )
-  .pipe(
-    z.array(
-      z
-        .string()
-        .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'expected host:port,host:port' }),
-    ),
-  );
+const hostPortList = commaList(
+  z
+    .string()
+    .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'expected host:port,host:port' }),
+);
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -145,29 +140,13 @@ const envSchema = z.object({
     z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
   ),
   /** Named tokens with roles: `name:role:token,…` (role viewer, operator or admin). */
-  API_TOKENS: z
-    .string()
-    .default('')
-    .transform((v, ctx) => {
-      try {
-        return parseApiTokens(v);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
+  API_TOKENS: parsedWith(parseApiTokens),
   JOBS_CONFIG: z.string().default('config/jobs.yml'),
   ALERTS_CONFIG: z.string().default('config/alerts.yml'),
-  ROLES: z
-    .string()
-    .default(ALL_ROLES.join(','))
-    .transform((v) =>
-      v
-        .split(',')
-        .map((r) => r.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.enum(ALL_ROLES, { error: `expected a comma list of ${ALL_ROLES.join(', ')}` })).min(1)),
+  ROLES: commaList(z.enum(ALL_ROLES, { error: `expected a comma list of ${ALL_ROLES.join(', ')}` }), {
+    default: ALL_ROLES.join(','),
+    min: 1,
+  }),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9{}_-]{1,64}$/, { error: 'expected letters, digits, _ - { }' })
@@ -179,15 +158,7 @@ const envSchema = z.object({
    * Payload keys whose values the run detail masks (case-insensitive, at any depth); URL query strings are
    * cut from every value whatever this says.
    */
-  REDACT_KEYS: z
-    .string()
-    .default('url,token,password,secret,authorization')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((k) => k.trim())
-        .filter(Boolean),
-    ),
+  REDACT_KEYS: commaList(z.string(), { default: 'url,token,password,secret,authorization' }),
   SHUTDOWN_GRACE_SECONDS: num(30),
   JOB_ATTEMPTS: int(3, 1),
   JOB_BACKOFF_MS: int(5000, 0),
@@ -236,10 +207,7 @@ const envSchema = z.object({
       const t = v.trim();
       if (t === '' || t === 'false') return false;
       if (/^\d+$/.test(t)) return Number(t);
-      const list = t
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
+      const list = splitCommaList(t);
       const bad = list.filter((a) => !isProxyAddress(a));
       if (bad.length) {
         ctx.addIssue({
@@ -293,20 +261,7 @@ const envSchema = z.object({
   /** The whole download (connect, redirects, body) must end within this, s. */
   RECORDING_DOWNLOAD_TIMEOUT_SECONDS: int(120, 1),
   /** Host names, IPs or CIDRs (comma list) a download may reach although private/loopback; default none. */
-  RECORDING_ALLOWED_HOSTS: z
-    .string()
-    .default('')
-    .transform((v, ctx) => {
-      try {
-        return parseAllowedHosts(v);
-      } catch (err) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${(err as Error).message} (expected a comma list of host names, IPs or CIDRs)`,
-        });
-        return z.NEVER;
-      }
-    }),
+  RECORDING_ALLOWED_HOSTS: parsedWith(parseAllowedHosts, 'expected a comma list of host names, IPs or CIDRs'),
   /** Retry-After (s) of a normal 202, and of a 202 while a recovery download is under way. */
   RECORDING_RETRY_AFTER_SECONDS: int(2, 1),
   RECORDING_RECOVERY_RETRY_AFTER_SECONDS: int(5, 1),

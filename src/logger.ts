@@ -78,6 +78,12 @@ export function redactUrl(raw: string): string {
     u.password = '';
     changed = true;
   }
+  // A Telegram Bot API URL carries the bot token in its path (`/bot<id>:<secret>/sendMessage`).
+  const path = u.pathname.replace(/\/bot\d+:[^/]+/g, '/bot***');
+  if (path !== u.pathname) {
+    u.pathname = path;
+    changed = true;
+  }
   for (const name of [...new Set(u.searchParams.keys())]) {
     if (isSecretParam(name)) {
       u.searchParams.set(name, '***');
@@ -92,17 +98,42 @@ export function redactUrlsIn(text: string): string {
   return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (m) => redactUrl(m));
 }
 
-/** What pino puts in place of a redacted value: URLs and messages are cleaned, anything else blanked. */
+/** Fields blanked wherever they appear inside a logged error (lower-case). */
+const SECRET_FIELDS = new Set([
+  'token',
+  'authorization',
+  'cookie',
+  'password',
+  'bot_token',
+  'webhook_url',
+  'db_health_token',
+  'api_tokens',
+  'telegram_bot_token',
+]);
+/** How deep a logged error's own fields are cleaned; anything deeper is left out. */
+const ERR_DEPTH = 5;
+
+/**
+ * A serialized error (pino's err serializer ran first) made safe to log: every string in it, at any depth
+ * (its message and stack, a wrapped error's — grammY's HttpError keeps the fetch error that quotes the Bot
+ * API URL — and any other field), has its URLs redacted; secret-named fields are blanked.
+ */
+function cleanErr(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return redactUrlsIn(value);
+  if (!value || typeof value !== 'object') return value;
+  if (depth >= ERR_DEPTH) return '[…]';
+  if (Array.isArray(value)) return value.map((v) => cleanErr(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_FIELDS.has(k.toLowerCase()) ? '[redacted]' : cleanErr(v, depth + 1);
+  }
+  return out;
+}
+
+/** What pino puts in place of a redacted value: URLs and errors are cleaned, anything else blanked. */
 function censor(value: unknown, path: string[]): unknown {
   const field = path[path.length - 1];
-  if (field === 'err') {
-    if (typeof value === 'string') return redactUrlsIn(value);
-    if (!value || typeof value !== 'object') return value;
-    // The serialized error (pino's err serializer ran first): clean its message and stack.
-    const e = { ...(value as Record<string, unknown>) };
-    for (const k of ['message', 'stack']) if (typeof e[k] === 'string') e[k] = redactUrlsIn(e[k] as string);
-    return e;
-  }
+  if (field === 'err') return cleanErr(value, 0);
   if (URL_FIELDS.includes(field)) return typeof value === 'string' ? redactUrl(value) : value;
   return '[redacted]';
 }

@@ -4,6 +4,7 @@ import { AlertEngine } from './alerts/alert-engine';
 import { type AlertsConfig, loadAlertsConfig } from './alerts/alerts-config';
 import { buildChannels } from './alerts/channels/build-channels';
 import type { Config } from './config';
+import type { Lifecycle } from './launcher';
 import { RedisEventBus } from './events/redis-event-bus';
 import { RedisEventConsumer } from './events/redis-event-consumer';
 import { logErrorsOncePerEpisode } from './log-once';
@@ -13,7 +14,7 @@ import { SharedCounters } from './metrics/shared-counters';
 import type { EventBus } from './monitor/events';
 import type { JobRegistry } from './monitor/registry';
 import { RUN_RETENTION_SECONDS } from './monitor/run';
-import type { AppliedSource } from './monitor/run-events';
+import { type AppliedSource, publishRunEvents } from './monitor/run-events';
 import { failureEvents } from './monitor/failure-events';
 import type { RunStore } from './monitor/run-store';
 import { StuckMonitor } from './monitor/stuck-monitor';
@@ -22,6 +23,7 @@ import { BullmqQueueProbe } from './queues/queue-probe';
 import type { QueueSet } from './queues/queue-set';
 import { RedisKeys } from './queues/redis-keys';
 import { RedisLock, takeOnce } from './queues/redis-lock';
+import { RedisRunEventBus } from './queues/redis-run-events';
 
 /** The environment `${VAR}` references in alerts.yml are filled from: the process env plus config values. */
 export function alertsEnv(config: Config, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -51,13 +53,18 @@ export interface ObservabilityDeps {
   markRunFailed?: (run: JobRun, reason: string) => Promise<void>;
   /** The one writer's marks (JobsService.markRun): the stuck monitor's `stuck` flags. */
   markRun?: (run: JobRun, marks: RunMarks) => Promise<void>;
+  /** Monitor role: the reconciler whose stored batches are counted and published, and alerts.yml. */
+  monitor?: { tracker: Tracker; alerts: AlertsConfig };
 }
 
 /**
  * Stuck detection, events, alerts and metrics, wired for one process. `metrics` exists in every process
- * (mount it in the API); `startMonitor` runs the monitor-role parts next to the tracker.
+ * (mount it in the API). As a {@link Lifecycle} it is the monitor role's part (built with `deps.monitor`):
+ * `start()` counts and publishes what the tracker stores and runs the alert engine and the stuck monitor,
+ * `stop(deadline)` ends them; it starts before the tracker so no stored batch goes unseen.
  */
-export class Observability {
+export class Observability implements Lifecycle {
+  readonly name = 'monitor';
   readonly metrics: Metrics;
   readonly events: EventBus;
   private readonly counters: SharedCounters;
@@ -101,13 +108,22 @@ export class Observability {
   }
 
   /**
-   * Monitor role: run counters and `job_failed` from the tracker, the stuck monitor, and the alert engine
-   * reading the event stream.
+   * Monitor role: run counters and `job_failed` from the tracker, the live-stream publisher (every batch the
+   * tracker stores goes to the live stream of every API process), the stuck monitor, and the alert engine
+   * reading the event stream. @throws when built without `deps.monitor`
    */
-  async startMonitor(tracker: Tracker, alertsConfig: AlertsConfig): Promise<void> {
+  async start(): Promise<void> {
     const { config, logger } = this.deps;
+    if (!this.deps.monitor) throw new Error('the monitor role needs a tracker and the alerts config');
+    const { tracker, alerts: alertsConfig } = this.deps.monitor;
     const log = logger.child({ role: 'monitor' });
     this.watchApplied(tracker);
+    const trackerLog = logger.child({ role: 'tracker' });
+    publishRunEvents(
+      tracker,
+      new RedisRunEventBus(this.deps.requestRedis, config.QUEUE_PREFIX, trackerLog),
+      (err) => trackerLog.warn({ err }, 'run_events_publish_failed'),
+    );
 
     const alertLog = logger.child({ role: 'alerts' });
     const keys = new RedisKeys(config.QUEUE_PREFIX);
@@ -157,10 +173,13 @@ export class Observability {
     this.monitor.start();
   }
 
-  /** Stops scanning (releasing the lock), reading events, and pending alert retries. */
-  async stop(): Promise<void> {
+  /**
+   * Stops scanning (releasing the lock), reading events, and pending alert retries; deliveries in progress get
+   * until `deadline`, at most 2 s (the parts stopped after this one share the deadline).
+   */
+  async stop(deadline: number): Promise<void> {
     await this.monitor?.stop();
     await this.consumer?.stop();
-    await this.alerts?.stop();
+    await this.alerts?.stop(Math.min(deadline, Date.now() + 2000));
   }
 }

@@ -2,20 +2,14 @@ import type { Server } from 'node:http';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { AlertsConfig } from './alerts/alerts-config';
-import type { ChatOps } from './chatops/chatops';
 import type { Dashboard } from './dashboard';
 import type { Lifecycle } from './launcher';
-import { publishRunEvents } from './monitor/run-events';
 import type { RedisClock } from './queues/redis-clock';
 import type { RunRecorder } from './workers/run-recorder';
 import type { RunStore } from './monitor/run-store';
 import type { Tracker } from './monitor/tracker';
-import type { Observability } from './observability';
 import type { QueueSet } from './queues/queue-set';
 import { waitReady } from './queues/redis';
-import { RedisRunEventBus } from './queues/redis-run-events';
-import type { Scheduler } from './scheduler/scheduler';
 import type { WorkerHeartbeat } from './workers/heartbeat';
 import type { CancelListener } from './workers/cancel-listener';
 import type { WorkerPool } from './workers/worker-pool';
@@ -75,31 +69,6 @@ export function connectionsPart(c: {
   };
 }
 
-/**
- * Monitor role: run counters and failure events from the tracker, the stuck monitor, alerts, and the live-stream
- * publisher (every batch the tracker stores goes to the live stream of every API process). Started before the
- * tracker so no stored update goes unseen; stopped after it.
- */
-export function monitorRole(d: {
-  observability: Observability;
-  tracker: Tracker;
-  alerts: AlertsConfig;
-  redis: Redis;
-  prefix: string;
-  logger: Logger;
-}): Lifecycle {
-  return {
-    name: 'monitor',
-    async start() {
-      await d.observability.startMonitor(d.tracker, d.alerts);
-      publishRunEvents(d.tracker, new RedisRunEventBus(d.redis, d.prefix), (err) =>
-        d.logger.warn({ err }, 'run_events_publish_failed'),
-      );
-    },
-    stop: () => d.observability.stop(),
-  };
-}
-
 /** Tracker (monitor role): folds BullMQ's lifecycle events into runs; on stop, stores what it has received. */
 export function trackerRole(tracker: Tracker): Lifecycle {
   return {
@@ -109,17 +78,6 @@ export function trackerRole(tracker: Tracker): Lifecycle {
       await within(tracker.idle(), Math.min(2000, left(deadline)));
       await tracker.stop();
     },
-  };
-}
-
-/** Scheduler role: keeps BullMQ's job schedulers in step with the registry. */
-export function schedulerRole(scheduler: Scheduler): Lifecycle {
-  return {
-    name: 'scheduler',
-    start: async () => {
-      await scheduler.start();
-    },
-    stop: async () => scheduler.stop(),
   };
 }
 
@@ -195,13 +153,4 @@ export class ApiRole implements Lifecycle {
     if (!(await within(closed, left(deadline)))) server.closeAllConnections();
     await Promise.all([closed, streams]);
   }
-}
-
-/** Bot role: the Telegram bot (long polling, or the webhook the API role serves). */
-export function botRole(chatops: ChatOps): Lifecycle {
-  return {
-    name: 'bot',
-    start: async () => chatops.start(),
-    stop: () => chatops.stop(),
-  };
 }

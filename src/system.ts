@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { createApp } from './api/app';
 import { TokenDirectory } from './api/auth';
 import { type ChatOps, createChatOps } from './chatops/chatops';
-import type { Config } from './config';
+import type { Config, Role } from './config';
 import type { AlertsConfig } from './alerts/alerts-config';
 import { createDashboard, type Dashboard } from './dashboard';
 import { logErrorsOncePerEpisode } from './log-once';
@@ -35,15 +35,7 @@ import { bullConnection, closeBullConnection, createRedis } from './queues/redis
 import { RedisClock } from './queues/redis-clock';
 import { redisDurabilityWarnings } from './queues/redis-durability';
 import { RedisRunEventBus } from './queues/redis-run-events';
-import {
-  ApiRole,
-  botRole,
-  connectionsPart,
-  monitorRole,
-  schedulerRole,
-  trackerRole,
-  workerRole,
-} from './roles';
+import { ApiRole, connectionsPart, trackerRole, workerRole } from './roles';
 import { Scheduler } from './scheduler/scheduler';
 import { BullmqScheduleControl } from './scheduler/schedule-control';
 import { RedisPauseStore } from './queues/redis-pauses';
@@ -231,17 +223,59 @@ interface Connected {
   alertsConfig: AlertsConfig | null;
 }
 
+/** What every role builder may use: the connected parts and the objects every process shares. */
+interface Shared extends Connected {
+  config: Config;
+  logger: Logger;
+  options: StartOptions;
+  service: JobsService;
+  observability: Observability;
+  recordings: Recordings;
+  /** Audited operator actions, shared by the API, the dashboard and the bot. */
+  actions: OperatorActions;
+  /** The reconciler (monitor role only). */
+  tracker?: Tracker;
+  /** The bot (bot role with TELEGRAM_BOT_TOKEN); the api role mounts its webhook. */
+  chatops?: ChatOps;
+  workersSource: RedisWorkersSource;
+}
+
+/** The objects a running System exposes besides its connections. */
+type Exposed = Pick<System, 'tracker' | 'recorder' | 'scheduler' | 'workers' | 'dashboard'> & {
+  api?: ApiRole;
+};
+
+/** What one role adds to the process: its parts in start order, and what the System exposes of it. */
+interface RoleParts {
+  parts: Lifecycle[];
+  exposes?: Exposed;
+}
+
+/**
+ * The roles in start order (the Launcher stops them in reverse): the monitor listens before anything is
+ * stored, the reconciler outlives the workers, the API stops taking work first, the bot last to start.
+ * A new role is one entry here and its builder below.
+ */
+const ROLE_BUILDERS: readonly { role: Role; build(s: Shared): RoleParts }[] = [
+  { role: 'monitor', build: monitorParts },
+  { role: 'scheduler', build: schedulerParts },
+  { role: 'worker', build: workerParts },
+  { role: 'api', build: apiParts },
+  { role: 'bot', build: botParts },
+];
+
 /** The roles `config.ROLES` asks for, in start order, and the objects a `System` exposes. */
 function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Connected) {
-  const { registry, store, queues, requestRedis, backgroundRedis, alertsConfig, warnings } = c;
-  const connection = c.bullmq;
+  const { registry, store, queues, requestRedis, alertsConfig } = c;
   const roles = new Set(config.ROLES);
   // #12: paused jobs live in Redis (every process sees them; a pause survives restarts).
   const pauses = new RedisPauseStore(requestRedis, config.QUEUE_PREFIX);
   const service = new JobsService(registry, store, new BullmqEnqueuer(queues), {
+    logger: logger.child({ component: 'jobs' }),
     pauses,
     schedules: new BullmqScheduleControl(registry, queues, pauses),
   });
+  const tracker = roles.has('monitor') && alertsConfig ? buildTracker(config, logger, c) : undefined;
   const observability = new Observability({
     config,
     logger,
@@ -249,140 +283,22 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
     store,
     queues,
     requestRedis,
-    backgroundRedis,
+    backgroundRedis: c.backgroundRedis,
     markRunFailed: (run, reason) => service.markRunFailed(run, reason),
     markRun: (run, marks) => service.markRun(run, marks),
+    ...(tracker && alertsConfig ? { monitor: { tracker, alerts: alertsConfig } } : {}),
   });
   const recordings = createRecordings(
     config,
     { redis: requestRedis, jobs: service, logger },
     { onResponse: (status) => observability.metrics.recordingRequest(status), ...options.recordings },
   );
-  const list: Lifecycle[] = [];
   // Operator actions and their audit log (Redis stream, or MongoDB with MONGO_URL), shared by API, dashboard, bot.
   const auditStore = createAuditStore(config, requestRedis);
   const actions = new OperatorActions(
     service,
     new AuditLog(auditStore.store, logger.child({ component: 'audit' })),
   );
-  list.push({ name: 'audit', start: async () => {}, stop: () => auditStore.close() });
-
-  let tracker: Tracker | undefined;
-  if (roles.has('monitor') && alertsConfig) {
-    tracker = new Tracker({
-      queues: registry.queues(),
-      source: new BullmqLifecycleSource(
-        backgroundRedis,
-        connection,
-        config.QUEUE_PREFIX,
-        undefined,
-        logger.child({ role: 'tracker' }),
-      ),
-      store,
-      logger: logger.child({ role: 'tracker' }),
-      maxBufferedRuns: config.TRACKER_MAX_BUFFERED_RUNS,
-      maxResultBytes: config.RUN_RESULT_MAX_BYTES,
-      isRegistered: (jobId, queue) => registry.get(jobId)?.queue === queue,
-      searchKeysOf: (jobId) => registry.get(jobId)?.search_keys,
-      // Workers record their own runs; the tracker reconciles what they can't report: BullMQ-only changes
-      // (filtered where the streams live) and the ends of workers that died or dropped updates (gaps).
-      reconcile: {
-        graceMs: config.RECONCILE_GRACE_MS,
-        gaps: new RedisRecordingGaps(backgroundRedis, config.QUEUE_PREFIX),
-      },
-      lookup: (ids) => store.statuses(ids),
-    });
-    list.push(
-      monitorRole({
-        observability,
-        tracker,
-        alerts: alertsConfig,
-        redis: requestRedis,
-        prefix: config.QUEUE_PREFIX,
-        logger: logger.child({ role: 'tracker' }),
-      }),
-      trackerRole(tracker),
-    );
-  }
-
-  let scheduler: Scheduler | undefined;
-  if (roles.has('scheduler')) {
-    scheduler = new Scheduler(
-      registry,
-      queues,
-      backgroundRedis,
-      config.QUEUE_PREFIX,
-      logger.child({ role: 'scheduler' }),
-      undefined,
-      new RedisPauseStore(backgroundRedis, config.QUEUE_PREFIX),
-    );
-    list.push(schedulerRole(scheduler));
-  }
-
-  let workers: WorkerPool | undefined;
-  let recorder: RunRecorder | undefined;
-  if (roles.has('worker')) {
-    const processors = {
-      ...buildProcessors({
-        queues,
-        retentionSeconds: config.JOB_RETENTION_SECONDS,
-        recordings: recordings.processorDeps,
-      }),
-      ...options.processors,
-    };
-    const workerLogger = logger.child({ role: 'worker' });
-    const workerName = `${hostname()}:${process.pid}`;
-    const clock = new RedisClock(backgroundRedis);
-    recorder = new RunRecorder({
-      writer: new RunWriter(store),
-      clock,
-      logger: workerLogger,
-      worker: workerName,
-      maxBufferedRuns: config.TRACKER_MAX_BUFFERED_RUNS,
-      maxResultBytes: config.RUN_RESULT_MAX_BYTES,
-      onGap: (fromMs, toMs) =>
-        new RedisRecordingGaps(backgroundRedis, config.QUEUE_PREFIX).report({
-          worker: workerName,
-          queues: registry.queues(),
-          fromMs,
-          toMs,
-        }),
-    });
-    observability.watchApplied(recorder);
-    publishRunEvents(recorder, new RedisRunEventBus(requestRedis, config.QUEUE_PREFIX), (err) =>
-      workerLogger.warn({ err }, 'run_events_publish_failed'),
-    );
-    workers = new WorkerPool({
-      recorder,
-      name: workerName,
-      registry,
-      processors,
-      redis: backgroundRedis,
-      connection,
-      prefix: config.QUEUE_PREFIX,
-      concurrency: config.WORKER_CONCURRENCY,
-      logger: workerLogger,
-      stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
-      lockDuration: config.WORKER_LOCK_DURATION_MS,
-      maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
-      ...options.workerOverrides,
-    });
-    const pool = workers;
-    const heartbeat = new WorkerHeartbeat({
-      redis: backgroundRedis,
-      prefix: config.QUEUE_PREFIX,
-      id: pool.name,
-      queues: registry.queues(),
-      concurrency: config.WORKER_CONCURRENCY,
-      activeRuns: () => pool.activeRunIds(),
-      intervalMs: config.WORKER_HEARTBEAT_SECONDS * 1000,
-      logger: workerLogger,
-      recorder,
-    });
-    const cancels = new CancelListener(backgroundRedis, config.QUEUE_PREFIX, pool, workerLogger);
-    list.push(workerRole(workers, workerLogger, { recorder, clock }, heartbeat, cancels));
-  }
-
   const workersSource = new RedisWorkersSource(requestRedis, config.QUEUE_PREFIX, queues);
   const chatops = roles.has('bot')
     ? createChatOps(config, service, logger.child({ role: 'bot' }), {
@@ -391,68 +307,210 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
         actions,
       })
     : undefined;
-
-  let api: ApiRole | undefined;
-  let dashboard: Dashboard | undefined;
-  if (roles.has('api')) {
-    const apiLogger = logger.child({ role: 'api' });
-    dashboard = createDashboard({
-      config,
-      registry,
-      store,
-      queues,
-      redis: requestRedis,
-      logger: apiLogger,
-      onLogin: (req, signedIn) => {
-        const p = signedIn ? { ...signedIn, via: 'dashboard' as const } : null;
-        void actions.audit.record(p as Principal | null, {
-          action: 'login',
-          ...(signedIn ? {} : { code: 'wrong_token' }),
-          detail: `ip ${req.ip}`,
-        });
-      },
-    });
-    // #12 bulk retry/cancel: state in Redis, unfinished ones resumed when the API starts.
-    const bulk = new BulkActions(store, new RedisBulkStore(requestRedis, config.QUEUE_PREFIX), actions);
-    const app = createApp({
-      service,
-      actions,
-      bulk,
-      token: new TokenDirectory(config.DB_HEALTH_TOKEN, config.API_TOKENS),
-      logger: apiLogger,
-      readiness: { redis: () => requestRedis.ping(), store: () => store.ping() },
-      warnings,
-      authRateLimitPerMinute: config.AUTH_RATE_LIMIT_PER_MINUTE,
-      trustProxy: config.TRUST_PROXY,
-      altAuth: dashboard.altAuth,
-      sessionLoader: dashboard.sessionLoader,
-      jobs: {
-        ...dashboard.jobs,
-        payloads: { source: payloadSource(queues), redactKeys: config.REDACT_KEYS },
-      },
-      workers: workersSource,
-      mounts: [
-        observability.metricsMount(),
-        (a) => dashboard?.mount(a),
-        recordings.mount,
-        ...(chatops?.mounts ?? []),
-      ],
-    });
-    api = new ApiRole(app, {
-      port: config.PORT,
-      dashboard,
-      logger: apiLogger,
-      store: config.MONGO_URL ? 'mongodb' : 'redis',
-    });
-    list.push(api);
-    list.push({ name: 'bulk', start: () => bulk.resumePending(), stop: () => bulk.stop() });
-  }
-
-  if (chatops) list.push(botRole(chatops));
-
-  return {
-    roles: list,
-    api,
-    built: { service, observability, recordings, tracker, recorder, scheduler, workers, dashboard, chatops },
+  const shared: Shared = {
+    ...c,
+    config,
+    logger,
+    options,
+    service,
+    observability,
+    recordings,
+    actions,
+    tracker,
+    chatops,
+    workersSource,
   };
+
+  const list: Lifecycle[] = [
+    { name: 'audit', start: () => auditStore.start(), stop: () => auditStore.close() },
+  ];
+  let exposed: Exposed = {};
+  for (const { role, build } of ROLE_BUILDERS) {
+    if (!roles.has(role)) continue;
+    const out = build(shared);
+    list.push(...out.parts);
+    exposed = { ...exposed, ...out.exposes };
+  }
+  const { api, ...built } = exposed;
+  return { roles: list, api, built: { service, observability, recordings, chatops, ...built } };
+}
+
+/** The reconciler: the tracker in reconcile mode over every queue's events stream (monitor role). */
+function buildTracker(config: Config, logger: Logger, c: Connected): Tracker {
+  const { registry, store } = c;
+  const log = logger.child({ role: 'tracker' });
+  return new Tracker({
+    queues: registry.queues(),
+    source: new BullmqLifecycleSource(c.backgroundRedis, c.bullmq, config.QUEUE_PREFIX, undefined, log),
+    store,
+    logger: log,
+    maxBufferedRuns: config.TRACKER_MAX_BUFFERED_RUNS,
+    maxResultBytes: config.RUN_RESULT_MAX_BYTES,
+    isRegistered: (jobId, queue) => registry.get(jobId)?.queue === queue,
+    searchKeysOf: (jobId) => registry.get(jobId)?.search_keys,
+    // Workers record their own runs; the tracker reconciles what they can't report: BullMQ-only changes
+    // (filtered where the streams live) and the ends of workers that died or dropped updates (gaps).
+    reconcile: {
+      graceMs: config.RECONCILE_GRACE_MS,
+      gaps: new RedisRecordingGaps(c.backgroundRedis, config.QUEUE_PREFIX),
+    },
+    lookup: (ids) => store.statuses(ids),
+  });
+}
+
+/** Monitor role: counters, failure events, alerts, the stuck monitor and the live stream; then the reconciler. */
+function monitorParts(s: Shared): RoleParts {
+  if (!s.tracker) return { parts: [] };
+  return { parts: [s.observability, trackerRole(s.tracker)], exposes: { tracker: s.tracker } };
+}
+
+/** Scheduler role: BullMQ job schedulers kept in step with the registry. */
+function schedulerParts(s: Shared): RoleParts {
+  const { config, backgroundRedis } = s;
+  const scheduler = new Scheduler(
+    s.registry,
+    s.queues,
+    backgroundRedis,
+    config.QUEUE_PREFIX,
+    s.logger.child({ role: 'scheduler' }),
+    undefined,
+    new RedisPauseStore(backgroundRedis, config.QUEUE_PREFIX),
+  );
+  return { parts: [scheduler], exposes: { scheduler } };
+}
+
+/** Worker role: the pool running every queue's jobs, recording its own runs, with cancels and a heartbeat. */
+function workerParts(s: Shared): RoleParts {
+  const { config, registry, backgroundRedis } = s;
+  const processors = {
+    ...buildProcessors({
+      queues: s.queues,
+      retentionSeconds: config.JOB_RETENTION_SECONDS,
+      recordings: s.recordings.processorDeps,
+    }),
+    ...s.options.processors,
+  };
+  const workerLogger = s.logger.child({ role: 'worker' });
+  const workerName = `${hostname()}:${process.pid}`;
+  const clock = new RedisClock(backgroundRedis);
+  const recorder = new RunRecorder({
+    writer: new RunWriter(s.store),
+    clock,
+    logger: workerLogger,
+    worker: workerName,
+    maxBufferedRuns: config.TRACKER_MAX_BUFFERED_RUNS,
+    maxResultBytes: config.RUN_RESULT_MAX_BYTES,
+    // A span whose ends may be missing (updates dropped in a store outage, BullMQ trouble) goes to the
+    // reconciler, which records those runs from BullMQ.
+    onGap: (fromMs, toMs) =>
+      new RedisRecordingGaps(backgroundRedis, config.QUEUE_PREFIX).report({
+        worker: workerName,
+        queues: registry.queues(),
+        fromMs,
+        toMs,
+      }),
+  });
+  s.observability.watchApplied(recorder);
+  publishRunEvents(recorder, new RedisRunEventBus(s.requestRedis, config.QUEUE_PREFIX, workerLogger), (err) =>
+    workerLogger.warn({ err }, 'run_events_publish_failed'),
+  );
+  const workers = new WorkerPool({
+    recorder,
+    name: workerName,
+    registry,
+    processors,
+    redis: backgroundRedis,
+    connection: s.bullmq,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    logger: workerLogger,
+    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+    lockDuration: config.WORKER_LOCK_DURATION_MS,
+    maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
+    ...s.options.workerOverrides,
+  });
+  const heartbeat = new WorkerHeartbeat({
+    redis: backgroundRedis,
+    prefix: config.QUEUE_PREFIX,
+    id: workers.name,
+    queues: registry.queues(),
+    concurrency: config.WORKER_CONCURRENCY,
+    activeRuns: () => workers.activeRunIds(),
+    intervalMs: config.WORKER_HEARTBEAT_SECONDS * 1000,
+    logger: workerLogger,
+    recorder,
+  });
+  const cancels = new CancelListener(backgroundRedis, config.QUEUE_PREFIX, workers, workerLogger);
+  return {
+    parts: [workerRole(workers, workerLogger, { recorder, clock }, heartbeat, cancels)],
+    exposes: { workers, recorder },
+  };
+}
+
+/** API role: the HTTP server (API, dashboard, metrics, recordings, the bot's webhook); then bulk actions resume. */
+function apiParts(s: Shared): RoleParts {
+  const { config, registry, store, queues, requestRedis, actions } = s;
+  const apiLogger = s.logger.child({ role: 'api' });
+  const dashboard = createDashboard({
+    config,
+    registry,
+    store,
+    queues,
+    redis: requestRedis,
+    logger: apiLogger,
+    onLogin: (req, signedIn) => {
+      const p = signedIn ? { ...signedIn, via: 'dashboard' as const } : null;
+      void actions.audit.record(p as Principal | null, {
+        action: 'login',
+        ...(signedIn ? {} : { code: 'wrong_token' }),
+        detail: `ip ${req.ip}`,
+      });
+    },
+  });
+  // #12 bulk retry/cancel: state in Redis, unfinished ones resumed when the API starts.
+  const bulk = new BulkActions(
+    store,
+    new RedisBulkStore(requestRedis, config.QUEUE_PREFIX),
+    actions,
+    apiLogger.child({ component: 'bulk' }),
+  );
+  const app = createApp({
+    service: s.service,
+    actions,
+    bulk,
+    token: new TokenDirectory(config.DB_HEALTH_TOKEN, config.API_TOKENS),
+    logger: apiLogger,
+    readiness: { redis: () => requestRedis.ping(), store: () => store.ping() },
+    warnings: s.warnings,
+    authRateLimitPerMinute: config.AUTH_RATE_LIMIT_PER_MINUTE,
+    trustProxy: config.TRUST_PROXY,
+    altAuth: dashboard.altAuth,
+    sessionLoader: dashboard.sessionLoader,
+    jobs: {
+      ...dashboard.jobs,
+      payloads: { source: payloadSource(queues), redactKeys: config.REDACT_KEYS },
+    },
+    workers: s.workersSource,
+    mounts: [
+      s.observability.metricsMount(),
+      (a) => dashboard.mount(a),
+      s.recordings.mount,
+      ...(s.chatops?.mounts ?? []),
+    ],
+  });
+  const api = new ApiRole(app, {
+    port: config.PORT,
+    dashboard,
+    logger: apiLogger,
+    store: config.MONGO_URL ? 'mongodb' : 'redis',
+  });
+  return {
+    parts: [api, { name: 'bulk', start: () => bulk.resumePending(), stop: () => bulk.stop() }],
+    exposes: { api, dashboard },
+  };
+}
+
+/** Bot role: the Telegram bot (nothing without TELEGRAM_BOT_TOKEN). */
+function botParts(s: Shared): RoleParts {
+  return { parts: s.chatops ? [s.chatops] : [] };
 }

@@ -1,6 +1,6 @@
 import { GrammyError } from 'grammy';
 import type { Logger } from 'pino';
-import { redactUrlsIn } from '../logger';
+import type { Lifecycle } from '../launcher';
 import {
   type Alert,
   cooldownSubject,
@@ -49,9 +49,11 @@ export interface AlertEngineOptions {
 /**
  * Turns events into alerts: every rule whose pattern matches, unless its cooldown for that job runs, sends
  * its message to its enabled channels. Delivery happens in the background with retries and backoff; a
- * failing channel is logged and counted and never blocks the next event or throws.
+ * failing channel is logged and counted and never blocks the next event or throws. A part of the monitor role
+ * ({@link Lifecycle}): nothing to start (events are handed to {@link handle}), deliveries to finish on stop.
  */
-export class AlertEngine {
+export class AlertEngine implements Lifecycle {
+  readonly name = 'alerts';
   private readonly inFlight = new Set<Promise<void>>();
   private readonly abort = new AbortController();
   private readonly now: () => number;
@@ -97,11 +99,17 @@ export class AlertEngine {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Cancels pending retries and waits up to `graceMs` for deliveries in progress. */
-  async stop(graceMs = 2000): Promise<void> {
+  async start(): Promise<void> {}
+
+  /**
+   * Cancels pending retries and waits until `deadline` (epoch ms; default 2 s from now) for deliveries in
+   * progress; what is still sending then is left to finish or fail on its own.
+   */
+  async stop(deadline = Date.now() + 2000): Promise<void> {
     this.abort.abort();
     let t: NodeJS.Timeout | undefined;
-    await Promise.race([this.idle(), new Promise((r) => (t = setTimeout(r, graceMs)))]);
+    const ms = Math.max(0, deadline - Date.now());
+    await Promise.race([this.idle(), new Promise((r) => (t = setTimeout(r, ms)))]);
     clearTimeout(t);
   }
 
@@ -132,7 +140,7 @@ export class AlertEngine {
         return true;
       } catch (err) {
         if (attempt === attempts || this.abort.signal.aborted || isPermanent(err)) {
-          this.failed(alert, channel, d.target, err as Error, attempt);
+          this.failed(alert, channel, d.target, err, attempt);
           return false;
         }
         const delay = retryDelayMs(attempt, backoff_ms);
@@ -142,13 +150,13 @@ export class AlertEngine {
             channel,
             target: d.target,
             attempt,
-            err: redactUrlsIn((err as Error).message),
+            err,
             retry_in_ms: delay,
           },
           'alert_delivery_retry',
         );
         if (!(await this.sleep(delay))) {
-          this.failed(alert, channel, d.target, err as Error, attempt);
+          this.failed(alert, channel, d.target, err, attempt);
           return false;
         }
       }
@@ -156,11 +164,9 @@ export class AlertEngine {
     return false;
   }
 
-  private failed(alert: Alert, channel: string, target: string, err: Error, attempts: number): void {
-    this.opts.logger.error(
-      { rule: alert.rule, channel, target, attempts, err: redactUrlsIn(err.message) },
-      'alert_delivery_failed',
-    );
+  /** Logged as `{ err }` (stack kept); the logger redacts URLs and secrets in it (src/logger.ts). */
+  private failed(alert: Alert, channel: string, target: string, err: unknown, attempts: number): void {
+    this.opts.logger.error({ rule: alert.rule, channel, target, attempts, err }, 'alert_delivery_failed');
   }
 
   /** Waits `ms`; false when the engine was stopped meanwhile. */

@@ -1,11 +1,11 @@
 import express, { type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import { AppError } from '../monitor/errors';
 import type { JobsService } from '../monitor/jobs-service';
 import { type AltAuth, requireToken, type TokenCheck } from './auth';
 import { withAuthRateLimit } from './auth-rate-limit';
 import { errorHandler } from './error-handler';
+import { routeNotFound } from './http-errors';
 import type { WorkersSource } from '../monitor/workers';
 import { type JobsRouterOptions, jobsRouter } from './jobs-routes';
 import { trendsRouter } from './trends-routes';
@@ -105,7 +105,7 @@ export function createApp(deps: ApiDeps): Express {
   );
   for (const mount of deps.mounts ?? []) mount(app, guard);
 
-  app.use((_req, _res, next) => next(new AppError('not_found', 404, 'no such route')));
+  app.use((_req, _res, next) => next(routeNotFound()));
   app.use(errorHandler(deps.logger));
   return app;
 }

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { AppError } from '../monitor/errors';
 import type { AccessRole, Principal } from '../monitor/principal';
+import { unauthorized, wrongToken } from './http-errors';
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
@@ -101,11 +101,10 @@ export function requireToken(expected: TokenCheck, alt?: AltAuth, onWrong?: (req
   const check = directoryOf(expected);
   return (req: Request, res: Response, next: NextFunction) => {
     const result = authenticate(req, res, check, alt);
-    if (result === 'missing')
-      return next(new AppError('unauthorized', 401, 'send Authorization: Bearer <token>'));
+    if (result === 'missing') return next(unauthorized());
     if (result === 'wrong') {
       onWrong?.(req);
-      return next(new AppError('forbidden', 403, 'wrong token'));
+      return next(wrongToken());
     }
     next();
   };

@@ -1,15 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { AppError } from '../monitor/errors';
+import type { AppError } from '../monitor/errors';
 import { type AccessRole, type Principal, roleAtLeast } from '../monitor/principal';
 import { principalOf } from './auth';
-import { readOnly } from './http-errors';
-
-/** 403 `forbidden_role`: the caller's role is below what the action needs. */
-export const forbiddenRole = (need: AccessRole, role: AccessRole) =>
-  new AppError('forbidden_role', 403, `this action needs the ${need} role; your token has ${role}`, {
-    required_role: need,
-    role,
-  });
+import { forbiddenRole, readOnly } from './http-errors';
 
 /** Called when a caller is refused for its role (the audit log records it). */
 export type RefusalHook = (req: Request, who: Principal | null, code: string) => void;

@@ -1,12 +1,11 @@
 import { type Context, InlineKeyboard } from 'grammy';
-import { AppError } from '../monitor/errors';
 import type { Principal } from '../monitor/principal';
 import { decodeAction, encodeAction, refMatches } from './callback-data';
-import { logsUrl } from './format';
-import { code, escapeHtml, link } from './html';
-import type { Messages } from './i18n';
+import { logsLine } from './format';
+import { code, escapeHtml } from './html';
 import type { BotDeps } from './jobs-bot';
 import { handleOpsAction, isOpsAction } from './ops-actions';
+import { errorCode, errorReply, isBotApiError } from './refusals';
 import { HTML_OPTS } from './reply';
 
 /** How many recent failures a hashed run reference is looked up in. */
@@ -50,7 +49,8 @@ export async function handleAction(ctx: Context, deps: BotDeps): Promise<void> {
         const run = await deps.service.getRun(runId);
         await confirm(t.confirmRetry(code(run.job_id), code(run.run_id)), 'retry_confirm', action.ref);
       } catch (err) {
-        await ctx.reply(refusalText(err, t, deps, { runId }), HTML_OPTS);
+        if (isBotApiError(err)) throw err;
+        await ctx.reply(errorReply(err, deps, { runId }), HTML_OPTS);
       }
       return;
     }
@@ -67,10 +67,11 @@ export async function handleAction(ctx: Context, deps: BotDeps): Promise<void> {
         try {
           const { run_id } = await deps.actions.trigger(telegramPrincipal(ctx, deps), jobId);
           deps.logger.info({ ...actor, job_id: jobId, run_id }, 'bot_job_triggered');
-          await edit(t.started(code(jobId), code(run_id)) + logsSuffix(deps, run_id));
+          await edit(t.started(code(jobId), code(run_id)) + logsLine(deps.fc, run_id, ''));
         } catch (err) {
-          deps.logger.info({ ...actor, job_id: jobId, code: (err as AppError).code }, 'bot_trigger_refused');
-          await edit(refusalText(err, t, deps, { jobId }));
+          if (isBotApiError(err)) throw err;
+          deps.logger.info({ ...actor, job_id: jobId, code: errorCode(err) }, 'bot_trigger_refused');
+          await edit(errorReply(err, deps, { jobId }));
         }
       } else {
         const runId = await findRun(deps, action.ref);
@@ -79,10 +80,11 @@ export async function handleAction(ctx: Context, deps: BotDeps): Promise<void> {
           jobId = (await deps.service.getRun(runId)).job_id;
           const { run_id } = await deps.actions.retry(telegramPrincipal(ctx, deps), runId);
           deps.logger.info({ ...actor, job_id: jobId, retried_run_id: runId, run_id }, 'bot_run_retried');
-          await edit(t.retried(code(jobId), code(run_id)) + logsSuffix(deps, run_id));
+          await edit(t.retried(code(jobId), code(run_id)) + logsLine(deps.fc, run_id, ''));
         } catch (err) {
-          deps.logger.info({ ...actor, run_id: runId, code: (err as AppError).code }, 'bot_retry_refused');
-          await edit(refusalText(err, t, deps, { jobId, runId }));
+          if (isBotApiError(err)) throw err;
+          deps.logger.info({ ...actor, run_id: runId, code: errorCode(err) }, 'bot_retry_refused');
+          await edit(errorReply(err, deps, { jobId, runId }));
         }
       }
     }
@@ -105,11 +107,6 @@ export function telegramPrincipal(ctx: Context, deps: Pick<BotDeps, 'owners'>): 
   };
 }
 
-function logsSuffix(deps: BotDeps, runId: string): string {
-  const url = logsUrl(deps.fc.webappUrl, runId);
-  return url ? `\n${link(url, deps.fc.t.logs)}` : '';
-}
-
 function findJob(deps: BotDeps, ref: string): string | undefined {
   return deps.service.registry.jobs.find((j) => refMatches(ref, j.job_id))?.job_id;
 }
@@ -119,39 +116,4 @@ async function findRun(deps: BotDeps, ref: string): Promise<string> {
   if (!ref.startsWith('#')) return ref;
   const runs = await deps.service.latestFailures(RETRY_LOOKUP);
   return runs.find((r) => refMatches(ref, r.run_id))?.run_id ?? ref;
-}
-
-/** The service's refusal in the user's language; unexpected errors are logged and reported briefly. */
-function refusalText(
-  err: unknown,
-  t: Messages,
-  deps: BotDeps,
-  subject: { jobId?: string; runId?: string },
-): string {
-  if (!(err instanceof AppError)) {
-    deps.logger.error({ err: (err as Error)?.message ?? String(err) }, 'bot_action_failed');
-    return t.refused.other(escapeHtml('internal error (see the logs)'));
-  }
-  const job = code(subject.jobId ?? '');
-  const run = code(subject.runId ?? '');
-  switch (err.code) {
-    case 'job_disabled':
-      return t.refused.job_disabled(job);
-    case 'job_not_triggerable':
-      return t.refused.job_not_triggerable(job);
-    case 'job_not_found':
-      return t.refused.job_not_found(job);
-    case 'job_paused':
-      return t.ops.job_paused(job);
-    case 'job_already_running': {
-      const runId = String(err.extra.run_id ?? '');
-      return t.refused.job_already_running(job, code(runId)) + logsSuffix(deps, runId);
-    }
-    case 'run_not_found':
-      return t.refused.run_not_found(run);
-    case 'run_not_failed':
-      return t.refused.run_not_failed(run, escapeHtml(String(err.extra.status ?? '')));
-    default:
-      return t.refused.other(escapeHtml(err.message));
-  }
 }

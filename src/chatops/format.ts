@@ -59,7 +59,8 @@ export function progressText(run: JobRun): string {
   return `${Math.round(run.progress)}%${items}`;
 }
 
-function logsLine(fc: FormatContext, runId: string, indent = '   '): string {
+/** A new line with the run's logs link (indented under a list item), or '' without WEBAPP_URL. */
+export function logsLine(fc: FormatContext, runId: string, indent = '   '): string {
   const url = logsUrl(fc.webappUrl, runId);
   return url ? `\n${indent}${link(url, fc.t.logs)}` : '';
 }

@@ -1,4 +1,5 @@
 import type { RunStatus } from '../monitor/run';
+import { RUN_WORDS } from '../monitor/run-words';
 
 /** Languages the bot speaks (BOT_LOCALE). */
 export type Locale = 'en' | 'he';
@@ -57,6 +58,8 @@ export interface Messages {
     job_not_found: (job: string) => string;
     run_not_found: (run: string) => string;
     run_not_failed: (run: string, status: string) => string;
+    /** The run store or the queues can't be reached (StoreUnavailableError): nothing was done. */
+    store_unavailable: string;
     other: (message: string) => string;
   };
   moreInDashboard: string;
@@ -108,14 +111,7 @@ const en: Messages = {
   neverRan: 'never ran',
   stuck: 'stuck',
   paused: 'paused',
-  status: {
-    pending: 'pending',
-    running: 'running',
-    completed: 'completed',
-    failed: 'failed',
-    skipped: 'skipped',
-    cancelled: 'cancelled',
-  },
+  status: RUN_WORDS.en.status,
   category: 'Category',
   type: 'Type',
   schedule: 'Schedule',
@@ -143,6 +139,7 @@ const en: Messages = {
     job_not_found: (job) => `❓ No job ${job}.`,
     run_not_found: (run) => `❓ No run ${run} (it may be older than the 7 days kept).`,
     run_not_failed: (run, status) => `🚫 Run ${run} is ${status}; only failed runs can be retried.`,
+    store_unavailable: '⏳ The job store is unreachable right now, nothing was done. Try again in a minute.',
     other: (message) => `⚠️ That did not work: ${message}`,
   },
   moreInDashboard: '… more in the dashboard',
@@ -194,14 +191,7 @@ const he: Messages = {
   neverRan: 'עוד לא רץ',
   stuck: 'תקוע',
   paused: 'מושהה',
-  status: {
-    pending: 'ממתין',
-    running: 'רץ',
-    completed: 'הושלם',
-    failed: 'נכשל',
-    skipped: 'דולג',
-    cancelled: 'בוטל',
-  },
+  status: RUN_WORDS.he.status,
   category: 'קטגוריה',
   type: 'סוג',
   schedule: 'תזמון',
@@ -229,6 +219,7 @@ const he: Messages = {
     job_not_found: (job) => `❓ אין Job בשם ${job}.`,
     run_not_found: (run) => `❓ אין הרצה ${run} (אולי היא ישנה מ-7 הימים שנשמרים).`,
     run_not_failed: (run, status) => `🚫 הרצה ${run} במצב ${status}; אפשר להריץ שוב רק הרצות שנכשלו.`,
+    store_unavailable: '⏳ מאגר ההרצות לא זמין כרגע, לא בוצע דבר. נסו שוב בעוד דקה.',
     other: (message) => `⚠️ הפעולה לא הצליחה: ${message}`,
   },
   moreInDashboard: '… עוד בדשבורד',
@@ -263,12 +254,12 @@ const WORDS: Record<
   en: {
     nextRun: 'Next run',
     jobType: { repeating: 'repeating', cron: 'cron', once: 'once', dynamic: 'dynamic' },
-    trigger: { scheduled: 'scheduled', manual: 'manual', api: 'api' },
+    trigger: RUN_WORDS.en.trigger,
   },
   he: {
     nextRun: 'הרצה הבאה',
     jobType: { repeating: 'חוזר', cron: 'תזמון cron', once: 'חד-פעמי', dynamic: 'דינמי' },
-    trigger: { scheduled: 'מתוזמן', manual: 'ידני', api: 'מהאפליקציה' },
+    trigger: RUN_WORDS.he.trigger,
   },
 };
 

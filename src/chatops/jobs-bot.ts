@@ -20,6 +20,7 @@ import {
 } from './format';
 import { clip } from './html';
 import { type Locale, messagesFor } from './i18n';
+import { errorReply, isBotApiError } from './refusals';
 import { sendHtml } from './reply';
 import type { ScheduleReader } from '../monitor/job-stats';
 import type { WorkersSource } from '../monitor/workers';
@@ -108,12 +109,14 @@ export function createJobsBot(opts: JobsBotOptions): Bot {
   );
 
   const onError = (err: BotError) => {
-    const e = err.error as { message?: string; description?: string; error_code?: number };
+    // `err` through pino's serializer (stack kept); a Bot API refusal also gives its code and description.
+    const e = err.error as { description?: string; error_code?: number } | undefined;
     logger.error(
       {
         update_id: err.ctx.update.update_id,
         code: e?.error_code,
-        err: e?.description ?? e?.message ?? String(e),
+        description: e?.description,
+        err: err.error,
       },
       'bot_update_failed',
     );
@@ -136,14 +139,20 @@ export function createJobsBot(opts: JobsBotOptions): Bot {
     }
   });
 
-  safe.command('jobs', (ctx) =>
-    jobsCommand(
-      ctx.match.trim(),
-      deps,
-      (html, kb) => sendHtml(ctx, html, deps.fc, kb),
-      deps.owners?.allows(ctx.chat?.id, ctx.from?.id) ?? false,
-    ),
-  );
+  safe.command('jobs', async (ctx) => {
+    try {
+      await jobsCommand(
+        ctx.match.trim(),
+        deps,
+        (html, kb) => sendHtml(ctx, html, deps.fc, kb),
+        deps.owners?.allows(ctx.chat?.id, ctx.from?.id) ?? false,
+      );
+    } catch (err) {
+      // A store outage or a refusal gets an answer; a failed Bot API call goes to the error boundary.
+      if (isBotApiError(err)) throw err;
+      await sendHtml(ctx, errorReply(err, deps), deps.fc);
+    }
+  });
   safe.command(['start', 'help'], (ctx) =>
     sendHtml(ctx, formatUsage(deps.service.categories(), deps.fc), deps.fc),
   );
@@ -179,7 +188,13 @@ async function jobsCommand(rawArg: string, deps: BotDeps, send: Send, owner = fa
     if (owner && !job.is_dynamic && job.paused !== undefined)
       addPauseButton(kb, job.job_id, job.paused, deps);
     const next =
-      def.enabled && !def.is_dynamic ? await deps.vis.schedules?.nextRunAt(def).catch(() => null) : null;
+      def.enabled && !def.is_dynamic
+        ? await deps.vis.schedules?.nextRunAt(def).catch((err: unknown) => {
+            // the details are still worth sending without the next run time
+            deps.logger.warn({ err, job_id: def.job_id }, 'bot_next_run_failed');
+            return null;
+          })
+        : null;
     return send(formatJobDetails(job, runs, fc, next), kb.inline_keyboard[0]?.length ? kb : undefined);
   }
   if (service.categories().includes(arg)) return send(formatOverview(await service.jobsOverview(arg), fc));

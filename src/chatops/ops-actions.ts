@@ -1,10 +1,10 @@
 import { type Context, InlineKeyboard } from 'grammy';
-import { AppError } from '../monitor/errors';
 import type { JobRun } from '../monitor/run';
 import { type BotAction, encodeAction, refFor, refMatches } from './callback-data';
 import { telegramPrincipal } from './bot-actions';
 import { code, escapeHtml } from './html';
 import type { BotDeps } from './jobs-bot';
+import { errorReply, isBotApiError } from './refusals';
 import { HTML_OPTS } from './reply';
 
 type OpsAction = Extract<
@@ -98,7 +98,8 @@ export async function handleOpsAction(ctx: Context, deps: BotDeps, action: OpsAc
       await edit(t.ops.resumed(code(jobId)));
     }
   } catch (err) {
-    await ctx.reply(refusal(err, deps), HTML_OPTS);
+    if (isBotApiError(err)) throw err;
+    await ctx.reply(errorReply(err, deps), HTML_OPTS);
   }
 }
 
@@ -108,22 +109,4 @@ async function findActiveRun(deps: BotDeps, ref: string): Promise<JobRun> {
   const runs = await deps.service.activeRuns(200);
   const run = runs.find((r) => refMatches(ref, r.run_id));
   return run ?? deps.service.getRun(ref);
-}
-
-function refusal(err: unknown, deps: BotDeps): string {
-  const t = deps.fc.t;
-  if (!(err instanceof AppError)) {
-    deps.logger.error({ err }, 'bot_action_failed');
-    return t.refused.other(escapeHtml('internal error (see the logs)'));
-  }
-  if (err.code === 'run_not_active')
-    return t.ops.run_not_active(
-      code(String(err.message.match(/"([^"]+)"/)?.[1] ?? '')),
-      escapeHtml(String(err.extra.status ?? '')),
-    );
-  if (err.code === 'run_not_found')
-    return t.refused.run_not_found(code(String(err.message.match(/"([^"]+)"/)?.[1] ?? '')));
-  if (err.code === 'job_not_found')
-    return t.refused.job_not_found(code(String(err.message.match(/"([^"]+)"/)?.[1] ?? '')));
-  return t.refused.other(escapeHtml(err.message));
 }

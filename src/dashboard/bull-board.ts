@@ -9,9 +9,7 @@ import {
   type Response,
   Router,
 } from 'express';
-import { csrfFailed } from '../api/http-errors';
-import { forbiddenRole } from '../api/roles';
-import { AppError } from '../monitor/errors';
+import { bullBoardForbidden, csrfFailed, forbiddenRole, signInRequired } from '../api/http-errors';
 import type { QueueSet } from '../queues/queue-set';
 import type { SessionManager } from './session';
 
@@ -30,14 +28,7 @@ export const REFUSED_BULL_BOARD_ROUTES: readonly { method: 'post' | 'patch'; pat
 
 function refusals(): Router {
   const r = Router();
-  const refuse: RequestHandler = (_req, _res, next) =>
-    next(
-      new AppError(
-        'bull_board_forbidden',
-        403,
-        'adding or editing jobs from Bull Board is turned off; trigger jobs through /api/jobs or the dashboard',
-      ),
-    );
+  const refuse: RequestHandler = (_req, _res, next) => next(bullBoardForbidden());
   for (const route of REFUSED_BULL_BOARD_ROUTES) r[route.method](route.path, refuse);
   return r;
 }
@@ -70,8 +61,7 @@ export function mountBullBoard(
   const guard = async (req: Request, res: Response, next: NextFunction) => {
     const session = await o.sessions.load(req);
     if (!session) {
-      if (req.path.startsWith('/api/'))
-        return next(new AppError('unauthorized', 401, 'sign in at /jobs/monitor'));
+      if (req.path.startsWith('/api/')) return next(signInRequired());
       return res.redirect(303, `/jobs/monitor/login?next=${encodeURIComponent(BULL_BOARD_PATH)}`);
     }
     const unsafe = !['GET', 'HEAD', 'OPTIONS'].includes(req.method);

@@ -3,8 +3,7 @@ import express, { type NextFunction, type Request, type Response, Router } from 
 import { rateLimit } from 'express-rate-limit';
 import type { Logger } from 'pino';
 import { type TokenCheck, TokenDirectory, tokenMatches } from '../api/auth';
-import { csrfFailed } from '../api/http-errors';
-import { AppError } from '../monitor/errors';
+import { csrfFailed, signInRequired, tooManyLoginAttempts } from '../api/http-errors';
 import { publicDir } from './assets';
 import { dashboardPage, loginPage } from './pages';
 import { readCookie, type SessionManager } from './session';
@@ -95,8 +94,7 @@ export function dashboardRouter(o: DashboardRoutesOptions): Router {
     legacyHeaders: false,
     // Trusting no proxy (TRUST_PROXY=false) while clients send X-Forwarded-For is intended, not a misconfiguration.
     validate: { xForwardedForHeader: false },
-    handler: (_req, _res, next) =>
-      next(new AppError('too_many_requests', 429, 'too many login attempts; wait a few minutes')),
+    handler: (_req, _res, next) => next(tooManyLoginAttempts()),
   });
 
   r.post('/login', limiter, form, noStore, async (req, res) => {
@@ -134,7 +132,7 @@ export function dashboardRouter(o: DashboardRoutesOptions): Router {
   /** Ends every dashboard session of every browser (signed in, with the CSRF token). */
   r.post('/logout-all', form, noStore, async (req, res) => {
     const session = await o.sessions.load(req);
-    if (!session) throw new AppError('unauthorized', 401, 'sign in at /jobs/monitor');
+    if (!session) throw signInRequired();
     if (!o.sessions.csrfOk(req, session)) throw csrfFailed();
     await o.sessions.endAll();
     await o.sessions.clear(req, res);

@@ -1,3 +1,5 @@
+import { RUN_WORDS } from '../monitor/run-words';
+
 /** Server-rendered HTML shells of the dashboard. Every interpolated value goes through {@link esc}. */
 
 const ENTITIES: Record<string, string> = {
@@ -18,6 +20,24 @@ export const STATIC_BASE = '/jobs/monitor/static';
 /** Language of the pages (LOCALE): `he` sets `dir="rtl"` and loads the Hebrew words (i18n-he.js). */
 export type PageLocale = 'en' | 'he';
 
+/**
+ * A JSON island for the page's scripts (`<script type="application/json">`: not executed, so CSP-safe).
+ * `<`, `>` and `&` are \u-escaped, so no value can close the script element.
+ */
+export function jsonScript(id: string, value: unknown): string {
+  const json = JSON.stringify(value).replace(
+    /[<>&]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return `<script type="application/json" id="${esc(id)}">${json}</script>`;
+}
+
+/** The words the bot and the dashboard share (src/monitor/run-words.ts), for i18n-he.js (`#jm-words`). */
+function sharedWords(locale: PageLocale): string {
+  const w = RUN_WORDS[locale];
+  return jsonScript('jm-words', { ...w.status, ...w.trigger });
+}
+
 function layout(title: string, body: string, bodyAttrs = '', locale: PageLocale = 'en'): string {
   const he = locale === 'he';
   return `<!doctype html>
@@ -31,6 +51,7 @@ function layout(title: string, body: string, bodyAttrs = '', locale: PageLocale 
 <link rel="stylesheet" href="${STATIC_BASE}/dashboard.css">${
     he
       ? `
+${sharedWords('he')}
 <script src="${STATIC_BASE}/i18n-he.js" defer></script>`
       : ''
   }

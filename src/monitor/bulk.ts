@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import { AppError } from './errors';
 import type { OperatorActions } from './operator-actions';
 import type { Principal } from './principal';
@@ -73,6 +74,8 @@ export class BulkActions {
     private readonly store: RunStore,
     private readonly bulks: BulkStore,
     private readonly actions: OperatorActions,
+    /** Where a bulk action that stops on an error is logged (`bulk_failed`, with the bulk id). */
+    private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -142,8 +145,9 @@ export class BulkActions {
   }
 
   private kick(id: string): void {
+    // A failure (the store or Redis went away) leaves the action pending: the next API start resumes it.
     const p = this.process(id)
-      .catch(() => undefined)
+      .catch((err: unknown) => this.logger.error({ err, bulk_id: id }, 'bulk_failed'))
       .finally(() => this.running.delete(p));
     this.running.add(p);
   }

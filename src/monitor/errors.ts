@@ -1,6 +1,8 @@
 /**
  * An error a caller can act on: a stable `code` (the API's `{"error": code}`), the HTTP status it maps to,
- * and optional extra fields for the response body.
+ * and optional extra fields for the response body. The subject of a refusal travels in `extra` (`job_id`,
+ * `run_id`, `status`), so every surface (the API body, the bot's reply) reads it from there, never from the
+ * message text.
  */
 export class AppError extends Error {
   constructor(
@@ -14,32 +16,43 @@ export class AppError extends Error {
   }
 }
 
-export const jobNotFound = (jobId: string) => new AppError('job_not_found', 404, `no job "${jobId}"`);
-export const runNotFound = (runId: string) => new AppError('run_not_found', 404, `no run "${runId}"`);
+export const jobNotFound = (jobId: string) =>
+  new AppError('job_not_found', 404, `no job "${jobId}"`, { job_id: jobId });
+export const runNotFound = (runId: string) =>
+  new AppError('run_not_found', 404, `no run "${runId}"`, { run_id: runId });
 export const jobNotTriggerable = (jobId: string) =>
-  new AppError('job_not_triggerable', 400, `"${jobId}" is a dynamic job and can't be run by hand`);
-export const jobDisabled = (jobId: string) => new AppError('job_disabled', 409, `"${jobId}" is disabled`);
+  new AppError('job_not_triggerable', 400, `"${jobId}" is a dynamic job and can't be run by hand`, {
+    job_id: jobId,
+  });
+export const jobDisabled = (jobId: string) =>
+  new AppError('job_disabled', 409, `"${jobId}" is disabled`, { job_id: jobId });
+/** 409: `run_id` is the run already active (the one to watch instead). */
 export const jobAlreadyRunning = (jobId: string, runId: string) =>
-  new AppError('job_already_running', 409, `"${jobId}" is already running (run ${runId})`, { run_id: runId });
+  new AppError('job_already_running', 409, `"${jobId}" is already running (run ${runId})`, {
+    job_id: jobId,
+    run_id: runId,
+  });
 export const invalidQuery = (field: string, message: string) =>
   new AppError('invalid_query', 400, `${field}: ${message}`, { field });
 export const runNotFailed = (runId: string, status: string) =>
   new AppError('run_not_failed', 409, `run "${runId}" is ${status}; only failed runs can be retried`, {
+    run_id: runId,
     status,
   });
 
 /** 409: the job is paused by an operator (resume it first). */
 export const jobPaused = (jobId: string, by: string) =>
-  new AppError('job_paused', 409, `"${jobId}" is paused (by ${by}); resume it first`, { paused_by: by });
+  new AppError('job_paused', 409, `"${jobId}" is paused (by ${by}); resume it first`, {
+    job_id: jobId,
+    paused_by: by,
+  });
 /** 409: only pending or running runs can be cancelled. */
 export const runNotActive = (runId: string, status: string) =>
   new AppError(
     'run_not_active',
     409,
     `run "${runId}" is ${status}; only pending or running runs can be cancelled`,
-    {
-      status,
-    },
+    { run_id: runId, status },
   );
 /** 410: a dynamic run's payload lived in its BullMQ job, which is gone (removed after JOB_RETENTION_SECONDS). */
 export const runPayloadGone = (runId: string) =>
@@ -47,6 +60,7 @@ export const runPayloadGone = (runId: string) =>
     'run_payload_gone',
     410,
     `run "${runId}" can't be retried: its job (and the payload it ran with) is no longer in the queue`,
+    { run_id: runId },
   );
 
 // --- recordings ---

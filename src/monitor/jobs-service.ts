@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import { exclusiveKey } from './concurrency';
 import {
   jobAlreadyRunning,
@@ -100,6 +101,16 @@ export function newRunId(prefix: 'm' | 'a' = 'm'): string {
   return `${prefix}${randomBytes(6).toString('hex')}`;
 }
 
+/** What a {@link JobsService} needs besides the registry, the store and the enqueuer. */
+export interface JobsServiceOptions {
+  /** Where best-effort writes that fail are logged (`run_pending_write_failed`, `retried_by_mark_failed`). */
+  logger: Logger;
+  /** #12 pause/resume: where pauses live (without it, pause/resume answer 503 `pause_unavailable`). */
+  pauses?: PauseStore;
+  /** #12 pause/resume: how a paused job's schedule is switched off and on. */
+  schedules?: ScheduleControl;
+}
+
 /**
  * The jobs use cases, shared by the HTTP API, the dashboard and the Telegram bot, so every surface
  * gives the same answers and the same refusals.
@@ -109,14 +120,18 @@ export class JobsService {
   private readonly writer: RunWriter;
   private readonly retryHandlers = new Map<string, RetryHandler>();
 
+  private readonly pausing: { pauses?: PauseStore; schedules?: ScheduleControl };
+  private readonly logger: Logger;
+
   constructor(
     readonly registry: JobRegistry,
     readonly store: RunStore,
     private readonly enqueuer: JobEnqueuer,
-    /** #12 pause/resume: where pauses live and how schedules are switched off and on (optional). */
-    private readonly pausing: { pauses?: PauseStore; schedules?: ScheduleControl } = {},
+    opts: JobsServiceOptions,
   ) {
     this.writer = new RunWriter(store, enqueuer);
+    this.logger = opts.logger;
+    this.pausing = { pauses: opts.pauses, schedules: opts.schedules };
   }
 
   /** Every job with its pause state (`paused`, `paused_by`, `paused_at`), for the API and the dashboard. */
@@ -185,7 +200,12 @@ export class JobsService {
    */
   async jobsOverview(category?: string): Promise<JobOverview[]> {
     const defs = this.registry.jobs.filter((j) => category === undefined || j.category === category);
-    const paused: Record<string, JobPause> = (await this.pausing.pauses?.all().catch(() => ({}))) ?? {};
+    // The overview is still useful without the pause marks: a pause store outage is logged, not fatal.
+    const paused: Record<string, JobPause> =
+      (await this.pausing.pauses?.all().catch((err: unknown) => {
+        this.logger.warn({ err }, 'jobs_overview_pauses_failed');
+        return {};
+      })) ?? {};
     return Promise.all(
       defs.map(async (def) => {
         const [active, finished] = await Promise.all([
@@ -301,7 +321,13 @@ export class JobsService {
         retry_of: run.run_id,
       });
     }
-    await this.writer.mark(run, { retried_by: out.run_id }).catch(() => undefined);
+    // Best effort: the retry is queued; a store outage only loses the link back from the failed run.
+    await this.writer.mark(run, { retried_by: out.run_id }).catch((err: unknown) => {
+      this.logger.warn(
+        { err, run_id: run.run_id, retry_run_id: out.run_id, job_id: run.job_id },
+        'retried_by_mark_failed',
+      );
+    });
     return { run_id: out.run_id, retry_of: run.run_id };
   }
 
@@ -404,7 +430,9 @@ export class JobsService {
         // Search terms are indexed when the run is created: here, for a run created at enqueue.
         ...searchIdentity(envelope.payload, def.search_keys),
       })
-      .catch(() => undefined);
+      .catch((err: unknown) => {
+        this.logger.warn({ err, run_id: runId, job_id: def.job_id }, 'run_pending_write_failed');
+      });
   }
 }
 

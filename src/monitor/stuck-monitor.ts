@@ -102,7 +102,10 @@ export class StuckMonitor {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
-    await this.opts.lock.release().catch(() => undefined);
+    // A lock that can't be released expires by itself; the next monitor then waits out its TTL.
+    await this.opts.lock
+      .release()
+      .catch((err: unknown) => this.opts.logger.warn({ err }, 'stuck_monitor_lock_release_failed'));
   }
 
   private schedule(): void {

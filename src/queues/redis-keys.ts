@@ -71,9 +71,12 @@ export class RedisKeys {
     return `${this.runsBase}D`;
   }
 
-  /** A user's index leaf (same leaf names, only runs with that `user_id`). */
+  /**
+   * A user's index leaf (same leaf names, only runs with that `user_id`). The length prefix counts UTF-8
+   * bytes, as the store's Lua `#user` does, so a Hebrew or emoji user id names the same key on both sides.
+   */
   runUserLeaf(userId: string, leaf: string): string {
-    return `${this.runsBase}U:${userId.length}:${userId}|${leaf}`;
+    return `${this.runsBase}U:${Buffer.byteLength(userId, 'utf8')}:${userId}|${leaf}`;
   }
 
   /** Set of one user's existing {@link runUserLeaf} names. */
@@ -94,11 +97,6 @@ export class RedisKeys {
   /** Runs whose search terms (or lowercased run id / user id) include `term` (sorted set by created_at). */
   runTerm(term: string): string {
     return `${this.runsBase}Q:${term}`;
-  }
-
-  /** Older index names (`i:<name>`), no longer written; kept for tools that read an older deployment. */
-  runIndex(name: string): string {
-    return `${this.runsBase}i:${name}`;
   }
 
   // --- Tracker, live stream, scheduler, workers ----------------------------------------------------
@@ -182,11 +180,6 @@ export class RedisKeys {
   /** Shared Prometheus counters: `runs`, `durations`, `alerts` hashes and the `stuck` gauge hash. */
   metric(name: 'runs' | 'durations' | 'alerts' | 'stuck'): string {
     return `${this.tag}:metrics:${name}`;
-  }
-
-  /** Marker that a finished run was counted once. */
-  metricCounted(runId: string): string {
-    return `${this.tag}:metrics:counted:${runId}`;
   }
 
   // --- Dashboard sessions (src/dashboard/session.ts) -----------------------------------------------

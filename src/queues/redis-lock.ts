@@ -4,9 +4,10 @@ import type { MonitorLock } from '../monitor/stuck-monitor';
 
 /**
  * The one "first caller wins" primitive of the project: `SET KEYS[1] ARGV[1] NX PX ARGV[2]`. Locks
- * (stuck monitor, `allow_concurrent: false` runs), alert cooldowns, `emitOnce` and the shared counters'
- * count-once markers are all this command; scripts that do more once the key is taken start with
- * {@link ONCE_GUARD_LUA} (their own arguments start at ARGV[3]).
+ * (stuck monitor, `allow_concurrent: false` runs, bulk actions), alert cooldowns and `emitOnce` are all this
+ * command ({@link RedisLock}, {@link takeOnce}); a marker that never expires (a `once` job enqueued) is the same
+ * command without PX ({@link takeForever}). Scripts that do more once the key is taken start with
+ * {@link ONCE_GUARD_LUA} (their own arguments start at ARGV[3]). Nothing else writes SET NX.
  */
 export const ONCE_GUARD_LUA = `if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 `;
@@ -29,6 +30,14 @@ export function ttlMs(ms: number): number {
 /** SET NX PX: true for the first caller while the key lives (cooldowns, count-once markers, locks). */
 export async function takeOnce(redis: Redis, key: string, ms: number, value = '1'): Promise<boolean> {
   return (await redis.set(key, value, 'PX', ttlMs(ms), 'NX')) === 'OK';
+}
+
+/**
+ * SET NX without expiry: true for the first caller for as long as the key exists (the scheduler's marker of a
+ * `once` job already enqueued: deleting the key by hand enqueues it again).
+ */
+export async function takeForever(redis: Redis, key: string, value = '1'): Promise<boolean> {
+  return (await redis.set(key, value, 'NX')) === 'OK';
 }
 
 /**

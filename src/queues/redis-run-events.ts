@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { logErrorsOncePerEpisode } from '../log-once';
+import { logErrorsOncePerEpisode, logOncePerEpisode } from '../log-once';
 import type { RunEvent, RunEventBus } from '../monitor/run-events';
 import { RedisKeys } from './redis-keys';
 
@@ -28,8 +28,8 @@ export class RedisRunEventBus implements RunEventBus {
   constructor(
     private readonly redis: Redis,
     prefix: string,
-    /** Where the subscriber's connection errors go (once per outage); without it they are dropped. */
-    private readonly logger?: Logger,
+    /** Where the subscriber's connection errors and failed presence writes go (once per outage). */
+    private readonly logger: Logger,
   ) {
     const keys = new RedisKeys(prefix);
     this.channel = keys.runEventsChannel;
@@ -66,8 +66,7 @@ export class RedisRunEventBus implements RunEventBus {
 
   async subscribe(onEvents: (events: RunEvent[]) => void): Promise<{ close(): Promise<void> }> {
     const sub = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
-    if (this.logger) logErrorsOncePerEpisode(sub, this.logger, 'run_events_subscriber_error');
-    else sub.on('error', () => undefined);
+    logErrorsOncePerEpisode(sub, this.logger, 'run_events_subscriber_error');
     sub.on('message', (channel: string, message: string) => {
       if (channel !== this.channel) return;
       let parsed: unknown;
@@ -79,9 +78,14 @@ export class RedisRunEventBus implements RunEventBus {
       if (Array.isArray(parsed)) onEvents(parsed.filter(isRunEvent));
     });
     await sub.subscribe(this.channel);
-    // Tell publishers someone listens, for as long as this subscription lives.
+    // Tell publishers someone listens, for as long as this subscription lives. A failed write is retried at
+    // the next refresh; until then publishers may skip this process's clients, so it is logged (per outage).
+    const presence = logOncePerEpisode(this.logger, 'run_events_presence_failed');
     const announce = () =>
-      this.redis.set(this.presenceKey, '1', 'PX', PRESENCE_TTL_MS).catch(() => undefined);
+      this.redis.set(this.presenceKey, '1', 'PX', PRESENCE_TTL_MS).then(
+        () => presence.recovered(),
+        (err: unknown) => presence.error(err),
+      );
     await announce();
     // Publishers that last read "nobody" read again within one check interval: wait it out, so the caller's
     // first events are not skipped.

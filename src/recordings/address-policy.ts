@@ -1,6 +1,7 @@
 import { type LookupAddress, lookup as dnsLookup } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { splitCommaList } from '../config-file';
 
 /** Error code (and message prefix) of a recording URL the download refuses to reach. */
 export const URL_NOT_ALLOWED = 'recording_url_not_allowed';
@@ -134,10 +135,7 @@ export class AddressPolicy {
  * Parses RECORDING_ALLOWED_HOSTS (comma list). @throws Error naming the bad entry.
  */
 export function parseAllowedHosts(value: string): string[] {
-  const entries = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const entries = splitCommaList(value);
   new AddressPolicy(entries);
   return entries;
 }

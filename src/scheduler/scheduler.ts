@@ -1,12 +1,14 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Lifecycle } from '../launcher';
 import type { JobEnvelope } from '../monitor/lifecycle';
 import type { PauseStore } from '../monitor/pauses';
 import { SCHEDULER_TRIGGERED_BY } from '../monitor/principal';
 import type { JobDefinition, JobRegistry } from '../monitor/registry';
 import type { QueueSet } from '../queues/queue-set';
 import { RedisKeys } from '../queues/redis-keys';
+import { takeForever } from '../queues/redis-lock';
 
 export interface SyncReport {
   created: string[];
@@ -37,11 +39,15 @@ export async function upsertSchedule(
  * Keeps BullMQ job schedulers in step with the registry: creates or updates one scheduler per enabled
  * repeating/cron job (scheduler id = job_id), and removes the schedulers of jobs that were disabled or
  * deleted, in every queue the scheduler has ever managed. Every step is idempotent, so several
- * scheduler processes can sync at once; `once` jobs are enqueued a single time fleet-wide.
+ * scheduler processes can sync at once; `once` jobs are enqueued a single time fleet-wide. It is the
+ * `scheduler` role's part ({@link Lifecycle}).
  */
-export class Scheduler {
+export class Scheduler implements Lifecycle {
+  readonly name = 'scheduler';
   private timer: NodeJS.Timeout | null = null;
   private readonly managedKey: string;
+  /** The periodic sync under way, if any (stop waits for it until the deadline). */
+  private syncing: Promise<unknown> | null = null;
 
   constructor(
     private readonly registry: JobRegistry,
@@ -56,18 +62,35 @@ export class Scheduler {
     this.managedKey = keys.schedulerQueues;
   }
 
-  /** Syncs now, then every `intervalMs` (to repair drift, e.g. a scheduler removed by hand). */
-  async start(intervalMs = 60_000): Promise<SyncReport> {
-    const report = await this.sync();
+  /**
+   * Syncs now (a failure fails start-up), then every `intervalMs` to repair drift (e.g. a scheduler removed by
+   * hand); a periodic sync that fails is logged (`scheduler_sync_failed`) and tried again at the next one.
+   */
+  async start(intervalMs = 60_000): Promise<void> {
+    await this.sync();
     this.timer = setInterval(() => {
-      this.sync().catch((err) => this.logger.warn({ err }, 'scheduler_sync_failed'));
+      if (this.syncing) return;
+      this.syncing = this.sync()
+        .catch((err: unknown) => this.logger.warn({ err }, 'scheduler_sync_failed'))
+        .finally(() => {
+          this.syncing = null;
+        });
     }, intervalMs);
     this.timer.unref();
-    return report;
   }
 
-  stop(): void {
+  /** Stops the timer; a sync under way may finish until `deadline` (each of its steps is idempotent). */
+  async stop(deadline: number): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const syncing = this.syncing;
+    if (!syncing) return;
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([
+      syncing,
+      new Promise((r) => (t = setTimeout(r, Math.max(0, deadline - Date.now())))),
+    ]);
+    clearTimeout(t);
   }
 
   async sync(): Promise<SyncReport> {
@@ -121,7 +144,11 @@ export class Scheduler {
       (j) => j.job_type === 'once' && j.enabled && !paused.has(j.job_id),
     )) {
       // No TTL: a `once` job is enqueued a single time for the life of the deployment.
-      const first = await this.redis.set(this.keys.scheduledOnce(job.job_id), new Date().toISOString(), 'NX');
+      const first = await takeForever(
+        this.redis,
+        this.keys.scheduledOnce(job.job_id),
+        new Date().toISOString(),
+      );
       if (first) {
         await this.queues.get(job.queue).add(job.job_id, {
           trigger: 'scheduled',

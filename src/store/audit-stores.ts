@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { type Collection, type Document, MongoClient } from 'mongodb';
 import { AUDIT_RETENTION_MS, type AuditEntry, type AuditStore } from '../monitor/audit';
 import { RedisKeys } from '../queues/redis-keys';
+import { isMongoOutage, withStoreErrors } from './unavailable';
 
 /**
  * The audit log in one Redis stream (`{jm}:audit`): XADD with `MINID <now - 7 days>`, so every write
@@ -85,18 +86,28 @@ export function mongoAuditDoc(d: Document): AuditEntry {
 
 /**
  * The audit store the config asks for: MongoDB (its own small client on MONGO_URL/MONGO_DB) when MONGO_URL
- * is set, else the Redis stream. `close` ends the MongoDB client.
+ * is set, else the Redis stream. `start` connects the MongoDB client (as the MongoDB run store does at start:
+ * a driver whose first, automatic connect fails stays closed for good), `close` ends it. A MongoDB outage
+ * rejects with StoreUnavailableError (the API answers 503 `store_unavailable`), as the Redis client's does.
  */
 export function createAuditStore(
   config: { MONGO_URL?: string; MONGO_DB: string; QUEUE_PREFIX: string },
   redis: Redis,
-): { store: AuditStore; close(): Promise<void> } {
+): { store: AuditStore; start(): Promise<void>; close(): Promise<void> } {
   if (config.MONGO_URL) {
     const client = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000, maxPoolSize: 2 });
+    const store = new MongoAuditStore(client.db(config.MONGO_DB).collection('audit_log'));
     return {
-      store: new MongoAuditStore(client.db(config.MONGO_DB).collection('audit_log')),
+      store: withStoreErrors(store, isMongoOutage),
+      start: async () => {
+        await client.connect();
+      },
       close: () => client.close(),
     };
   }
-  return { store: new RedisAuditStore(redis, config.QUEUE_PREFIX), close: async () => {} };
+  return {
+    store: new RedisAuditStore(redis, config.QUEUE_PREFIX),
+    start: async () => {},
+    close: async () => {},
+  };
 }

@@ -1,5 +1,4 @@
 import { MongoNetworkError, MongoServerSelectionError } from 'mongodb';
-import type { RunStore } from '../monitor/run-store';
 import { StoreUnavailableError } from '../monitor/store-unavailable-error';
 
 /** MongoDB driver errors that mean "the server can't be reached right now". */
@@ -8,10 +7,11 @@ export function isMongoOutage(err: unknown): boolean {
 }
 
 /**
- * `store` whose methods reject with {@link StoreUnavailableError} (message kept, driver error as `cause`) where
- * `isOutage` recognises the driver's transport failure; every other error passes through unchanged.
+ * `store` (a RunStore, an AuditStore, …) whose methods reject with {@link StoreUnavailableError} (message kept,
+ * driver error as `cause`) where `isOutage` recognises the driver's transport failure; every other error passes
+ * through unchanged. Every MongoDB-backed store is wrapped with it, so the HTTP edge answers 503, not 500.
  */
-export function withStoreErrors<T extends RunStore>(store: T, isOutage: (err: unknown) => boolean): T {
+export function withStoreErrors<T extends object>(store: T, isOutage: (err: unknown) => boolean): T {
   const translate = (err: unknown) =>
     isOutage(err) ? new StoreUnavailableError((err as Error).message, { cause: err }) : err;
   return new Proxy(store, {

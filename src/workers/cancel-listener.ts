@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { logErrorsOncePerEpisode } from '../log-once';
 import { RedisKeys } from '../queues/redis-keys';
 
 /** A `{run_id, by}` request on {@link RedisKeys.cancelChannel}, as JobsService.cancel publishes it. */
@@ -47,7 +48,8 @@ export class CancelListener {
     // Named, so CLIENT LIST tells an operator which connection this is.
     const sub = this.redis.duplicate({ connectionName: `${this.keys.name}:cancel-listener` });
     this.sub = sub;
-    sub.on('error', (err) => this.logger.warn({ err }, 'cancel_listener_error'));
+    // A reconnecting subscriber errors every retry: one line per outage, and `_recovered` when it is back.
+    logErrorsOncePerEpisode(sub, this.logger, 'cancel_listener_error');
     sub.on('message', (channel: string, raw: string) => {
       if (channel !== this.keys.cancelChannel) return;
       let msg: CancelMessage;

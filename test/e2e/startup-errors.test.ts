@@ -1,5 +1,7 @@
 /** A malformed jobs.yml stops the real entry point before it touches anything, naming file, path and reason. */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { REDIS_URL } from '../helpers/redis';
 import { tempYaml } from '../helpers/system';
@@ -57,4 +59,35 @@ it('exits 78 naming the file and the job when a callback_name has no processor',
   expect(code).toBe(78);
   expect(out).toContain(`${file}: dynamic_jobs[drive_sync].callback_name: unknown processor "driveSync"`);
   expect(out).not.toContain('cache_warming');
+});
+
+it('exits 78 naming TELEGRAM_BOT_TOKEN when the Bot API refuses the token (401 to getMe), without printing it', async () => {
+  const token = '123456789:refused-token-Zx81';
+  const calls: string[] = [];
+  // A fake Bot API that refuses every token, as Telegram does a revoked one.
+  const api = createServer((req, res) => {
+    calls.push(req.url ?? '');
+    res.writeHead(401, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ok: false, error_code: 401, description: 'Unauthorized' }));
+  });
+  await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+  try {
+    const { port } = api.address() as AddressInfo;
+    const { code, out } = await runMain({
+      ROLES: 'api,bot',
+      TELEGRAM_BOT_TOKEN: token,
+      TELEGRAM_API_ROOT: `http://127.0.0.1:${port}`,
+      TELEGRAM_ADMIN_IDS: '111',
+    });
+    expect(code).toBe(78);
+    expect(out).toContain(
+      'environment: TELEGRAM_BOT_TOKEN: the Telegram Bot API refused the token (401 Unauthorized)',
+    );
+    expect(out).not.toContain(token.split(':')[1]);
+    expect(calls.some((u) => u.endsWith('/getMe'))).toBe(true);
+    expect(calls.some((u) => u.endsWith('/getUpdates'))).toBe(false);
+  } finally {
+    api.closeAllConnections();
+    await new Promise((r) => api.close(r));
+  }
 });

@@ -7,9 +7,9 @@ import { type ApiCall, fakeResult } from './telegram';
  * A local HTTP server posing as the Telegram Bot API (for TELEGRAM_API_ROOT): answers getMe,
  * deleteWebhook, setWebhook, sendMessage, editMessageText, answerCallbackQuery…, and serves the updates
  * pushed with `pushUpdate` through getUpdates long polls (held until an update arrives or the poll's
- * timeout passes). Records every call.
+ * timeout passes). Records every call. `port` 0 (default) picks a free one.
  */
-export async function startFakeBotApi() {
+export async function startFakeBotApi(port = 0) {
   const calls: ApiCall[] = [];
   const updates: Update[] = [];
   const waiting = new Set<{ offset: number; res: ServerResponse; timer: NodeJS.Timeout }>();
@@ -66,12 +66,12 @@ export async function startFakeBotApi() {
     }
     answer(res, { ok: true, result: fakeResult(method, payload, messageId++) });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  const { port: bound } = server.address() as AddressInfo;
 
   return {
     /** The value for TELEGRAM_API_ROOT. */
-    apiRoot: `http://127.0.0.1:${port}`,
+    apiRoot: `http://127.0.0.1:${bound}`,
     calls,
     /** Every update pushed so far. */
     updates,

@@ -68,7 +68,8 @@ describe('alert delivery', () => {
     expect(reqs.every((r) => r.body.message === 'boom_job: provider said no')).toBe(true);
     expect(reqs[2].body).toMatchObject({ fields: { run_id } });
     const retries = sys.logs.lines.filter((l) => l.msg === 'alert_delivery_retry' && l.channel === 'flaky');
-    expect(retries.map((r) => r.err)).toEqual(['HTTP 500', 'HTTP 500']);
+    expect(retries.map((r) => (r.err as { message?: string }).message)).toEqual(['HTTP 500', 'HTTP 500']);
+    expect(String((retries[0].err as { stack?: string }).stack)).toContain('DeliveryError');
     // METRICS_PUBLIC=true: no token needed.
     const text = await waitFor(async () => {
       const t = await metrics();

@@ -28,7 +28,7 @@ const enqueuer: JobEnqueuer = {
   enqueue: async (_def, _env, o) => ({ runId: o.runId, deduplicated: false }),
   appendEvent: async () => '1-0',
 };
-const service = new JobsService(registry, store, enqueuer);
+const service = new JobsService(registry, store, enqueuer, { logger: memoryLogger().logger });
 
 function bot(locale: 'en' | 'he' = 'en') {
   const cap = captureApi();

@@ -3,6 +3,7 @@ import { MemorySessionStore, SESSION_COOKIE, SessionManager } from '../../src/da
 import { RedisRunEventBus } from '../../src/queues/redis-run-events';
 import { cookieFrom, login, type SeedRun, seedRuns } from '../helpers/dashboard';
 import { testRedis, waitFor } from '../helpers/redis';
+import { memoryLogger } from '../helpers/logger';
 import { startTestSystem, TEST_TOKEN, type TestSystem } from '../helpers/system';
 
 jest.setTimeout(60_000);
@@ -423,7 +424,7 @@ describe('GET /api/jobs/stream', () => {
 
   it('delivers events another process published to Redis (several API processes)', async () => {
     const redis = testRedis();
-    const otherTracker = new RedisRunEventBus(redis, sys.prefix);
+    const otherTracker = new RedisRunEventBus(redis, sys.prefix, memoryLogger().logger);
     const events = await readStream(
       { Authorization: `Bearer ${TEST_TOKEN}` },
       (evs) => evs.some((e) => e.data.run_id === 'elsewhere'),

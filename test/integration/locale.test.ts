@@ -27,5 +27,12 @@ it('the login page is served right to left with the Hebrew words file', async ()
   expect(res.text).toContain('<html lang="he" dir="rtl">');
   const words = await request(sys.url).get('/jobs/monitor/static/i18n-he.js');
   expect(words.status).toBe(200);
-  expect(words.text).toContain("cancelled: 'בוטל'");
+  expect(words.text).toContain("getElementById('jm-words')");
+  // the run words shared with the bot, in the page (src/monitor/run-words.ts)
+  const island = /<script type="application\/json" id="jm-words">(.*?)<\/script>/.exec(res.text);
+  expect(JSON.parse(island?.[1] ?? '{}')).toMatchObject({
+    cancelled: 'בוטל',
+    completed: 'הושלם',
+    manual: 'ידני',
+  });
 });

@@ -39,7 +39,9 @@ const queues = new QueueSet(registry.queues(), {
   retentionSeconds: 3600,
   eventsMaxLen: 100_000,
 });
-const service = new JobsService(registry, store, new BullmqEnqueuer(queues));
+const service = new JobsService(registry, store, new BullmqEnqueuer(queues), {
+  logger: memoryLogger().logger,
+});
 const closers: (() => Promise<unknown>)[] = [];
 
 afterAll(async () => {

@@ -519,6 +519,33 @@ export function runStoreContract(
       expect(await ids({ q: 'order-1', before: t0 + 21 })).toEqual(['r2']);
     });
 
+    it('user_id and q find runs of non-ASCII user ids (Hebrew, emoji), exactly', async () => {
+      const hebrew = 'משתמש-א';
+      const emoji = 'ops-🚀';
+      await store.apply([
+        upd('h1', 1, { status: 'failed' }, { identity: ident({ user_id: hebrew, trigger: 'manual' }, 10) }),
+        upd('h2', 1, { status: 'completed' }, { identity: ident({ user_id: hebrew }, 20) }),
+        upd('e1', 1, { status: 'failed' }, { identity: ident({ user_id: emoji }, 30) }),
+        upd('a1', 1, { status: 'failed' }, { identity: ident({ user_id: 'ops-' }, 40) }),
+      ]);
+      const ids = async (q: Parameters<RunStore['list']>[0]) =>
+        (await store.list(q)).runs.map((r) => r.run_id);
+      expect(await ids({ user_id: hebrew })).toEqual(['h2', 'h1']);
+      expect(await ids({ user_id: hebrew, status: ['failed'] })).toEqual(['h1']);
+      expect(await ids({ user_id: hebrew, trigger: 'manual' })).toEqual(['h1']);
+      expect(await ids({ user_id: emoji })).toEqual(['e1']);
+      expect(await ids({ user_id: 'ops-' })).toEqual(['a1']);
+      expect(await ids({ q: hebrew })).toEqual(['h2', 'h1']);
+      expect(await ids({ q: ` ${emoji} ` })).toEqual(['e1']);
+      expect(await ids({ q: emoji, status: ['completed'] })).toEqual([]);
+      // the run ends: it moves leaves and stays found under its user
+      await store.apply([
+        upd('h1', 2, { status: 'completed' }, { identity: ident({ user_id: hebrew }, 10) }),
+      ]);
+      expect(await ids({ user_id: hebrew, status: ['completed'] })).toEqual(['h2', 'h1']);
+      expect(await ids({ user_id: hebrew, status: ['failed'] })).toEqual([]);
+    });
+
     it('cancelled: a status of its own in lists, stats and active counts', async () => {
       await store.apply([upd('x1', 1, { status: 'running' })]);
       expect(await store.countActive()).toEqual({ job_a: 1 });

@@ -103,7 +103,7 @@ describe('search by q', () => {
     appendEvent: async () => '1-0',
   };
   const app = createApp({
-    service: new JobsService(registry, store, enqueuer),
+    service: new JobsService(registry, store, enqueuer, { logger: memoryLogger().logger }),
     token: TEST_TOKEN,
     logger: memoryLogger().logger,
     readiness: {},

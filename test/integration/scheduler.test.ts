@@ -1,5 +1,6 @@
 import { JobRegistry } from '../../src/monitor/registry';
 import { QueueSet } from '../../src/queues/queue-set';
+import { RedisKeys } from '../../src/queues/redis-keys';
 import { Scheduler } from '../../src/scheduler/scheduler';
 import { memoryLogger } from '../helpers/logger';
 import { deletePrefix, testRedis, uniquePrefix, waitFor } from '../helpers/redis';
@@ -91,6 +92,16 @@ describe('Scheduler', () => {
       (j) => j.name === 'setup_once',
     );
     expect(onceJobs).toHaveLength(1);
+    // The marker never expires (a once job runs once for the life of the deployment); deleting it by hand
+    // enqueues the job again at the next sync, once.
+    const marker = new RedisKeys(prefix).scheduledOnce('setup_once');
+    expect(await redis.pttl(marker)).toBe(-1);
+    await redis.del(marker);
+    await Promise.all([a.scheduler.sync(), b.scheduler.sync()]);
+    const again = (await a.queues.get('qc').getJobs(['waiting', 'delayed', 'prioritized'])).filter(
+      (j) => j.name === 'setup_once',
+    );
+    expect(again).toHaveLength(2);
   });
 });
 

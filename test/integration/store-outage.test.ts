@@ -106,7 +106,7 @@ beforeAll(async () => {
     retentionSeconds: 3600,
     eventsMaxLen: 100_000,
   });
-  service = new JobsService(registry, store, new BullmqEnqueuer(queues));
+  service = new JobsService(registry, store, new BullmqEnqueuer(queues), { logger: memoryLogger().logger });
 });
 afterAll(async () => {
   await workers?.close(5000);

@@ -64,6 +64,29 @@ describe('loadConfig', () => {
     expect(cfg.JOBS_STUCK_THRESHOLD_MINUTES).toBe(0.05);
   });
 
+  it('reads every comma list alike: trimmed, empty items dropped, errors naming the item', () => {
+    const cfg = loadConfig({
+      ROLES: 'api,, worker ,',
+      TELEGRAM_ADMIN_IDS: ' 111 ,,-100500 ',
+      REDIS_CLUSTER_NODES: ' 127.0.0.1:7000 , ',
+      REDACT_KEYS: 'token, api_key ,',
+      RECORDING_ALLOWED_HOSTS: ' 10.0.0.0/8 ,, media.internal ',
+      TRUST_PROXY: ' 10.0.0.1 , loopback ',
+    });
+    expect(cfg.ROLES).toEqual(['api', 'worker']);
+    expect(cfg.TELEGRAM_ADMIN_IDS).toEqual(['111', '-100500']);
+    expect(cfg.REDIS_CLUSTER_NODES).toEqual(['127.0.0.1:7000']);
+    expect(cfg.REDACT_KEYS).toEqual(['token', 'api_key']);
+    expect(cfg.RECORDING_ALLOWED_HOSTS).toEqual(['10.0.0.0/8', 'media.internal']);
+    expect(cfg.TRUST_PROXY).toEqual(['10.0.0.1', 'loopback']);
+    expect(loadConfig({}).REDACT_KEYS).toEqual(['url', 'token', 'password', 'secret', 'authorization']);
+    expect(problemsOf({ TELEGRAM_OWNER_IDS: '1, two', REDIS_SENTINELS: 'a:1,b' })).toEqual([
+      'environment: REDIS_SENTINELS[1]: expected host:port,host:port',
+      'environment: TELEGRAM_OWNER_IDS[1]: expected a comma list of numeric ids',
+    ]);
+    expect(problemsOf({ ROLES: ' , ' })).toEqual([expect.stringMatching(/^environment: ROLES: /)]);
+  });
+
   it('treats an empty MONGO_URL as unset and rejects a non-mongo URL', () => {
     expect(loadConfig({ MONGO_URL: '  ' }).MONGO_URL).toBeUndefined();
     expect(problemsOf({ MONGO_URL: 'redis://x' })).toEqual([

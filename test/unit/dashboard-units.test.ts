@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { safeNext } from '../../src/dashboard/dashboard-routes';
-import { esc } from '../../src/dashboard/pages';
+import { dashboardPage, esc, jsonScript, loginPage } from '../../src/dashboard/pages';
+import { RUN_WORDS } from '../../src/monitor/run-words';
 import {
   MemorySessionStore,
   SESSION_COOKIE,
@@ -171,6 +172,24 @@ describe('dashboard sessions', () => {
 
 describe('page helpers', () => {
   it('escapes HTML', () => expect(esc(`<a href="x">'&`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;'));
+  it('a JSON island can not be closed by its values, and reads back as the same value', () => {
+    const value = { x: '</script><script>alert(1)</script>', y: 'a & b > c' };
+    const html = jsonScript('jm-x', value);
+    expect(html.match(/<\/script>/g)).toHaveLength(1);
+    const body = html.replace(/^<script type="application\/json" id="jm-x">/, '').replace(/<\/script>$/, '');
+    expect(JSON.parse(body)).toEqual(value);
+  });
+  it('Hebrew pages carry the run words the bot uses (statuses, triggers) for i18n-he.js; English ones none', () => {
+    const words = (html: string) => {
+      const m = /<script type="application\/json" id="jm-words">(.*?)<\/script>/.exec(html);
+      return m ? JSON.parse(m[1]) : null;
+    };
+    const he = words(dashboardPage({ csrf: 'c', readOnly: false, expiresAt: 0, locale: 'he' }));
+    expect(he).toEqual({ ...RUN_WORDS.he.status, ...RUN_WORDS.he.trigger });
+    expect(he.completed).toBe('הושלם');
+    expect(words(loginPage({ csrf: 'c', next: '/jobs/monitor', locale: 'he' }))?.manual).toBe('ידני');
+    expect(words(loginPage({ csrf: 'c', next: '/jobs/monitor' }))).toBeNull();
+  });
   it.each([
     ['/jobs/monitor?run_id=abc', '/jobs/monitor?run_id=abc'],
     ['/jobs/queues', '/jobs/queues'],

@@ -3,6 +3,7 @@ import type { JobEnqueuer } from '../../src/monitor/jobs-service';
 import { JobsService } from '../../src/monitor/jobs-service';
 import { JobRegistry } from '../../src/monitor/registry';
 import { MemoryRunStore } from '../../src/store/memory-run-store';
+import { memoryLogger } from '../helpers/logger';
 
 /** JobsService on the in-memory store and a recording enqueuer: the use-case rules without Redis. */
 
@@ -40,11 +41,13 @@ let registry: JobRegistry;
 let store: MemoryRunStore;
 let enqueuer: MemoryEnqueuer;
 let service: JobsService;
+let logs: ReturnType<typeof memoryLogger>;
 beforeEach(() => {
+  logs = memoryLogger();
   registry = JobRegistry.fromYaml(YML);
   store = new MemoryRunStore();
   enqueuer = new MemoryEnqueuer();
-  service = new JobsService(registry, store, enqueuer);
+  service = new JobsService(registry, store, enqueuer, { logger: logs.logger });
 });
 
 describe('one concurrency rule', () => {
@@ -110,6 +113,31 @@ describe('one writer for run state', () => {
     store.apply = async () => {
       throw new Error('store unreachable');
     };
-    await expect(service.trigger('crowd')).resolves.toEqual({ run_id: expect.any(String) });
+    const { run_id } = await service.trigger('crowd');
+    expect(enqueuer.calls.map((c) => c.runId)).toEqual([run_id]);
+    // not silent: the operator sees why the run is missing until the worker records it
+    const line = logs.lines.find((l) => l.msg === 'run_pending_write_failed');
+    expect(line).toMatchObject({ run_id, job_id: 'crowd', err: { message: 'store unreachable' } });
+    expect(String((line?.err as { stack?: string } | undefined)?.stack)).toContain('store unreachable');
+  });
+
+  it('a store outage while linking a retry back to its failed run keeps the retry and logs it', async () => {
+    const { run_id: failed } = await service.trigger('crowd');
+    await service.markRunFailed((await store.get(failed))!, 'boom');
+    const apply = store.apply.bind(store);
+    // every write from here fails: the retry's pending record and the retried_by mark
+    store.apply = async () => {
+      throw new Error('store unreachable');
+    };
+    const out = await service.retry(failed);
+    store.apply = apply;
+    expect(out.retry_of).toBe(failed);
+    expect(enqueuer.calls.map((c) => c.runId)).toContain(out.run_id);
+    expect((await store.get(failed))?.retried_by ?? null).toBeNull();
+    expect(logs.lines.find((l) => l.msg === 'retried_by_mark_failed')).toMatchObject({
+      run_id: failed,
+      retry_run_id: out.run_id,
+      err: { message: 'store unreachable' },
+    });
   });
 });

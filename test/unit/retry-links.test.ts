@@ -3,6 +3,7 @@ import { JobsService } from '../../src/monitor/jobs-service';
 import type { JobEnvelope } from '../../src/monitor/lifecycle';
 import { JobRegistry } from '../../src/monitor/registry';
 import { MemoryRunStore } from '../../src/store/memory-run-store';
+import { memoryLogger } from '../helpers/logger';
 import { seedRuns } from '../helpers/dashboard';
 
 /** Retry rules on the in-memory store: links both ways, dynamic payloads, refusals. */
@@ -37,7 +38,7 @@ let service: JobsService;
 beforeEach(async () => {
   store = new MemoryRunStore();
   enq = new Enqueuer();
-  service = new JobsService(JobRegistry.fromYaml(YML), store, enq);
+  service = new JobsService(JobRegistry.fromYaml(YML), store, enq, { logger: memoryLogger().logger });
   await seedRuns(store, [
     { run_id: 'f-static', job_id: 'crowd', status: 'failed', created_ms: Date.now() - 1000, user_id: 'u1' },
     { run_id: 'f-dyn', job_id: 'sync', status: 'failed', created_ms: Date.now() - 1000, user_id: 'u2' },

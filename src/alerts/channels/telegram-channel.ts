@@ -2,6 +2,7 @@ import { Api } from 'grammy';
 import { retryTransformer } from '../../chatops/api-retry';
 import type { Alert } from '../../monitor/alert-rules';
 import { z } from 'zod';
+import { splitCommaList } from '../../config-file';
 import type { AlertChannel, Delivery } from './channel';
 import { defineChannel, maybeUrl, str } from './kind';
 
@@ -44,9 +45,7 @@ export const telegramChannel = defineChannel({
     chat_ids: z
       .union([str, z.array(z.union([str, z.number()]))], { error: 'expected chat ids' })
       .default('')
-      .transform((v) =>
-        (Array.isArray(v) ? v.map(String) : v.split(',')).map((s) => s.trim()).filter(Boolean),
-      ),
+      .transform((v) => splitCommaList(Array.isArray(v) ? v.map(String).join(',') : v)),
     api_root: maybeUrl,
   }),
   missing: (s) => [...(s.bot_token ? [] : ['bot_token']), ...(s.chat_ids.length ? [] : ['chat_ids'])],

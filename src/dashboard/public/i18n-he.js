@@ -4,7 +4,10 @@
 // Words follow src/monitor/schedule-words.ts (the same schedules and units ChatOps uses in Hebrew).
 (() => {
   if (document.documentElement.lang !== 'he') return;
+  // Run statuses and triggers: the bot's words, rendered into the page by the server (src/monitor/run-words.ts).
+  const SHARED = JSON.parse(document.getElementById('jm-words')?.textContent || '{}');
   const WORDS = {
+    ...SHARED,
     Active: 'פעילות',
     Jobs: 'משימות',
     History: 'היסטוריה',
@@ -51,16 +54,7 @@
     From: 'מתאריך',
     To: 'עד תאריך',
     all: 'הכול',
-    pending: 'ממתין',
-    running: 'רץ',
-    completed: 'הושלם',
-    failed: 'נכשל',
-    skipped: 'דולג',
-    cancelled: 'בוטל',
     stalled: 'נתקע',
-    scheduled: 'מתוזמן',
-    manual: 'ידני',
-    api: 'מהאפליקציה',
     Apply: 'סינון',
     Clear: 'ניקוי',
     Created: 'נוצר',
