@@ -92,14 +92,18 @@ export function encodeCursor(createdAtMs: number, runId: string): string {
   return Buffer.from(`${createdAtMs}:${runId}`, 'utf8').toString('base64url');
 }
 
-/** Decodes a cursor; returns null for anything that is not one of ours. */
+/**
+ * Decodes a cursor; returns null for anything that is not one of ours. A negative time is valid (a run
+ * created before 1970): refusing it would send the caller back to the first page, for ever.
+ */
 export function decodeCursor(cursor: string): { createdAtMs: number; runId: string } | null {
   const raw = Buffer.from(cursor, 'base64url').toString('utf8');
   const i = raw.indexOf(':');
   if (i <= 0) return null;
-  const createdAtMs = Number(raw.slice(0, i));
+  const time = raw.slice(0, i);
+  const createdAtMs = Number(time);
   const runId = raw.slice(i + 1);
-  if (!Number.isSafeInteger(createdAtMs) || createdAtMs < 0 || runId.length === 0) return null;
+  if (!/^-?\d+$/.test(time) || !Number.isSafeInteger(createdAtMs) || runId.length === 0) return null;
   return { createdAtMs, runId };
 }
 
