@@ -107,6 +107,66 @@ export function decodeCursor(cursor: string): { createdAtMs: number; runId: stri
   return { createdAtMs, runId };
 }
 
+/**
+ * Where a page ends among runs whose stored `created_at` is not a time (documents of an earlier system in
+ * MongoDB, until `npm run migrate:mongo` fixes them). MongoDB sorts those after every time, by type and
+ * value, then run_id: other types (booleans, objects…), strings, numbers, then null or missing. The value is
+ * kept for a string (its first {@link MAX_CURSOR_VALUE_CHARS} characters) or a number.
+ */
+export type UntimedPosition =
+  | { kind: 'string'; value: string; runId: string }
+  | { kind: 'number'; value: number; runId: string }
+  | { kind: 'other' | 'null'; runId: string };
+
+/** Longest string `created_at` an {@link UntimedPosition} keeps (a cursor must stay short). */
+export const MAX_CURSOR_VALUE_CHARS = 100;
+
+const UNTIMED = { null: 'legacy:', other: 'legacy-o:', string: 'legacy-s:', number: 'legacy-n:' } as const;
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
+
+/** Encodes an {@link UntimedPosition} (`legacy:<run_id>` for null/missing, as earlier cursors were). */
+export function encodeUntimedCursor(pos: UntimedPosition): string {
+  if (pos.kind === 'string') {
+    return b64(UNTIMED.string + JSON.stringify([pos.value.slice(0, MAX_CURSOR_VALUE_CHARS), pos.runId]));
+  }
+  if (pos.kind === 'number') return b64(UNTIMED.number + JSON.stringify([String(pos.value), pos.runId]));
+  return b64(UNTIMED[pos.kind] + pos.runId);
+}
+
+/** Decodes {@link encodeUntimedCursor}'s cursors; null for anything else. */
+export function decodeUntimedCursor(cursor: string): UntimedPosition | null {
+  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
+  for (const kind of ['null', 'other'] as const) {
+    const prefix = UNTIMED[kind];
+    if (raw.startsWith(prefix) && raw.length > prefix.length)
+      return { kind, runId: raw.slice(prefix.length) };
+  }
+  for (const kind of ['string', 'number'] as const) {
+    if (!raw.startsWith(UNTIMED[kind])) continue;
+    let pair: unknown;
+    try {
+      pair = JSON.parse(raw.slice(UNTIMED[kind].length));
+    } catch {
+      return null;
+    }
+    if (!Array.isArray(pair) || pair.length !== 2) return null;
+    const [value, runId] = pair as unknown[];
+    if (typeof value !== 'string' || typeof runId !== 'string' || runId.length === 0) return null;
+    if (kind === 'string') {
+      return value.length <= MAX_CURSOR_VALUE_CHARS ? { kind, value, runId } : null;
+    }
+    const n = Number(value);
+    // String(n) round-trips every number, NaN and ±Infinity included; anything else is not ours.
+    return String(n) === value ? { kind, value: n, runId } : null;
+  }
+  return null;
+}
+
+/** True for a cursor some store produced (a time cursor, or an {@link UntimedPosition}'s). */
+export function isRunCursor(cursor: string): boolean {
+  return decodeCursor(cursor) !== null || decodeUntimedCursor(cursor) !== null;
+}
+
 /** Clamps a requested page size to 1..MAX_PAGE_SIZE. */
 export function pageSize(limit: number | undefined): number {
   if (!limit || limit < 1) return DEFAULT_PAGE_SIZE;

@@ -31,16 +31,13 @@ import {
 } from '../monitor/run-store';
 import {
   countActivePipeline,
-  decodeListCursor,
-  encodeListCursor,
   type ExistingIndex,
   fromDoc,
   type IndexPlan,
   indexSpecs,
   LIST_SORT,
-  listFilter,
   planIndexes,
-  positionOf,
+  readListPage,
   STATS_FINISHED_PROJECTION,
   STATS_INDEX_KEY,
   statsCountPipeline,
@@ -264,19 +261,14 @@ export class MongoRunStore implements RunStore {
   }
 
   async list(query: RunQuery): Promise<RunPage> {
-    const limit = pageSize(query.limit);
-    const after = query.cursor ? decodeListCursor(query.cursor) : null;
-    const docs = await this.collection
-      .find(listFilter(query, after), { projection: { logs: 0 } })
-      .sort({ ...LIST_SORT })
-      .limit(limit + 1)
-      .toArray();
-    const page = docs.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      runs: page.map((d) => fromDoc({ ...d, logs: [] })),
-      next_cursor: docs.length > limit && last ? encodeListCursor(positionOf(last)) : null,
-    };
+    const { docs, next_cursor } = await readListPage(query, pageSize(query.limit), (filter, n) =>
+      this.collection
+        .find(filter, { projection: { logs: 0 } })
+        .sort({ ...LIST_SORT })
+        .limit(n)
+        .toArray(),
+    );
+    return { runs: docs.map((d) => fromDoc({ ...d, logs: [] })), next_cursor };
   }
 
   /** One find on the unique run_id index, projecting only the status (chunks of 1,000 ids). */
