@@ -4,7 +4,7 @@
  * implementation of MongoDB's query and aggregation language) against documents of both shapes: the ones
  * this store writes, and the earlier system's (no `created_at`, `seq`, `queue`; numeric `user_id`).
  */
-import type { Document, IndexDescription } from 'mongodb';
+import type { CreateIndexesOptions, Document } from 'mongodb';
 import {
   FINISHED_STATUSES,
   type JobRun,
@@ -56,14 +56,17 @@ export const STATS_INDEX_KEY = { job_id: 1, status: 1, created_at: -1, run_id: -
 /**
  * The indexes of `job_runs`: the seed's four (job_id+started_at, status, TTL on started_at, user_id+job_id
  * — partial instead of sparse), a unique run_id, one index per list filter that also sorts by created_at,
- * the stats index, and a TTL on created_at so runs that never started expire too.
+ * the stats index, and a TTL on created_at so runs that never started expire too. `ttlSeconds` null: no
+ * TTL index (a team's collection that expires nothing keeps its runs; see MongoRunStore.init).
  */
-export function indexSpecs(ttlSeconds: number): IndexSpec[] {
+export function indexSpecs(ttlSeconds: number | null): IndexSpec[] {
+  const ttl = (spec: IndexSpec): IndexSpec[] =>
+    ttlSeconds === null ? [] : [{ ...spec, expireAfterSeconds: ttlSeconds }];
   return [
     { key: { run_id: 1 }, name: 'run_id_unique', unique: true },
     { key: { job_id: 1, started_at: -1 }, name: 'job_id_started_at' },
     { key: { status: 1 }, name: 'status' },
-    { key: { started_at: -1 }, name: 'started_at_ttl', expireAfterSeconds: ttlSeconds },
+    ...ttl({ key: { started_at: -1 }, name: 'started_at_ttl' }),
     { key: { user_id: 1, job_id: 1 }, name: 'user_id_job_id', partialFilterExpression: USER_PARTIAL },
     { key: { created_at: -1, run_id: -1 }, name: 'created_at_run_id' },
     { key: { job_id: 1, created_at: -1, run_id: -1 }, name: 'job_id_created_at' },
@@ -75,7 +78,7 @@ export function indexSpecs(ttlSeconds: number): IndexSpec[] {
     },
     { key: { trigger: 1, created_at: -1, run_id: -1 }, name: 'trigger_created_at' },
     { key: { ...STATS_INDEX_KEY }, name: 'job_id_status_created_at' },
-    { key: { created_at: 1 }, name: 'created_at_ttl', expireAfterSeconds: ttlSeconds },
+    ...ttl({ key: { created_at: 1 }, name: 'created_at_ttl' }),
     // #12: the runs flagged stuck now (few), newest first.
     {
       key: { stuck: 1, created_at: -1, run_id: -1 },
@@ -99,46 +102,77 @@ export interface ExistingIndex {
 
 /** What init() does about each wanted index, given the collection's existing ones. */
 export interface IndexPlan {
-  /** Missing: create them (with a changed name when an unrelated index already holds the wanted name). */
+  /** Missing: create them, one per call (with a changed name when an unrelated index already holds the wanted name). */
   create: IndexSpec[];
-  /** Same keys and options under another name: used as they are. */
+  /** Same keys (or all of them reversed, which serves the same queries) and options under another name: used as they are. */
   adopt: { want: string; have: string }[];
   /** Same keys, TTL only differs: changed with `collMod` (MongoDB refuses a second index or createIndexes). */
   collMod: { name: string; key: Record<string, unknown>; from: number; to: number }[];
-  /** Same keys, other options differ (unique, sparse, partial, TTL on/off): kept; `npm run migrate:mongo` rebuilds. */
-  differ: { want: IndexSpec; have: ExistingIndex; why: string }[];
+  /**
+   * Same keys, other options differ (unique, sparse, partial, TTL on/off): kept; `npm run migrate:mongo`
+   * rebuilds them — it builds `rebuildAs` (the wanted index on the reversed keys, since MongoDB refuses two
+   * indexes on the same keys) and drops the old one only once the new one exists.
+   */
+  differ: { want: IndexSpec; have: ExistingIndex; why: string; rebuildAs: IndexSpec }[];
 }
 
 const keyOf = (k: Record<string, unknown>) =>
   JSON.stringify(Object.entries(k).map(([f, v]) => [f, Number(v)]));
+/** The key pattern with every direction reversed: an index on it serves the same filters and sorts. */
+export function mirrorKey(k: Record<string, unknown>): Record<string, 1 | -1> {
+  return Object.fromEntries(Object.entries(k).map(([f, v]) => [f, Number(v) < 0 ? 1 : -1]));
+}
+/** True when the two key patterns are equal or one is the other reversed. */
+export function sameKeys(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  return keyOf(a) === keyOf(b) || keyOf(mirrorKey(a)) === keyOf(b);
+}
 const json = (v: unknown) => (v === undefined ? 'none' : JSON.stringify(v));
 
+/** Why an existing index with the wanted keys can't serve as the wanted one ('' when it can). */
+function optionsDiffer(have: ExistingIndex, want: IndexSpec): string {
+  const why: string[] = [];
+  if (!!have.unique !== !!want.unique) why.push(`unique ${!!have.unique} (want ${!!want.unique})`);
+  if (have.sparse) why.push('sparse (want a partial index)');
+  if (json(have.partialFilterExpression) !== json(want.partialFilterExpression))
+    why.push(`partial ${json(have.partialFilterExpression)} (want ${json(want.partialFilterExpression)})`);
+  if ((have.expireAfterSeconds === undefined) !== (want.expireAfterSeconds === undefined))
+    why.push(`TTL ${json(have.expireAfterSeconds)} (want ${json(want.expireAfterSeconds)})`);
+  return why.join('; ');
+}
+
 /**
- * Compares wanted indexes with existing ones by key pattern, not by name (MongoDB refuses a second index
- * with the same keys and options under another name, code 85 IndexOptionsConflict, and an index name
- * reused with other keys or options, code 86 IndexKeySpecsConflict).
+ * Compares wanted indexes with existing ones by key pattern (or its reverse), not by name (MongoDB refuses
+ * a second index with the same keys and options under another name, code 85 IndexOptionsConflict, and an
+ * index name reused with other keys or options, code 86 IndexKeySpecsConflict).
  */
 export function planIndexes(existing: ExistingIndex[], wanted: IndexSpec[]): IndexPlan {
   const plan: IndexPlan = { create: [], adopt: [], collMod: [], differ: [] };
   const names = new Set(existing.map((i) => i.name));
+  const freeName = (base: string) => {
+    let name = base;
+    for (let n = 2; names.has(name); n++) name = `${base}_${n}`;
+    names.add(name);
+    return name;
+  };
   for (const want of wanted) {
-    const have = existing.find((i) => keyOf(i.key) === keyOf(want.key));
+    const candidates = existing.filter((i) => sameKeys(i.key, want.key));
+    const have = candidates.find((i) => !optionsDiffer(i, want)) ?? candidates[0];
     if (!have) {
-      let name = want.name;
-      for (let n = 2; names.has(name); n++) name = `${want.name}_${n}`;
-      names.add(name);
-      plan.create.push({ ...want, name });
+      plan.create.push({ ...want, name: freeName(want.name) });
       continue;
     }
-    const why: string[] = [];
-    if (!!have.unique !== !!want.unique) why.push(`unique ${!!have.unique} (want ${!!want.unique})`);
-    if (have.sparse) why.push('sparse (want a partial index)');
-    if (json(have.partialFilterExpression) !== json(want.partialFilterExpression))
-      why.push(`partial ${json(have.partialFilterExpression)} (want ${json(want.partialFilterExpression)})`);
-    if ((have.expireAfterSeconds === undefined) !== (want.expireAfterSeconds === undefined))
-      why.push(`TTL ${json(have.expireAfterSeconds)} (want ${json(want.expireAfterSeconds)})`);
-    if (why.length) {
-      plan.differ.push({ want, have, why: why.join('; ') });
+    const why = optionsDiffer(have, want);
+    if (why) {
+      const mirrored = mirrorKey(have.key);
+      const taken = existing.some((i) => keyOf(i.key) === keyOf(mirrored));
+      plan.differ.push({
+        want,
+        have,
+        why,
+        // Reversed keys unless an index already has them (then the same keys: MongoDB would refuse it,
+        // and the migration reports that instead of dropping anything).
+        rebuildAs: { ...want, key: taken ? { ...want.key } : mirrored, name: freeName(want.name) },
+      });
       continue;
     }
     if (want.expireAfterSeconds !== undefined && have.expireAfterSeconds !== want.expireAfterSeconds) {
@@ -154,9 +188,30 @@ export function planIndexes(existing: ExistingIndex[], wanted: IndexSpec[]): Ind
   return plan;
 }
 
-/** An IndexSpec as createIndexes takes it. */
-export function toIndexDescription(s: IndexSpec): IndexDescription {
-  return { ...s } as IndexDescription;
+/**
+ * The TTLs (seconds) of the existing indexes that expire runs: those on the keys of the wanted TTL
+ * indexes (`started_at`, `created_at`, either direction).
+ */
+export function existingRetention(existing: ExistingIndex[], wanted: IndexSpec[]): number[] {
+  const ttlKeys = wanted.filter((w) => w.expireAfterSeconds !== undefined).map((w) => w.key);
+  return existing
+    .filter((i) => typeof i.expireAfterSeconds === 'number' && ttlKeys.some((k) => sameKeys(i.key, k)))
+    .map((i) => i.expireAfterSeconds as number);
+}
+
+/**
+ * Finds the run_ids held by more than one document (they prevent the unique run_id index). Run it with
+ * `allowDiskUse: true` on a large collection; the README gives it for mongosh.
+ */
+export const DUPLICATE_RUN_IDS_PIPELINE: Document[] = [
+  { $group: { _id: '$run_id', n: { $sum: 1 }, ids: { $push: '$_id' } } },
+  { $match: { n: { $gt: 1 } } },
+];
+
+/** An IndexSpec's options as createIndex takes them (everything but the key). */
+export function indexOptions(s: IndexSpec): CreateIndexesOptions {
+  const { key: _key, ...options } = s;
+  return options;
 }
 
 /**

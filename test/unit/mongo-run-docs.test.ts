@@ -23,8 +23,10 @@ import {
 import { isRunCursor, MAX_PAGE_SIZE, type RunQuery } from '../../src/monitor/run-store';
 import {
   countActivePipeline,
+  DUPLICATE_RUN_IDS_PIPELINE,
   decodeListCursor,
   encodeListCursor,
+  existingRetention,
   fromDoc,
   indexSpecs,
   LIST_SORT,
@@ -37,6 +39,7 @@ import {
   statsCountPipeline,
   statsFinishedFilter,
   updatePipeline,
+  USER_PARTIAL,
 } from '../../src/store/mongo-run-docs';
 import { buildOps, MAX_BSON_BYTES, roundsOf } from '../../src/store/mongo-run-store';
 
@@ -616,6 +619,70 @@ describe('index plan (pure)', () => {
     expect(again.create).toEqual([]);
     expect(again.collMod).toEqual([]);
     expect(again.differ).toEqual([]);
+  });
+});
+
+describe('index plan: reversed keys, rebuilds, retention, duplicates (pure and mingo)', () => {
+  it('an index on the reversed keys serves the same queries: adopted, and a rebuild builds on them', () => {
+    const existing = [
+      { name: 'run_id_-1', key: { run_id: -1 }, unique: true },
+      { name: 'jc', key: { job_id: -1, created_at: 1, run_id: 1 } },
+      { name: 'user_id_1_job_id_1', key: { user_id: 1, job_id: 1 }, sparse: true },
+    ];
+    const plan = planIndexes(existing, indexSpecs(604800));
+    expect(plan.adopt).toEqual(
+      expect.arrayContaining([
+        { want: 'run_id_unique', have: 'run_id_-1' },
+        { want: 'job_id_created_at', have: 'jc' },
+      ]),
+    );
+    expect(plan.create.map((c) => c.name)).not.toContain('run_id_unique');
+    expect(plan.differ).toEqual([
+      expect.objectContaining({
+        have: existing[2],
+        rebuildAs: {
+          key: { user_id: -1, job_id: -1 },
+          name: 'user_id_job_id',
+          partialFilterExpression: { user_id: { $exists: true } },
+        },
+      }),
+    ]);
+    // After the rebuild, the next plan adopts the new index and wants nothing more.
+    const after = [
+      ...existing.slice(0, 2),
+      { name: 'user_id_job_id', key: { user_id: -1, job_id: -1 }, partialFilterExpression: USER_PARTIAL },
+    ];
+    const again = planIndexes(after, indexSpecs(604800));
+    expect(again.differ).toEqual([]);
+    expect(again.create.map((c) => c.name)).not.toContain('user_id_job_id');
+    expect(again.create.map((c) => c.name)).not.toContain('user_id_job_id_2');
+  });
+
+  it('reads the TTLs that expire runs (started_at, created_at, either direction) and none of the others', () => {
+    const existing = [
+      { name: 'a', key: { started_at: 1 }, expireAfterSeconds: 100 },
+      { name: 'b', key: { created_at: -1 }, expireAfterSeconds: 200 },
+      { name: 'c', key: { ended_at: 1 }, expireAfterSeconds: 5 },
+      { name: 'd', key: { created_at: -1, run_id: -1 } },
+    ];
+    expect(existingRetention(existing, indexSpecs(604800)).sort()).toEqual([100, 200]);
+    expect(indexSpecs(null).filter((s) => s.expireAfterSeconds !== undefined)).toEqual([]);
+  });
+
+  it('the aggregation the README and the start-up error give finds the duplicate run_ids', () => {
+    const docs = [
+      { _id: 1, run_id: 'a' },
+      { _id: 2, run_id: 'b' },
+      { _id: 3, run_id: 'a' },
+      { _id: 4, run_id: 'c' },
+      { _id: 5, run_id: 'c' },
+      { _id: 6, run_id: 'c' },
+    ];
+    const out = new Aggregator(DUPLICATE_RUN_IDS_PIPELINE).run(docs) as Document[];
+    expect(out.map((d) => [d._id, d.n, d.ids]).sort()).toEqual([
+      ['a', 2, [1, 3]],
+      ['c', 3, [4, 5, 6]],
+    ]);
   });
 });
 
