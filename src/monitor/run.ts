@@ -445,16 +445,25 @@ export function prepareUpdate(u: RunUpdate, maxBytes = DEFAULT_RUN_RESULT_MAX_BY
 /**
  * The update a store writes instead of one it could not store for good (too large, refused by the
  * server): the same status and times, without `result`, `error_message`, `error_stack`, the attempt
- * record and the logs, plus one error log line saying why, so the run shows a tracking error instead of
- * silently missing its outcome.
+ * record and the logs (and a `retried_by` mark over 1 KiB), plus one error log line saying why, so the run
+ * shows a tracking error instead of silently missing its outcome.
  */
 export function trackingErrorUpdate(u: RunUpdate, reason: string): RunUpdate {
   const { result: _r, error_message: _e, error_stack: _s, ...rest } = u.patch;
-  const { attempt: _a, ...withoutAttempt } = u;
+  const { attempt: _a, marks, ...withoutAttempt } = u;
   const message = `jobs-monitor could not store an update of this run (result, error and logs dropped): ${reason}`;
+  // Marks are kept (stuck flags, the retry link), except a retried_by too long to be a run id.
+  const keptMarks =
+    marks?.retried_by && Buffer.byteLength(marks.retried_by, 'utf8') > MAX_MARK_BYTES
+      ? (({ retried_by: _rb, ...m }) => m)(marks)
+      : marks;
   return {
     ...withoutAttempt,
+    ...(keptMarks ? { marks: keptMarks } : {}),
     patch: rest,
     logs: [{ time: new Date().toISOString(), level: 'error', message: cutUtf8(message, 2000), seq: u.seq }],
   };
 }
+
+/** Longest `retried_by` a tracking-error update keeps (a run id is far shorter). */
+const MAX_MARK_BYTES = 1024;

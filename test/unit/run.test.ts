@@ -214,6 +214,11 @@ describe('prepareUpdate: error_stack, the attempt record and nesting depth', () 
     };
     const t = trackingErrorUpdate(u, 'too large');
     expect(t.patch).toEqual({ status: 'failed', ended_at: '2026-01-01T00:00:02.000Z' });
+    // Marks stay, but not a retried_by too long to be a run id (it would make the tracking error poison too).
+    const marked = { ...u, marks: { stuck: true, retried_by: 'r2' } };
+    expect(trackingErrorUpdate(marked, 'x').marks).toEqual({ stuck: true, retried_by: 'r2' });
+    const huge = { ...u, marks: { stuck: true, retried_by: 'r'.repeat(17 * 1024 * 1024) } };
+    expect(trackingErrorUpdate(huge, 'x').marks).toEqual({ stuck: true });
     expect(t).not.toHaveProperty('attempt');
     expect(t.seq).toBe('s7');
     expect(t.logs).toEqual([
