@@ -61,8 +61,9 @@ export interface RunStore {
   init(): Promise<void>;
   /**
    * Applies a batch of idempotent updates (see {@link RunUpdate}); order within the batch is kept per run.
-   * `result` and `error_message` are capped first (see prepareUpdate). An update the store refuses for good
-   * is logged, recorded as a tracking error on its run if possible, and skipped: it never fails the batch.
+   * `result`, `error_message`, `error_stack` and the attempt's error are capped first (see prepareUpdate).
+   * An update the store refuses for good is logged, recorded as a tracking error on its run if possible,
+   * and skipped: it never fails the batch.
    * Throws only when a retry may succeed (store unreachable, busy), so the tracker retries the batch.
    */
   apply(updates: RunUpdate[]): Promise<void>;

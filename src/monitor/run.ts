@@ -56,7 +56,7 @@ export interface RunLog {
 }
 
 export const MAX_RUN_LOGS = 50;
-/** Runs are kept for 7 days. */
+/** Runs are kept for 7 days unless RUN_RETENTION_DAYS says otherwise (the stores take it as an option). */
 export const RUN_RETENTION_SECONDS = 7 * 24 * 3600;
 
 /** A run as stored in `job_runs` and returned by the API. Times are ISO-8601 strings. */

@@ -332,6 +332,20 @@ describeMongo('MongoRunStore (needs MONGO_URL)', () => {
         expect({ ...where, ixscan: stages.includes('IXSCAN') }).toEqual({ ...where, ixscan: true });
         expect(explain.executionStats.totalDocsExamined).toBeLessThanOrEqual(3 * (limit + 1));
       }
+      // The second filter (runs whose created_at is not a date, read once the timed ones run out) finds
+      // none here, and must find that out from the index bounds, not by reading the whole list.
+      const [, untimed] = listQueries(query, decodeListCursor(first.next_cursor as string));
+      const none = await coll
+        .find(untimed, { projection: { logs: 0 } })
+        .sort({ ...LIST_SORT })
+        .limit(limit + 1)
+        .explain('executionStats');
+      expect({ query, n: none.executionStats.nReturned }).toEqual({ query, n: 0 });
+      expect({ query, keys: none.executionStats.totalKeysExamined <= limit + 1 }).toEqual({
+        query,
+        keys: true,
+      });
+      expect(none.executionStats.totalDocsExamined).toBeLessThanOrEqual(limit + 1);
       // And paging the whole list returns each run once.
       const all = await pageAll(store, query, 25);
       expect(new Set(all.ids).size).toBe(all.ids.length);
