@@ -191,6 +191,19 @@ const envSchema = z.object({
   RUN_RESULT_MAX_BYTES: int(64 * 1024, 1024).pipe(
     z.number().max(4 * 1024 * 1024, { error: 'at most 4194304' }),
   ),
+  /**
+   * How long runs are kept (days, fractions allowed), in both stores. Unset: 7 days, but a MongoDB
+   * collection whose run TTL index is longer (or that has runs and no TTL) keeps it; set: applied as it
+   * is, also shortening an existing longer TTL. See runRetentionSeconds.
+   */
+  RUN_RETENTION_DAYS: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+    z.coerce
+      .number({ error: 'expected a number of days' })
+      .positive({ error: 'expected a positive number of days' })
+      .max(3650, { error: 'at most 3650 (10 years)' })
+      .optional(),
+  ),
   /** Failed API authentications (401/403) one address may make per minute before 429; 0 turns it off. */
   AUTH_RATE_LIMIT_PER_MINUTE: int(30, 0),
   /** Longest a request-path Redis command may take before the API answers 503 store_unavailable. */
@@ -296,6 +309,15 @@ const envSchema = z.object({
 });
 
 export type Env = z.output<typeof envSchema>;
+
+/**
+ * RUN_RETENTION_DAYS in seconds (at least 60), or undefined when it is unset (the stores then use their
+ * default, 7 days, and MongoDB keeps a longer existing TTL).
+ */
+export function runRetentionSeconds(config: Pick<Env, 'RUN_RETENTION_DAYS'>): number | undefined {
+  const days = config.RUN_RETENTION_DAYS;
+  return days === undefined ? undefined : Math.max(60, Math.round(days * 86_400));
+}
 
 /** Validated configuration for one process; every default lives in this file. */
 export interface Config extends Env {

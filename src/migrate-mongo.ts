@@ -3,11 +3,12 @@
  * src/store/mongo-migrate.ts). Reads MONGO_URL, MONGO_DB and JOBS_CONFIG like the service.
  */
 import { MongoClient } from 'mongodb';
-import { loadConfig } from './config';
+import { loadConfig, runRetentionSeconds } from './config';
 import { ConfigError } from './config-file';
 import { createLogger } from './logger';
 import { JobRegistry } from './monitor/registry';
 import { migrateMongoRuns } from './store/mongo-migrate';
+import { DuplicateRunIdsError, IndexBuildError } from './store/mongo-run-store';
 
 async function main(): Promise<number> {
   let config: ReturnType<typeof loadConfig>;
@@ -28,11 +29,19 @@ async function main(): Promise<number> {
   try {
     await client.connect();
     const queues = Object.fromEntries(registry.jobs.map((j) => [j.job_id, j.queue]));
-    const report = await migrateMongoRuns(client.db(config.MONGO_DB), { queues, logger });
+    const report = await migrateMongoRuns(client.db(config.MONGO_DB), {
+      queues,
+      logger,
+      retentionSeconds: runRetentionSeconds(config),
+    });
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return 0;
   } catch (err) {
     logger.error({ err }, 'migrate_failed');
+    // What to do about it, for the operator at the terminal (duplicate run_ids, an index MongoDB refused).
+    if (err instanceof DuplicateRunIdsError || err instanceof IndexBuildError) {
+      process.stderr.write(`${err.message}\n`);
+    }
     return 1;
   } finally {
     await client.close();

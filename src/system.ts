@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { createApp } from './api/app';
 import { TokenDirectory } from './api/auth';
 import { type ChatOps, createChatOps } from './chatops/chatops';
-import type { Config, Role } from './config';
+import { type Config, type Role, runRetentionSeconds } from './config';
 import type { AlertsConfig } from './alerts/alerts-config';
 import { createDashboard, type Dashboard } from './dashboard';
 import { logErrorsOncePerEpisode } from './log-once';
@@ -93,6 +93,7 @@ export interface StartOptions {
 /** Builds the RunStore the config asks for: MongoDB when MONGO_URL is set, Redis otherwise. */
 export async function createStore(config: Config, redis: Redis, logger?: Logger): Promise<RunStore> {
   const maxResultBytes = config.RUN_RESULT_MAX_BYTES;
+  const retentionSeconds = runRetentionSeconds(config);
   if (config.MONGO_URL) {
     const client = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000 });
     await client.connect();
@@ -100,6 +101,7 @@ export async function createStore(config: Config, redis: Redis, logger?: Logger)
       new MongoRunStore(client.db(config.MONGO_DB), {
         onClose: () => client.close(),
         maxResultBytes,
+        retentionSeconds,
         logger,
       }),
       isMongoOutage,
@@ -107,7 +109,12 @@ export async function createStore(config: Config, redis: Redis, logger?: Logger)
     await store.init();
     return store;
   }
-  const store = new RedisRunStore(redis, { prefix: config.QUEUE_PREFIX, maxResultBytes, logger });
+  const store = new RedisRunStore(redis, {
+    prefix: config.QUEUE_PREFIX,
+    maxResultBytes,
+    retentionSeconds,
+    logger,
+  });
   await store.init();
   return store;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AppError, invalidQuery } from '../monitor/errors';
 import { RUN_STATUSES, RUN_TRIGGERS } from '../monitor/run';
-import { decodeCursor, MAX_PAGE_SIZE, type RunQuery } from '../monitor/run-store';
+import { isRunCursor, MAX_PAGE_SIZE, type RunQuery } from '../monitor/run-store';
 
 export const JOB_ID = /^[a-z][a-z0-9_]{0,63}$/;
 /** BullMQ ids: ours (`m3fa9c2b1d4e5`), scheduler ones (`repeat:cache_warming:1700000000000`). */
@@ -66,11 +66,7 @@ const runsQuerySchema = z.strictObject({
       .optional(),
   ),
   cursor: single(
-    z
-      .string()
-      .max(300)
-      .refine((c) => decodeCursor(c) !== null, { error: 'not a cursor from a previous page' })
-      .optional(),
+    z.string().max(600).refine(isRunCursor, { error: 'not a cursor from a previous page' }).optional(),
   ),
 });
 

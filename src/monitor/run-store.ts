@@ -66,8 +66,9 @@ export interface RunStore {
   init(): Promise<void>;
   /**
    * Applies a batch of idempotent updates (see {@link RunUpdate}); order within the batch is kept per run.
-   * `result` and `error_message` are capped first (see prepareUpdate). An update the store refuses for good
-   * is logged, recorded as a tracking error on its run if possible, and skipped: it never fails the batch.
+   * `result`, `error_message`, `error_stack` and the attempt's error are capped first (see prepareUpdate).
+   * An update the store refuses for good is logged, recorded as a tracking error on its run if possible,
+   * and skipped: it never fails the batch.
    * Throws only when a retry may succeed (store unreachable, busy), so the tracker retries the batch.
    */
   apply(updates: RunUpdate[]): Promise<void>;
@@ -97,15 +98,79 @@ export function encodeCursor(createdAtMs: number, runId: string): string {
   return Buffer.from(`${createdAtMs}:${runId}`, 'utf8').toString('base64url');
 }
 
-/** Decodes a cursor; returns null for anything that is not one of ours. */
+/**
+ * Decodes a cursor; returns null for anything that is not one of ours. A negative time is valid (a run
+ * created before 1970): refusing it would send the caller back to the first page, for ever.
+ */
 export function decodeCursor(cursor: string): { createdAtMs: number; runId: string } | null {
   const raw = Buffer.from(cursor, 'base64url').toString('utf8');
   const i = raw.indexOf(':');
   if (i <= 0) return null;
-  const createdAtMs = Number(raw.slice(0, i));
+  const time = raw.slice(0, i);
+  const createdAtMs = Number(time);
   const runId = raw.slice(i + 1);
-  if (!Number.isSafeInteger(createdAtMs) || createdAtMs < 0 || runId.length === 0) return null;
+  if (!/^-?\d+$/.test(time) || !Number.isSafeInteger(createdAtMs) || runId.length === 0) return null;
   return { createdAtMs, runId };
+}
+
+/**
+ * Where a page ends among runs whose stored `created_at` is not a time (documents of an earlier system in
+ * MongoDB, until `npm run migrate:mongo` fixes them). MongoDB sorts those after every time, by type and
+ * value, then run_id: other types (booleans, objects…), strings, numbers, then null or missing. The value is
+ * kept for a string (its first {@link MAX_CURSOR_VALUE_CHARS} characters) or a number.
+ */
+export type UntimedPosition =
+  | { kind: 'string'; value: string; runId: string }
+  | { kind: 'number'; value: number; runId: string }
+  | { kind: 'other' | 'null'; runId: string };
+
+/** Longest string `created_at` an {@link UntimedPosition} keeps (a cursor must stay short). */
+export const MAX_CURSOR_VALUE_CHARS = 100;
+
+const UNTIMED = { null: 'legacy:', other: 'legacy-o:', string: 'legacy-s:', number: 'legacy-n:' } as const;
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
+
+/** Encodes an {@link UntimedPosition} (`legacy:<run_id>` for null/missing, as earlier cursors were). */
+export function encodeUntimedCursor(pos: UntimedPosition): string {
+  if (pos.kind === 'string') {
+    return b64(UNTIMED.string + JSON.stringify([pos.value.slice(0, MAX_CURSOR_VALUE_CHARS), pos.runId]));
+  }
+  if (pos.kind === 'number') return b64(UNTIMED.number + JSON.stringify([String(pos.value), pos.runId]));
+  return b64(UNTIMED[pos.kind] + pos.runId);
+}
+
+/** Decodes {@link encodeUntimedCursor}'s cursors; null for anything else. */
+export function decodeUntimedCursor(cursor: string): UntimedPosition | null {
+  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
+  for (const kind of ['null', 'other'] as const) {
+    const prefix = UNTIMED[kind];
+    if (raw.startsWith(prefix) && raw.length > prefix.length)
+      return { kind, runId: raw.slice(prefix.length) };
+  }
+  for (const kind of ['string', 'number'] as const) {
+    if (!raw.startsWith(UNTIMED[kind])) continue;
+    let pair: unknown;
+    try {
+      pair = JSON.parse(raw.slice(UNTIMED[kind].length));
+    } catch {
+      return null;
+    }
+    if (!Array.isArray(pair) || pair.length !== 2) return null;
+    const [value, runId] = pair as unknown[];
+    if (typeof value !== 'string' || typeof runId !== 'string' || runId.length === 0) return null;
+    if (kind === 'string') {
+      return value.length <= MAX_CURSOR_VALUE_CHARS ? { kind, value, runId } : null;
+    }
+    const n = Number(value);
+    // String(n) round-trips every number, NaN and ±Infinity included; anything else is not ours.
+    return String(n) === value ? { kind, value: n, runId } : null;
+  }
+  return null;
+}
+
+/** True for a cursor some store produced (a time cursor, or an {@link UntimedPosition}'s). */
+export function isRunCursor(cursor: string): boolean {
+  return decodeCursor(cursor) !== null || decodeUntimedCursor(cursor) !== null;
 }
 
 /** Clamps a requested page size to 1..MAX_PAGE_SIZE. */

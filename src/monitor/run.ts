@@ -58,7 +58,7 @@ export interface RunLog {
 }
 
 export const MAX_RUN_LOGS = 50;
-/** Runs are kept for 7 days. */
+/** Runs are kept for 7 days unless RUN_RETENTION_DAYS says otherwise (the stores take it as an option). */
 export const RUN_RETENTION_SECONDS = 7 * 24 * 3600;
 
 /** A run as stored in `job_runs` and returned by the API. Times are ISO-8601 strings. */
@@ -311,13 +311,14 @@ export function mergeUpdates(a: RunUpdate, b: RunUpdate): RunUpdate {
   };
 }
 
-/** Default cap on what a run keeps of `result` and of `error_message` (bytes of UTF-8 JSON / text). */
+/** Default cap on what a run keeps of `result`, `error_message` and `error_stack` (bytes of UTF-8 JSON / text). */
 export const DEFAULT_RUN_RESULT_MAX_BYTES = 64 * 1024;
 
 /**
- * Marker that ends a truncated `error_message`, and the `truncated` flag of a truncated `result`. A
- * `result` whose JSON is longer than the cap is stored as
- * `{ truncated: RUN_TRUNCATED_MARKER, original_bytes, preview }` (`preview`: the first bytes of its JSON).
+ * Marker that ends a truncated `error_message`, `error_stack` or attempt `error`, and the `truncated` flag
+ * of a truncated `result`. A `result` whose JSON is longer than the cap, or that nests deeper than
+ * {@link MAX_RESULT_DEPTH} levels, is stored as `{ truncated: RUN_TRUNCATED_MARKER, original_bytes, preview }`
+ * (`preview`: the first bytes of its JSON, as a string).
  */
 export const RUN_TRUNCATED_MARKER = '[truncated by jobs-monitor]';
 
@@ -331,27 +332,52 @@ function cutUtf8(s: string, maxBytes: number): string {
   return buf.subarray(0, end).toString('utf8');
 }
 
-/** `error_message` capped to `maxBytes` (marker included); null and short messages unchanged. */
+/** A message (or stack) capped to `maxBytes` (marker included); null and short ones unchanged. */
 export function capErrorMessage(msg: string | null, maxBytes: number): string | null {
   if (msg === null || Buffer.byteLength(msg, 'utf8') <= maxBytes) return msg;
   const suffix = ` …${RUN_TRUNCATED_MARKER}`;
   return cutUtf8(msg, maxBytes - Buffer.byteLength(suffix, 'utf8')) + suffix;
 }
 
-/** `result` capped so that its JSON is at most about `maxBytes` (see {@link RUN_TRUNCATED_MARKER}). */
+/**
+ * Deepest nesting of objects and arrays a stored `result` keeps (`{"a":1}` is 1 level). A deeper one is
+ * stored truncated, like an oversized one: MongoDB refuses a document nested about 100 levels deep (and a
+ * whole command past about 200), whatever its size.
+ */
+export const MAX_RESULT_DEPTH = 32;
+
+/** True when `value` nests objects/arrays deeper than `max` levels (iterative: any depth is safe). */
+function deeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v as object)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/**
+ * `result` capped so that its JSON is at most about `maxBytes` and it nests at most {@link MAX_RESULT_DEPTH}
+ * levels (see {@link RUN_TRUNCATED_MARKER}).
+ */
 export function capResult(result: unknown, maxBytes: number): unknown {
   if (result === null || result === undefined) return result;
+  const tooDeep = deeperThan(result, MAX_RESULT_DEPTH);
   let json: string | undefined;
   try {
     json = JSON.stringify(result);
   } catch {
-    json = undefined; // cycles or BigInt: not storable as it is
+    json = undefined; // cycles, BigInt, or nesting too deep for the JSON encoder: not storable as it is
   }
   if (json === undefined) {
     return { truncated: RUN_TRUNCATED_MARKER, original_bytes: null, preview: 'result is not JSON' };
   }
   const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes <= maxBytes) return result;
+  if (bytes <= maxBytes && !tooDeep) return result;
   // The preview is JSON text stored as a string, so quotes and backslashes double when it is encoded
   // again: shrink it until the stored form fits the budget.
   const budget = Math.max(0, maxBytes - 200);
@@ -373,9 +399,17 @@ export function normalizeCreatedAt(createdAt: string, nowMs = Date.now()): strin
 }
 
 /**
- * What every store does to an update before writing it: caps `result` and `error_message` to
- * `maxBytes` (RUN_RESULT_MAX_BYTES), keeps only the last {@link MAX_RUN_LOGS} log lines (no more can be
- * kept) and makes `created_at` a valid time. Returns the same object when nothing changes.
+ * Bytes an attempt's `error` keeps in the run's timeline (`attempts_log`, up to {@link MAX_RUN_ATTEMPTS}
+ * entries), or `maxBytes` when that is smaller. The whole message stays in `error_message`.
+ */
+export const MAX_ATTEMPT_ERROR_BYTES = 4096;
+
+/**
+ * What every store does to an update before writing it: caps `result`, `error_message` and `error_stack`
+ * to `maxBytes` (RUN_RESULT_MAX_BYTES; a stack's first line repeats the message), `result` also to
+ * {@link MAX_RESULT_DEPTH} levels, the attempt record's `error` to {@link MAX_ATTEMPT_ERROR_BYTES}, keeps
+ * only the last {@link MAX_RUN_LOGS} log lines (no more can be kept) and makes `created_at` a valid time.
+ * Returns the same object when nothing changes.
  */
 export function prepareUpdate(u: RunUpdate, maxBytes = DEFAULT_RUN_RESULT_MAX_BYTES): RunUpdate {
   const created = normalizeCreatedAt(u.identity.created_at);
@@ -383,34 +417,56 @@ export function prepareUpdate(u: RunUpdate, maxBytes = DEFAULT_RUN_RESULT_MAX_BY
   const result = 'result' in patch ? capResult(patch.result, maxBytes) : undefined;
   const error =
     patch.error_message !== undefined ? capErrorMessage(patch.error_message, maxBytes) : undefined;
+  const stack = patch.error_stack !== undefined ? capErrorMessage(patch.error_stack, maxBytes) : undefined;
+  const attemptError =
+    u.attempt && typeof u.attempt.error === 'string'
+      ? capErrorMessage(u.attempt.error, Math.min(maxBytes, MAX_ATTEMPT_ERROR_BYTES))
+      : u.attempt?.error;
   const same =
     created === u.identity.created_at &&
     result === patch.result &&
     error === patch.error_message &&
+    stack === patch.error_stack &&
+    attemptError === u.attempt?.error &&
     u.logs.length <= MAX_RUN_LOGS;
   if (same) return u;
   const nextPatch: RunPatch = { ...patch };
   if ('result' in patch) nextPatch.result = result;
   if (patch.error_message !== undefined) nextPatch.error_message = error;
+  if (patch.error_stack !== undefined) nextPatch.error_stack = stack;
   return {
     ...u,
     identity: created === u.identity.created_at ? u.identity : { ...u.identity, created_at: created },
     patch: nextPatch,
     logs: u.logs.length > MAX_RUN_LOGS ? u.logs.slice(-MAX_RUN_LOGS) : u.logs,
+    ...(u.attempt && attemptError !== u.attempt.error
+      ? { attempt: { ...u.attempt, error: attemptError ?? null } }
+      : {}),
   };
 }
 
 /**
  * The update a store writes instead of one it could not store for good (too large, refused by the
- * server): the same status and times, without `result`, `error_message` and the logs, plus one error log
- * line saying why, so the run shows a tracking error instead of silently missing its outcome.
+ * server): the same status and times, without `result`, `error_message`, `error_stack`, the attempt
+ * record and the logs (and a `retried_by` mark over 1 KiB), plus one error log line saying why, so the run
+ * shows a tracking error instead of silently missing its outcome.
  */
 export function trackingErrorUpdate(u: RunUpdate, reason: string): RunUpdate {
-  const { result: _r, error_message: _e, ...rest } = u.patch;
+  const { result: _r, error_message: _e, error_stack: _s, ...rest } = u.patch;
+  const { attempt: _a, marks, ...withoutAttempt } = u;
   const message = `jobs-monitor could not store an update of this run (result, error and logs dropped): ${reason}`;
+  // Marks are kept (stuck flags, the retry link), except a retried_by too long to be a run id.
+  const keptMarks =
+    marks?.retried_by && Buffer.byteLength(marks.retried_by, 'utf8') > MAX_MARK_BYTES
+      ? (({ retried_by: _rb, ...m }) => m)(marks)
+      : marks;
   return {
-    ...u,
+    ...withoutAttempt,
+    ...(keptMarks ? { marks: keptMarks } : {}),
     patch: rest,
     logs: [{ time: new Date().toISOString(), level: 'error', message: cutUtf8(message, 2000), seq: u.seq }],
   };
 }
+
+/** Longest `retried_by` a tracking-error update keeps (a run id is far shorter). */
+const MAX_MARK_BYTES = 1024;

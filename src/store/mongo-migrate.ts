@@ -17,10 +17,13 @@ export interface MigrationReport {
 
 /**
  * One-off migration of a `job_runs` collection written by the earlier system (`npm run migrate:mongo`):
- * backfills `created_at` (from `started_at`, else the ObjectId's time), `seq`, `queue` (from the registry's
- * job → queue map), `trigger` and the counters, turns a numeric `user_id` into a string and removes a null
- * one, then creates the indexes and rebuilds those whose options differ (the seed's sparse user index).
+ * backfills `created_at` (a text or number one converted, else from `started_at`, else the ObjectId's
+ * time), `seq`, `queue` (from the registry's job → queue map), `trigger` and the counters, turns a numeric
+ * `user_id` into a string and removes a null one, then creates the indexes and rebuilds those whose options
+ * differ (the seed's sparse user index, a non-unique run_id index): each new index is built before the old
+ * one is dropped. `retentionSeconds`: as MongoRunStoreOptions (unset keeps a longer existing TTL).
  * Idempotent: a rerun matches no document and finds every index in place.
+ * @throws DuplicateRunIdsError (the old run_id index is kept) when run_ids repeat.
  */
 export async function migrateMongoRuns(
   db: Db,

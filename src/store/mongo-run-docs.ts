@@ -4,7 +4,7 @@
  * implementation of MongoDB's query and aggregation language) against documents of both shapes: the ones
  * this store writes, and the earlier system's (no `created_at`, `seq`, `queue`; numeric `user_id`).
  */
-import type { Document, IndexDescription } from 'mongodb';
+import type { CreateIndexesOptions, Document } from 'mongodb';
 import {
   FINISHED_STATUSES,
   type JobRun,
@@ -15,7 +15,15 @@ import {
   type RunStatus,
   type RunUpdate,
 } from '../monitor/run';
-import { decodeCursor, encodeCursor, type RunQuery } from '../monitor/run-store';
+import {
+  decodeCursor,
+  decodeUntimedCursor,
+  encodeCursor,
+  encodeUntimedCursor,
+  MAX_CURSOR_VALUE_CHARS,
+  type RunQuery,
+  type UntimedPosition,
+} from '../monitor/run-store';
 
 const lit = (v: unknown) => ({ $literal: v });
 const DATE_FIELDS = new Set(['created_at', 'started_at', 'ended_at']);
@@ -48,14 +56,17 @@ export const STATS_INDEX_KEY = { job_id: 1, status: 1, created_at: -1, run_id: -
 /**
  * The indexes of `job_runs`: the seed's four (job_id+started_at, status, TTL on started_at, user_id+job_id
  * — partial instead of sparse), a unique run_id, one index per list filter that also sorts by created_at,
- * the stats index, and a TTL on created_at so runs that never started expire too.
+ * the stats index, and a TTL on created_at so runs that never started expire too. `ttlSeconds` null: no
+ * TTL index (a team's collection that expires nothing keeps its runs; see MongoRunStore.init).
  */
-export function indexSpecs(ttlSeconds: number): IndexSpec[] {
+export function indexSpecs(ttlSeconds: number | null): IndexSpec[] {
+  const ttl = (spec: IndexSpec): IndexSpec[] =>
+    ttlSeconds === null ? [] : [{ ...spec, expireAfterSeconds: ttlSeconds }];
   return [
     { key: { run_id: 1 }, name: 'run_id_unique', unique: true },
     { key: { job_id: 1, started_at: -1 }, name: 'job_id_started_at' },
     { key: { status: 1 }, name: 'status' },
-    { key: { started_at: -1 }, name: 'started_at_ttl', expireAfterSeconds: ttlSeconds },
+    ...ttl({ key: { started_at: -1 }, name: 'started_at_ttl' }),
     { key: { user_id: 1, job_id: 1 }, name: 'user_id_job_id', partialFilterExpression: USER_PARTIAL },
     { key: { created_at: -1, run_id: -1 }, name: 'created_at_run_id' },
     { key: { job_id: 1, created_at: -1, run_id: -1 }, name: 'job_id_created_at' },
@@ -67,7 +78,7 @@ export function indexSpecs(ttlSeconds: number): IndexSpec[] {
     },
     { key: { trigger: 1, created_at: -1, run_id: -1 }, name: 'trigger_created_at' },
     { key: { ...STATS_INDEX_KEY }, name: 'job_id_status_created_at' },
-    { key: { created_at: 1 }, name: 'created_at_ttl', expireAfterSeconds: ttlSeconds },
+    ...ttl({ key: { created_at: 1 }, name: 'created_at_ttl' }),
     // #12: the runs flagged stuck now (few), newest first.
     {
       key: { stuck: 1, created_at: -1, run_id: -1 },
@@ -91,46 +102,77 @@ export interface ExistingIndex {
 
 /** What init() does about each wanted index, given the collection's existing ones. */
 export interface IndexPlan {
-  /** Missing: create them (with a changed name when an unrelated index already holds the wanted name). */
+  /** Missing: create them, one per call (with a changed name when an unrelated index already holds the wanted name). */
   create: IndexSpec[];
-  /** Same keys and options under another name: used as they are. */
+  /** Same keys (or all of them reversed, which serves the same queries) and options under another name: used as they are. */
   adopt: { want: string; have: string }[];
   /** Same keys, TTL only differs: changed with `collMod` (MongoDB refuses a second index or createIndexes). */
   collMod: { name: string; key: Record<string, unknown>; from: number; to: number }[];
-  /** Same keys, other options differ (unique, sparse, partial, TTL on/off): kept; `npm run migrate:mongo` rebuilds. */
-  differ: { want: IndexSpec; have: ExistingIndex; why: string }[];
+  /**
+   * Same keys, other options differ (unique, sparse, partial, TTL on/off): kept; `npm run migrate:mongo`
+   * rebuilds them — it builds `rebuildAs` (the wanted index on the reversed keys, since MongoDB refuses two
+   * indexes on the same keys) and drops the old one only once the new one exists.
+   */
+  differ: { want: IndexSpec; have: ExistingIndex; why: string; rebuildAs: IndexSpec }[];
 }
 
 const keyOf = (k: Record<string, unknown>) =>
   JSON.stringify(Object.entries(k).map(([f, v]) => [f, Number(v)]));
+/** The key pattern with every direction reversed: an index on it serves the same filters and sorts. */
+export function mirrorKey(k: Record<string, unknown>): Record<string, 1 | -1> {
+  return Object.fromEntries(Object.entries(k).map(([f, v]) => [f, Number(v) < 0 ? 1 : -1]));
+}
+/** True when the two key patterns are equal or one is the other reversed. */
+export function sameKeys(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  return keyOf(a) === keyOf(b) || keyOf(mirrorKey(a)) === keyOf(b);
+}
 const json = (v: unknown) => (v === undefined ? 'none' : JSON.stringify(v));
 
+/** Why an existing index with the wanted keys can't serve as the wanted one ('' when it can). */
+function optionsDiffer(have: ExistingIndex, want: IndexSpec): string {
+  const why: string[] = [];
+  if (!!have.unique !== !!want.unique) why.push(`unique ${!!have.unique} (want ${!!want.unique})`);
+  if (have.sparse) why.push('sparse (want a partial index)');
+  if (json(have.partialFilterExpression) !== json(want.partialFilterExpression))
+    why.push(`partial ${json(have.partialFilterExpression)} (want ${json(want.partialFilterExpression)})`);
+  if ((have.expireAfterSeconds === undefined) !== (want.expireAfterSeconds === undefined))
+    why.push(`TTL ${json(have.expireAfterSeconds)} (want ${json(want.expireAfterSeconds)})`);
+  return why.join('; ');
+}
+
 /**
- * Compares wanted indexes with existing ones by key pattern, not by name (MongoDB refuses a second index
- * with the same keys and options under another name, code 85 IndexOptionsConflict, and an index name
- * reused with other keys or options, code 86 IndexKeySpecsConflict).
+ * Compares wanted indexes with existing ones by key pattern (or its reverse), not by name (MongoDB refuses
+ * a second index with the same keys and options under another name, code 85 IndexOptionsConflict, and an
+ * index name reused with other keys or options, code 86 IndexKeySpecsConflict).
  */
 export function planIndexes(existing: ExistingIndex[], wanted: IndexSpec[]): IndexPlan {
   const plan: IndexPlan = { create: [], adopt: [], collMod: [], differ: [] };
   const names = new Set(existing.map((i) => i.name));
+  const freeName = (base: string) => {
+    let name = base;
+    for (let n = 2; names.has(name); n++) name = `${base}_${n}`;
+    names.add(name);
+    return name;
+  };
   for (const want of wanted) {
-    const have = existing.find((i) => keyOf(i.key) === keyOf(want.key));
+    const candidates = existing.filter((i) => sameKeys(i.key, want.key));
+    const have = candidates.find((i) => !optionsDiffer(i, want)) ?? candidates[0];
     if (!have) {
-      let name = want.name;
-      for (let n = 2; names.has(name); n++) name = `${want.name}_${n}`;
-      names.add(name);
-      plan.create.push({ ...want, name });
+      plan.create.push({ ...want, name: freeName(want.name) });
       continue;
     }
-    const why: string[] = [];
-    if (!!have.unique !== !!want.unique) why.push(`unique ${!!have.unique} (want ${!!want.unique})`);
-    if (have.sparse) why.push('sparse (want a partial index)');
-    if (json(have.partialFilterExpression) !== json(want.partialFilterExpression))
-      why.push(`partial ${json(have.partialFilterExpression)} (want ${json(want.partialFilterExpression)})`);
-    if ((have.expireAfterSeconds === undefined) !== (want.expireAfterSeconds === undefined))
-      why.push(`TTL ${json(have.expireAfterSeconds)} (want ${json(want.expireAfterSeconds)})`);
-    if (why.length) {
-      plan.differ.push({ want, have, why: why.join('; ') });
+    const why = optionsDiffer(have, want);
+    if (why) {
+      const mirrored = mirrorKey(have.key);
+      const taken = existing.some((i) => keyOf(i.key) === keyOf(mirrored));
+      plan.differ.push({
+        want,
+        have,
+        why,
+        // Reversed keys unless an index already has them (then the same keys: MongoDB would refuse it,
+        // and the migration reports that instead of dropping anything).
+        rebuildAs: { ...want, key: taken ? { ...want.key } : mirrored, name: freeName(want.name) },
+      });
       continue;
     }
     if (want.expireAfterSeconds !== undefined && have.expireAfterSeconds !== want.expireAfterSeconds) {
@@ -146,9 +188,30 @@ export function planIndexes(existing: ExistingIndex[], wanted: IndexSpec[]): Ind
   return plan;
 }
 
-/** An IndexSpec as createIndexes takes it. */
-export function toIndexDescription(s: IndexSpec): IndexDescription {
-  return { ...s } as IndexDescription;
+/**
+ * The TTLs (seconds) of the existing indexes that expire runs: those on the keys of the wanted TTL
+ * indexes (`started_at`, `created_at`, either direction).
+ */
+export function existingRetention(existing: ExistingIndex[], wanted: IndexSpec[]): number[] {
+  const ttlKeys = wanted.filter((w) => w.expireAfterSeconds !== undefined).map((w) => w.key);
+  return existing
+    .filter((i) => typeof i.expireAfterSeconds === 'number' && ttlKeys.some((k) => sameKeys(i.key, k)))
+    .map((i) => i.expireAfterSeconds as number);
+}
+
+/**
+ * Finds the run_ids held by more than one document (they prevent the unique run_id index). Run it with
+ * `allowDiskUse: true` on a large collection; the README gives it for mongosh.
+ */
+export const DUPLICATE_RUN_IDS_PIPELINE: Document[] = [
+  { $group: { _id: '$run_id', n: { $sum: 1 }, ids: { $push: '$_id' } } },
+  { $match: { n: { $gt: 1 } } },
+];
+
+/** An IndexSpec's options as createIndex takes them (everything but the key). */
+export function indexOptions(s: IndexSpec): CreateIndexesOptions {
+  const { key: _key, ...options } = s;
+  return options;
 }
 
 /**
@@ -247,32 +310,24 @@ export function searchTermsOf(u: RunUpdate): string[] {
   return [...out];
 }
 
-/** Where a list page ends: a normal cursor, or one inside the documents without `created_at` (sorted last). */
-export type ListPosition = { createdAtMs: number; runId: string } | { legacy: true; runId: string };
+/**
+ * Where a list page ends: after a run with a time `created_at` (a normal cursor, shared with the other
+ * stores), or after one whose stored `created_at` is not a time (see {@link UntimedPosition}).
+ */
+export type ListPosition = { createdAtMs: number; runId: string } | UntimedPosition;
 
-const LEGACY_CURSOR = 'legacy:';
-
-/** Encodes a list position; positions among old documents get their own form (never `Date.parse(null)`). */
+/** Encodes a list position; positions among untimed documents get their own form (never `Date.parse(null)`). */
 export function encodeListCursor(pos: ListPosition): string {
-  if ('legacy' in pos) return Buffer.from(LEGACY_CURSOR + pos.runId, 'utf8').toString('base64url');
-  return encodeCursor(pos.createdAtMs, pos.runId);
+  return 'kind' in pos ? encodeUntimedCursor(pos) : encodeCursor(pos.createdAtMs, pos.runId);
 }
 
 /** Decodes {@link encodeListCursor}'s cursors; null for anything else (→ first page). */
 export function decodeListCursor(cursor: string): ListPosition | null {
-  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (raw.startsWith(LEGACY_CURSOR) && raw.length > LEGACY_CURSOR.length) {
-    return { legacy: true, runId: raw.slice(LEGACY_CURSOR.length) };
-  }
-  return decodeCursor(cursor);
+  return decodeCursor(cursor) ?? decodeUntimedCursor(cursor);
 }
 
-/**
- * The filter of a list page. Documents without `created_at` (the earlier system's, until migrated) sort
- * after every other one in {@link LIST_SORT}, so the page after a normal cursor includes them, and a
- * cursor among them continues by run_id only; time filters (`since`, `before`) never match them.
- */
-export function listFilter(query: RunQuery, after: ListPosition | null): Document {
+/** The filter every page of a query shares (everything but the position and the time range). */
+function baseFilter(query: RunQuery): Document {
   const filter: Document = {};
   if (query.job_id) filter.job_id = query.job_id;
   if (query.status?.length) filter.status = { $in: query.status };
@@ -280,33 +335,107 @@ export function listFilter(query: RunQuery, after: ListPosition | null): Documen
   if (query.trigger) filter.trigger = query.trigger;
   if (query.stuck === true) filter.stuck = true;
   if (query.stuck === false) filter.stuck = { $ne: true };
+  return filter;
+}
+
+const withAnd = (filter: Document, and: Document[]): Document =>
+  and.length ? { ...filter, $and: and } : { ...filter };
+
+/** Every number, NaN included (MongoDB sorts NaN below every other number; a range never matches it). */
+const NUMBERS = [{ created_at: { $gte: Number.NEGATIVE_INFINITY } }, { created_at: Number.NaN }];
+
+/** What sorts after an untimed position in {@link LIST_SORT} (see {@link UntimedPosition}). */
+function afterUntimed(pos: UntimedPosition): Document[] {
+  const runBefore = { run_id: { $lt: pos.runId } };
+  const nulls = [{ created_at: null, ...runBefore }];
+  if (pos.kind === 'null') return nulls;
+  const rest = [{ created_at: null }];
+  if (pos.kind === 'number') {
+    if (Number.isNaN(pos.value)) return [{ created_at: Number.NaN, ...runBefore }, ...rest];
+    return [
+      { created_at: pos.value, ...runBefore },
+      { created_at: { $lt: pos.value } },
+      { created_at: Number.NaN },
+      ...rest,
+    ];
+  }
+  if (pos.kind === 'string') {
+    return [{ created_at: pos.value, ...runBefore }, { created_at: { $lt: pos.value } }, ...NUMBERS, ...rest];
+  }
+  // Other types (booleans, objects, ObjectIds…) sort before strings: the ones left after this position
+  // are skipped (the migration gives them a time), never listed twice.
+  return [{ created_at: { $type: 'string' } }, ...NUMBERS, ...rest];
+}
+
+/**
+ * The filters of one list page, to read in this order (each sorted by {@link LIST_SORT}) until the page
+ * is full. Runs with a time `created_at` come first, newest first; the documents of the earlier system
+ * whose `created_at` is missing, null, a string or a number (until `npm run migrate:mongo` fixes them)
+ * sort after them, and a page after a normal cursor reads them with a second query once the timed ones
+ * run out. Time filters (`since`, `before`) match timed runs only. Each filter is index-friendly: the
+ * position bounds `created_at` (`$lte`) and the tie on run_id is checked on the index keys.
+ */
+export function listQueries(query: RunQuery, after: ListPosition | null): Document[] {
+  const filter = baseFilter(query);
   const and: Document[] = [];
   const q = query.q?.trim().toLowerCase();
   if (q) and.push({ $or: [{ run_id: q }, { user_id: q }, { search: q }] }); // an empty search filters nothing
+  const timed = query.since !== undefined || query.before !== undefined;
   if (query.since !== undefined) and.push({ created_at: { $gte: new Date(query.since) } });
   if (query.before !== undefined) and.push({ created_at: { $lt: new Date(query.before) } });
-  if (after && 'legacy' in after) {
-    and.push({ created_at: null, run_id: { $lt: after.runId } });
-  } else if (after) {
-    const at = new Date(after.createdAtMs);
-    and.push({
-      $or: [
-        { created_at: { $lt: at } },
-        { created_at: at, run_id: { $lt: after.runId } },
-        { created_at: null },
-      ],
-    });
+  if (!after) return [withAnd(filter, and)];
+  if ('kind' in after) return timed ? [] : [withAnd(filter, [...and, { $or: afterUntimed(after) }])];
+  const at = new Date(after.createdAtMs);
+  const page = withAnd(filter, [
+    ...and,
+    { created_at: { $lte: at } },
+    { $or: [{ created_at: { $lt: at } }, { run_id: { $lt: after.runId } }] },
+  ]);
+  if (timed) return [page];
+  return [page, withAnd(filter, [...and, { created_at: { $not: { $type: 'date' } } }])];
+}
+
+/**
+ * Reads one list page with `find` (filter, sort {@link LIST_SORT}, limit) — MongoRunStore.list passes the
+ * collection's find, the mingo tests an in-memory one. Returns at most `limit` documents and the cursor
+ * of the next page (null on the last).
+ */
+export async function readListPage(
+  query: RunQuery,
+  limit: number,
+  find: (filter: Document, limit: number) => Promise<Document[]>,
+): Promise<{ docs: Document[]; next_cursor: string | null }> {
+  const after = query.cursor ? decodeListCursor(query.cursor) : null;
+  const docs: Document[] = [];
+  for (const filter of listQueries(query, after)) {
+    docs.push(...(await find(filter, limit + 1 - docs.length)));
+    if (docs.length > limit) break;
   }
-  if (and.length) filter.$and = and;
-  return filter;
+  const page = docs.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    docs: page,
+    next_cursor: docs.length > limit && last ? encodeListCursor(positionOf(last)) : null,
+  };
 }
 
 /** The cursor that continues after this document (as the store read it, before {@link fromDoc}). */
 export function positionOf(doc: Document): ListPosition {
   const runId = String(doc.run_id);
-  return doc.created_at instanceof Date && Number.isFinite(doc.created_at.getTime())
-    ? { createdAtMs: doc.created_at.getTime(), runId }
-    : { legacy: true, runId };
+  const c = doc.created_at;
+  if (c instanceof Date && Number.isFinite(c.getTime())) return { createdAtMs: c.getTime(), runId };
+  if (c === null || c === undefined) return { kind: 'null', runId };
+  if (typeof c === 'number') return { kind: 'number', value: c, runId };
+  // A string longer than a cursor keeps: continue after its first characters (a prefix sorts before it,
+  // so nothing is read twice; the strings between them are skipped).
+  if (typeof c === 'string') return { kind: 'string', value: c.slice(0, MAX_CURSOR_VALUE_CHARS), runId };
+  // A Long or Decimal128 the driver could not turn into a number: continue after every number (a rounded
+  // value might sort before it and read it again).
+  const bsonType = (c as { _bsontype?: unknown })._bsontype;
+  if (bsonType === 'Long' || bsonType === 'Decimal128' || bsonType === 'Int32' || bsonType === 'Double') {
+    return { kind: 'number', value: Number.NEGATIVE_INFINITY, runId };
+  }
+  return { kind: 'other', runId };
 }
 
 /** Counts of one job's runs by status since `since`: covered by the {@link STATS_INDEX_KEY} index. */
@@ -328,14 +457,31 @@ export function countActivePipeline(active: readonly RunStatus[]): Document[] {
   return [{ $match: { status: { $in: [...active] } } }, { $group: { _id: '$job_id', n: { $sum: 1 } } }];
 }
 
-const isDate = (v: unknown): v is Date => v instanceof Date && Number.isFinite(v.getTime());
-const isoOrNull = (v: unknown): string | null =>
-  isDate(v) ? v.toISOString() : typeof v === 'string' && Number.isFinite(Date.parse(v)) ? v : null;
+/** Largest time a JS Date holds (ms either side of 1970). */
+const MAX_DATE_MS = 8.64e15;
+/** A stored time as ISO text: a Date, a parsable string, or ms since 1970; anything else null. */
+function isoOrNull(v: unknown): string | null {
+  const ms =
+    v instanceof Date ? v.getTime() : typeof v === 'string' ? Date.parse(v) : typeof v === 'number' ? v : NaN;
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString() : null;
+}
+/** A stored user_id as text: strings as they are, numbers as their digits, other values as JSON. */
+function userIdOf(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'string') return v;
+  if (typeof v !== 'object') return String(v);
+  if ((v as { _bsontype?: unknown })._bsontype) return String(v); // ObjectId, Long…: their own text
+  try {
+    return JSON.stringify(v) ?? null;
+  } catch {
+    return null;
+  }
+}
 
 /**
- * A stored document as a JobRun. Documents of the earlier system read correctly: `created_at` falls back
- * to `started_at`, then to the ObjectId's time; missing `queue`/`seq` read as ''; a numeric `user_id` as
- * its string; missing counters as 0.
+ * A stored document as a JobRun. Documents of the earlier system read correctly: `created_at` (a Date, ISO
+ * text or ms since 1970) falls back to `started_at`, then to the ObjectId's time; missing `queue`/`seq`
+ * read as ''; a numeric `user_id` as its string (an object one as its JSON); missing counters as 0.
  */
 export function fromDoc(doc: Document): JobRun {
   const { _id, ...d } = doc;
@@ -359,12 +505,12 @@ export function fromDoc(doc: Document): JobRun {
     ended_at: isoOrNull(d.ended_at),
     duration_ms: d.duration_ms ?? null,
     trigger: d.trigger ?? 'scheduled',
-    user_id: d.user_id === undefined || d.user_id === null ? null : String(d.user_id),
+    user_id: userIdOf(d.user_id),
     attempts: d.attempts ?? 0,
     stalls: d.stalls ?? 0,
     worker: d.worker ?? null,
     logs: logs.map((l: Document) => ({
-      time: isoOrNull(l?.time) ?? String(l?.time ?? ''),
+      time: typeof l?.time === 'string' ? l.time : (isoOrNull(l?.time) ?? ''),
       level: l?.level ?? 'info',
       message: String(l?.message ?? ''),
     })),
@@ -403,17 +549,23 @@ export const MIGRATE_FILTER: Document = {
 };
 
 /**
- * The backfill applied to {@link MIGRATE_FILTER}'s documents: `created_at` from `started_at`, else the
- * ObjectId's time, else now; `seq` '' (any new event applies); `queue` from `queues` (job_id → queue, from
- * the registry) else ''; counters 0; `user_id` null removed, numbers as strings.
+ * The backfill applied to {@link MIGRATE_FILTER}'s documents: `created_at` as a date (a string or a number
+ * that converts: ISO text, ms since 1970), else `started_at` (same rule), else the ObjectId's time, else
+ * now; `seq` '' (any new event applies); `queue` from `queues` (job_id → queue, from the registry) else '';
+ * counters 0; `user_id` null removed, numbers as strings (an object or array is left as it is: `$convert`
+ * with `onError`, never a failed migration). Valid on MongoDB ≥ 4.2: `$convert`, `$indexOfArray`,
+ * `$arrayElemAt` and `$let`, and its nesting depth does not grow with the number of jobs (one `$cond` per
+ * job did: 120 jobs went past MongoDB's 200 levels).
  */
 export function migratePipeline(queues: Record<string, string>): Document[] {
-  const dateOr = (path: string) => ({ $cond: [{ $eq: [{ $type: path }, 'date'] }, path, null] });
-  // Nested $cond rather than $switch: the same on MongoDB ≥ 4.2, and no `then` key in our objects.
-  let queueOf: unknown = '';
-  for (const [job, queue] of Object.entries(queues).reverse()) {
-    queueOf = { $cond: [{ $eq: ['$job_id', lit(job)] }, lit(queue), queueOf] };
-  }
+  const dateOr = (path: string) => ({ $convert: { input: path, to: 'date', onError: null, onNull: null } });
+  const jobs = Object.keys(queues);
+  const queueOf = {
+    $let: {
+      vars: { i: { $indexOfArray: [lit(jobs), '$job_id'] } },
+      in: { $cond: [{ $gte: ['$$i', 0] }, { $arrayElemAt: [lit(jobs.map((j) => queues[j])), '$$i'] }, ''] },
+    },
+  };
   return [
     {
       $set: {
@@ -444,7 +596,7 @@ export function migratePipeline(queues: Record<string, string>): Document[] {
           $cond: [
             { $in: [{ $type: '$user_id' }, ['missing', 'null']] },
             '$$REMOVE',
-            { $cond: [{ $eq: [{ $type: '$user_id' }, 'string'] }, '$user_id', { $toString: '$user_id' }] },
+            { $convert: { input: '$user_id', to: 'string', onError: '$user_id', onNull: '$user_id' } },
           ],
         },
       },

@@ -20,22 +20,26 @@ import {
   type RunIdentity,
   type RunUpdate,
 } from '../../src/monitor/run';
-import { MAX_PAGE_SIZE, type RunQuery } from '../../src/monitor/run-store';
+import { isRunCursor, MAX_PAGE_SIZE, type RunQuery } from '../../src/monitor/run-store';
 import {
   countActivePipeline,
+  DUPLICATE_RUN_IDS_PIPELINE,
   decodeListCursor,
   encodeListCursor,
+  existingRetention,
   fromDoc,
   indexSpecs,
   LIST_SORT,
-  listFilter,
+  listQueries,
   MIGRATE_FILTER,
   migratePipeline,
   planIndexes,
   positionOf,
+  readListPage,
   statsCountPipeline,
   statsFinishedFilter,
   updatePipeline,
+  USER_PARTIAL,
 } from '../../src/store/mongo-run-docs';
 import { buildOps, MAX_BSON_BYTES, roundsOf } from '../../src/store/mongo-run-store';
 
@@ -82,25 +86,36 @@ const oldDoc = (run_id: string, startedMs: number | null, over: Document = {}): 
 
 const find = (coll: Document[], filter: Document) => new Query(filter).find(coll);
 
-/** Pages through `coll` exactly as MongoRunStore.list does. */
-function listAll(coll: Document[], query: RunQuery, limit: number): { ids: string[]; pages: number } {
+/** `find(filter).sort(LIST_SORT).limit(n)` on `coll`, evaluated by mingo. */
+const mingoFind = (coll: Document[]) => async (filter: Document, n: number) =>
+  find(coll, filter)
+    .sort({ ...LIST_SORT })
+    .limit(n)
+    .all() as Document[];
+
+/** Pages through `coll` exactly as MongoRunStore.list does (the same readListPage, with mingo's find). */
+async function listAll(
+  coll: Document[],
+  query: RunQuery,
+  limit: number,
+): Promise<{ ids: string[]; pages: number }> {
   const ids: string[] = [];
   let cursor: string | null = null;
   let pages = 0;
   do {
-    const after = cursor ? decodeListCursor(cursor) : null;
-    const docs = find(coll, listFilter(query, after))
-      .sort({ ...LIST_SORT })
-      .limit(limit + 1)
-      .all() as Document[];
-    const page = docs.slice(0, limit);
-    ids.push(...page.map((d) => String(d.run_id)));
-    const last = page[page.length - 1];
-    cursor = docs.length > limit && last ? encodeListCursor(positionOf(last)) : null;
+    const page = await readListPage({ ...query, cursor }, limit, mingoFind(coll));
+    ids.push(...page.docs.map((d) => String(d.run_id)));
+    cursor = page.next_cursor;
     pages++;
   } while (cursor && pages < 100);
   return { ids, pages };
 }
+
+/** Depth of nested objects and arrays, as BSON counts it (`{a: 1}` is 1). */
+const bsonDepth = (v: unknown): number =>
+  v !== null && typeof v === 'object' && !(v instanceof Date)
+    ? 1 + Math.max(0, ...Object.values(v as object).map((c) => bsonDepth(c)))
+    : 0;
 
 describe('update pipeline (mingo)', () => {
   it('a new run written with seq "" keeps its patch; a repeated "" changes nothing', () => {
@@ -266,43 +281,137 @@ describe('list filter and cursor (mingo)', () => {
     return coll;
   };
 
-  it('pages over new and old documents once each, in sort order, and always ends', () => {
+  /** Every document's run_id in LIST_SORT order (mingo's sort follows MongoDB's order of types). */
+  const sortedIds = (coll: Document[]) =>
+    find(coll, {})
+      .sort({ ...LIST_SORT })
+      .all()
+      .map((d) => String((d as Document).run_id));
+
+  it('pages over new and old documents once each, in sort order, and always ends', async () => {
     const coll = mixed();
     for (const limit of [1, 2, 3, 4, 7, 50]) {
-      const { ids } = listAll(coll, {}, limit);
+      const { ids } = await listAll(coll, {}, limit);
       expect(ids).toHaveLength(16);
       expect(new Set(ids).size).toBe(16);
-      const sorted = find(coll, {})
-        .sort({ ...LIST_SORT })
-        .all()
-        .map((d) => String((d as Document).run_id));
-      expect(ids).toEqual(sorted);
+      expect(ids).toEqual(sortedIds(coll));
       // Old documents (no created_at) come last, by run_id.
       expect(ids.slice(9)).toEqual(['o6', 'o5', 'o4', 'o3', 'o2', 'o1', 'o0']);
     }
     // The recordings cleanup's filter (job + active statuses, 200 a page) ends too.
-    const active = listAll(coll, { job_id: 'job_a', status: [...ACTIVE_STATUSES] }, MAX_PAGE_SIZE);
+    const active = await listAll(coll, { job_id: 'job_a', status: [...ACTIVE_STATUSES] }, MAX_PAGE_SIZE);
     expect(active.pages).toBe(1);
-    const activeSmall = listAll(coll, { job_id: 'job_a', status: [...ACTIVE_STATUSES] }, 2);
+    const activeSmall = await listAll(coll, { job_id: 'job_a', status: [...ACTIVE_STATUSES] }, 2);
     expect(activeSmall.ids).toHaveLength(12);
   });
 
-  it('a cursor ending on an old document continues after it (the old Date.parse(null) cursor restarted)', () => {
+  it('a cursor ending on an old document continues after it (the old Date.parse(null) cursor restarted)', async () => {
     const coll = mixed();
     const pos = positionOf(coll.find((d) => d.run_id === 'o4') as Document);
-    expect(pos).toEqual({ legacy: true, runId: 'o4' });
-    const next = find(coll, listFilter({}, decodeListCursor(encodeListCursor(pos))))
-      .sort({ ...LIST_SORT })
-      .all();
-    expect(next.map((d) => (d as Document).run_id)).toEqual(['o3', 'o2', 'o1', 'o0']);
+    expect(pos).toEqual({ kind: 'null', runId: 'o4' });
+    const cursor = encodeListCursor(pos);
+    // The same form as before (`legacy:<run_id>`), so a cursor handed out earlier still continues.
+    expect(Buffer.from(cursor, 'base64url').toString()).toBe('legacy:o4');
+    expect(isRunCursor(cursor)).toBe(true); // the API accepts it (it answered 400 before)
+    const next = await readListPage({ cursor }, 50, mingoFind(coll));
+    expect(next.docs.map((d) => d.run_id)).toEqual(['o3', 'o2', 'o1', 'o0']);
+    expect(next.next_cursor).toBeNull();
   });
 
-  it('time filters match new documents only; user and trigger filters work on both shapes', () => {
+  it('created_at stored as ISO text, ms, NaN, true, null, missing or before 1970: every run once, in order', async () => {
+    const coll: Document[] = [
+      ...mixed(),
+      oldDoc('s1', null, { created_at: '2025-06-01T00:00:00.000Z' }),
+      oldDoc('s2', null, { created_at: '2025-06-01T00:00:00.000Z' }),
+      oldDoc('s3', null, { created_at: 'Mon Jan 01 2024' }),
+      oldDoc('s4', null, { created_at: `${'z'.repeat(150)}` }),
+      oldDoc('m1', null, { created_at: 1_700_000_000_000 }),
+      oldDoc('m2', null, { created_at: 1_700_000_000_000 }),
+      oldDoc('m3', null, { created_at: -5 }),
+      oldDoc('m4', null, { created_at: Number.NaN }),
+      oldDoc('b1', null, { created_at: true }),
+      oldDoc('p1', null, { created_at: new Date(-86_400_000) }),
+      oldDoc('p2', null, { created_at: new Date(-86_400_000) }),
+      oldDoc('p3', null, { created_at: new Date(-1) }),
+    ];
+    const all = sortedIds(coll);
+    expect(all).toHaveLength(28);
+    // Times first (those before 1970 last among them), then the other types, strings, numbers, nulls.
+    expect(all.indexOf('p1')).toBeLessThan(all.indexOf('b1'));
+    expect(all.indexOf('b1')).toBeLessThan(all.indexOf('s4'));
+    expect(all.indexOf('s3')).toBeLessThan(all.indexOf('m1'));
+    expect(all.indexOf('m4')).toBeLessThan(all.indexOf('o6'));
+    for (const limit of [1, 2, 3, 5, 13, 200]) {
+      const { ids, pages } = await listAll(coll, {}, limit);
+      expect({ limit, ids }).toEqual({ limit, ids: all });
+      expect(pages).toBe(Math.max(1, Math.ceil(all.length / limit)));
+    }
+    // Filtered lists too (the recordings cleanup pages with a job and the active statuses).
+    const active = coll.filter((d) => ACTIVE_STATUSES.includes(d.status));
+    const want = sortedIds(active);
+    expect((await listAll(coll, { job_id: 'job_a', status: [...ACTIVE_STATUSES] }, 2)).ids).toEqual(want);
+    // Read back as times where they are times.
+    const byId = (id: string) => fromDoc(coll.find((d) => d.run_id === id) as Document);
+    expect(byId('s3').created_at).toBe(new Date('Mon Jan 01 2024').toISOString());
+    expect(byId('m1').created_at).toBe(new Date(1_700_000_000_000).toISOString());
+    expect(byId('p1').created_at).toBe('1969-12-31T00:00:00.000Z');
+  });
+
+  it('a page that ends before 1970 continues (its cursor has a negative time)', async () => {
+    const coll = [-3, -2, -1, 1].map((d, i) =>
+      oldDoc(`r${i}`, null, { created_at: new Date(d * 86_400_000), seq: '', queue: 'q' }),
+    );
+    const first = await readListPage({}, 2, mingoFind(coll));
+    expect(first.docs.map((d) => d.run_id)).toEqual(['r3', 'r2']);
+    expect(decodeListCursor(first.next_cursor as string)).toEqual({ createdAtMs: -86_400_000, runId: 'r2' });
+    const second = await readListPage({ cursor: first.next_cursor }, 2, mingoFind(coll));
+    expect(second.docs.map((d) => d.run_id)).toEqual(['r1', 'r0']);
+  });
+
+  it('decodes only its own cursors; the filters after a normal cursor bound created_at (index-friendly)', () => {
+    for (const bad of ['', 'not-a-cursor', 'bGVnYWN5LXM6W10', 'bGVnYWN5LW46WyJ4IiwiciJd']) {
+      expect(decodeListCursor(bad)).toBeNull();
+    }
+    const hostile = Buffer.from(`legacy-s:${JSON.stringify(['x'.repeat(500), 'r'])}`).toString('base64url');
+    expect(decodeListCursor(hostile)).toBeNull();
+    for (const pos of [
+      { kind: 'string' as const, value: 'a"b', runId: 'r:1' },
+      { kind: 'number' as const, value: Number.NaN, runId: 'r' },
+      { kind: 'number' as const, value: -Infinity, runId: 'r' },
+      { kind: 'other' as const, runId: 'legacy:x' },
+    ]) {
+      expect(decodeListCursor(encodeListCursor(pos))).toEqual(pos);
+    }
+    const [page, untimed] = listQueries({ status: ['running'] }, { createdAtMs: T0, runId: 'r5' });
+    expect(page).toEqual({
+      status: { $in: ['running'] },
+      $and: [
+        { created_at: { $lte: new Date(T0) } },
+        { $or: [{ created_at: { $lt: new Date(T0) } }, { run_id: { $lt: 'r5' } }] },
+      ],
+    });
+    expect(untimed).toEqual({
+      status: { $in: ['running'] },
+      $and: [{ created_at: { $not: { $type: 'date' } } }],
+    });
+    // With a time range only timed runs can match: one query, and none after an untimed position.
+    expect(listQueries({ since: T0 }, { createdAtMs: T0, runId: 'r5' })).toHaveLength(1);
+    expect(listQueries({ since: T0 }, { kind: 'null', runId: 'r5' })).toEqual([]);
+  });
+
+  it('time filters match new documents only; user and trigger filters work on both shapes', async () => {
     const coll = mixed();
-    expect(listAll(coll, { since: T0 + 1000 }, 50).ids.sort()).toEqual(['n3', 'n4', 'n5', 'n6', 'n7', 'n8']);
-    expect(listAll(coll, { before: T0 + 1000 }, 50).ids.sort()).toEqual(['n0', 'n1', 'n2']);
-    expect(listAll(coll, { user_id: 'u1' }, 2).ids).toEqual(['n6', 'n3', 'n0']);
-    expect(listAll(coll, { trigger: 'scheduled', status: ['completed'] }, 3).ids).toEqual([
+    expect((await listAll(coll, { since: T0 + 1000 }, 50)).ids.sort()).toEqual([
+      'n3',
+      'n4',
+      'n5',
+      'n6',
+      'n7',
+      'n8',
+    ]);
+    expect((await listAll(coll, { before: T0 + 1000 }, 50)).ids.sort()).toEqual(['n0', 'n1', 'n2']);
+    expect((await listAll(coll, { user_id: 'u1' }, 2)).ids).toEqual(['n6', 'n3', 'n0']);
+    expect((await listAll(coll, { trigger: 'scheduled', status: ['completed'] }, 3)).ids).toEqual([
       'n7',
       'n5',
       'n3',
@@ -312,7 +421,7 @@ describe('list filter and cursor (mingo)', () => {
 });
 
 describe('stuck and search filters (mingo)', () => {
-  it('q matches a run id, user id or search term lowercased and trimmed; stuck filters the flagged runs', () => {
+  it('q matches a run id, user id or search term lowercased and trimmed; stuck filters the flagged runs', async () => {
     const coll: Document[] = [];
     const at = (ms: number) => ident({ created_at: new Date(T0 + ms).toISOString() });
     upsert(coll, upd('Run-X', '1', { status: 'running' }, { identity: { ...at(1), user_id: 'Alice@X.io' } }));
@@ -325,16 +434,16 @@ describe('stuck and search filters (mingo)', () => {
     upsert(coll, marksUpdate({ run_id: 'r2', ...at(2) }, { stuck: true, stuck_reason: 'no_workers' }));
     upsert(coll, marksUpdate({ run_id: 'r3', ...at(3) }, { stuck: true, stuck_reason: 'no_workers' }));
     upsert(coll, marksUpdate({ run_id: 'zz', ...at(5) }, { stuck: true }));
-    const ids = (q: RunQuery) => listAll(coll, q, 2).ids;
+    const ids = async (q: RunQuery) => (await listAll(coll, q, 2)).ids;
     expect(coll.map((d) => d.run_id)).toEqual(['Run-X', 'r2', 'r3', 'r4']);
-    expect(ids({ q: ' run-x ' })).toEqual(['Run-X']);
-    expect(ids({ q: 'alice@x.io' })).toEqual(['Run-X']);
-    expect(ids({ q: 'ACME' })).toEqual(['r3', 'r2']);
-    expect(ids({ q: 'acme', status: ['failed'] })).toEqual(['r3']);
-    expect(ids({ q: 'acm' })).toEqual([]);
+    expect(await ids({ q: ' run-x ' })).toEqual(['Run-X']);
+    expect(await ids({ q: 'alice@x.io' })).toEqual(['Run-X']);
+    expect(await ids({ q: 'ACME' })).toEqual(['r3', 'r2']);
+    expect(await ids({ q: 'acme', status: ['failed'] })).toEqual(['r3']);
+    expect(await ids({ q: 'acm' })).toEqual([]);
     // r3 is finished: the stuck mark is ignored on it.
-    expect(ids({ stuck: true })).toEqual(['r2']);
-    expect(ids({ stuck: false })).toEqual(['r4', 'r3', 'Run-X']);
+    expect(await ids({ stuck: true })).toEqual(['r2']);
+    expect(await ids({ stuck: false })).toEqual(['r4', 'r3', 'Run-X']);
     expect(fromDoc(coll[1])).not.toHaveProperty('search');
     expect(indexSpecs(60).map((i) => i.name)).toEqual(
       expect.arrayContaining(['stuck_created_at', 'search_created_at']),
@@ -387,7 +496,7 @@ describe('stats and countActive pipelines (mingo)', () => {
 });
 
 describe('migration backfill (mingo)', () => {
-  it('backfills old documents, leaves new ones alone, and a rerun changes nothing', () => {
+  it('backfills old documents, leaves new ones alone, and a rerun changes nothing', async () => {
     const coll: Document[] = [];
     upsert(coll, upd('n1', '001', { status: 'completed' }));
     const newBefore = structuredClone(coll[0]);
@@ -416,12 +525,60 @@ describe('migration backfill (mingo)', () => {
     expect(find(after, MIGRATE_FILTER).all()).toHaveLength(0);
     expect(new Aggregator(pipeline).run(structuredClone(after))).toEqual(after);
     // Migrated documents page by created_at like new ones.
-    expect(listAll(after, {}, 1).ids).toEqual(
+    expect((await listAll(after, {}, 1)).ids).toEqual(
       ['o3', 'n1', 'o1', 'o2'].sort((a, b) => {
         const t = (id: string) => (after.find((d) => d.run_id === id) as Document).created_at.getTime();
         return t(b) - t(a) || (a < b ? 1 : -1);
       }),
     );
+  });
+});
+
+describe('migration edge cases (mingo)', () => {
+  it('converts ISO-text and ms created_at, falls back for junk, keeps an object user_id, never throws', () => {
+    const coll: Document[] = [
+      oldDoc('iso', T0 - 9000, { created_at: '2025-06-01T12:00:00.000Z' }),
+      oldDoc('ms', T0 - 9000, { created_at: 1_700_000_000_000 }),
+      oldDoc('junk', T0 - 9000, { created_at: 'yesterday' }),
+      oldDoc('obj', T0 - 9000, { created_at: { at: 1 }, user_id: { id: 7, name: 'x' } }),
+      oldDoc('arr', null, { started_at: '2025-01-02T00:00:00.000Z', user_id: ['a', 'b'] }),
+      oldDoc('bad-start', null, { started_at: 'never' }),
+    ];
+    const matched = find(coll, MIGRATE_FILTER).all() as Document[];
+    expect(matched).toHaveLength(6);
+    const out = new Aggregator(migratePipeline({ job_a: 'default' })).run(matched) as Document[];
+    const by = (id: string) => out.find((d) => d.run_id === id) as Document;
+    expect(by('iso').created_at).toEqual(new Date('2025-06-01T12:00:00.000Z'));
+    expect(by('ms').created_at).toEqual(new Date(1_700_000_000_000));
+    expect(by('junk').created_at).toEqual(new Date(T0 - 9000)); // from started_at
+    expect(by('obj').created_at).toEqual(new Date(T0 - 9000));
+    expect(by('obj').user_id).toEqual({ id: 7, name: 'x' }); // $toString would have failed the migration
+    expect(by('arr').created_at).toEqual(new Date('2025-01-02T00:00:00.000Z')); // a text started_at
+    expect(by('arr').user_id).toEqual(['a', 'b']);
+    expect(by('bad-start').created_at).toBeInstanceOf(Date); // ObjectId time on a server; $$NOW in mingo
+    for (const d of out) expect(d.created_at).toBeInstanceOf(Date);
+    // Every migrated document is out of the filter: a rerun matches none of them.
+    expect(find(out, MIGRATE_FILTER).all()).toHaveLength(0);
+    expect(fromDoc(by('obj')).user_id).toBe('{"id":7,"name":"x"}');
+  });
+
+  it('maps 200 jobs to their queues with a pipeline whose nesting stays shallow (MongoDB allows 200 levels)', () => {
+    const queues = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`job_${i}`, `queue_${i % 7}`]));
+    const pipeline = migratePipeline(queues);
+    // The whole update command wraps the pipeline in a few more levels ({updates: [{u: [...]}]}).
+    expect(
+      bsonDepth({ update: 'job_runs', updates: [{ q: MIGRATE_FILTER, u: pipeline, multi: true }] }),
+    ).toBeLessThan(100);
+    expect(bsonDepth(migratePipeline({}))).toBe(bsonDepth(pipeline));
+    const docs = [
+      ...Array.from({ length: 200 }, (_, i) => oldDoc(`r${i}`, T0, { job_id: `job_${i}` })),
+      oldDoc('unknown', T0, { job_id: 'not_in_jobs_yml' }),
+      oldDoc('nojob', T0, { job_id: undefined }),
+      oldDoc('has-queue', T0, { job_id: 'job_3', queue: 'kept' }),
+    ];
+    const out = new Aggregator(pipeline).run(docs) as Document[];
+    for (let i = 0; i < 200; i++) expect(out[i].queue).toBe(`queue_${i % 7}`);
+    expect(out.slice(200).map((d) => d.queue)).toEqual(['', '', 'kept']);
   });
 });
 
@@ -462,6 +619,70 @@ describe('index plan (pure)', () => {
     expect(again.create).toEqual([]);
     expect(again.collMod).toEqual([]);
     expect(again.differ).toEqual([]);
+  });
+});
+
+describe('index plan: reversed keys, rebuilds, retention, duplicates (pure and mingo)', () => {
+  it('an index on the reversed keys serves the same queries: adopted, and a rebuild builds on them', () => {
+    const existing = [
+      { name: 'run_id_-1', key: { run_id: -1 }, unique: true },
+      { name: 'jc', key: { job_id: -1, created_at: 1, run_id: 1 } },
+      { name: 'user_id_1_job_id_1', key: { user_id: 1, job_id: 1 }, sparse: true },
+    ];
+    const plan = planIndexes(existing, indexSpecs(604800));
+    expect(plan.adopt).toEqual(
+      expect.arrayContaining([
+        { want: 'run_id_unique', have: 'run_id_-1' },
+        { want: 'job_id_created_at', have: 'jc' },
+      ]),
+    );
+    expect(plan.create.map((c) => c.name)).not.toContain('run_id_unique');
+    expect(plan.differ).toEqual([
+      expect.objectContaining({
+        have: existing[2],
+        rebuildAs: {
+          key: { user_id: -1, job_id: -1 },
+          name: 'user_id_job_id',
+          partialFilterExpression: { user_id: { $exists: true } },
+        },
+      }),
+    ]);
+    // After the rebuild, the next plan adopts the new index and wants nothing more.
+    const after = [
+      ...existing.slice(0, 2),
+      { name: 'user_id_job_id', key: { user_id: -1, job_id: -1 }, partialFilterExpression: USER_PARTIAL },
+    ];
+    const again = planIndexes(after, indexSpecs(604800));
+    expect(again.differ).toEqual([]);
+    expect(again.create.map((c) => c.name)).not.toContain('user_id_job_id');
+    expect(again.create.map((c) => c.name)).not.toContain('user_id_job_id_2');
+  });
+
+  it('reads the TTLs that expire runs (started_at, created_at, either direction) and none of the others', () => {
+    const existing = [
+      { name: 'a', key: { started_at: 1 }, expireAfterSeconds: 100 },
+      { name: 'b', key: { created_at: -1 }, expireAfterSeconds: 200 },
+      { name: 'c', key: { ended_at: 1 }, expireAfterSeconds: 5 },
+      { name: 'd', key: { created_at: -1, run_id: -1 } },
+    ];
+    expect(existingRetention(existing, indexSpecs(604800)).sort()).toEqual([100, 200]);
+    expect(indexSpecs(null).filter((s) => s.expireAfterSeconds !== undefined)).toEqual([]);
+  });
+
+  it('the aggregation the README and the start-up error give finds the duplicate run_ids', () => {
+    const docs = [
+      { _id: 1, run_id: 'a' },
+      { _id: 2, run_id: 'b' },
+      { _id: 3, run_id: 'a' },
+      { _id: 4, run_id: 'c' },
+      { _id: 5, run_id: 'c' },
+      { _id: 6, run_id: 'c' },
+    ];
+    const out = new Aggregator(DUPLICATE_RUN_IDS_PIPELINE).run(docs) as Document[];
+    expect(out.map((d) => [d._id, d.n, d.ids]).sort()).toEqual([
+      ['a', 2, [1, 3]],
+      ['c', 3, [4, 5, 6]],
+    ]);
   });
 });
 
