@@ -6,7 +6,7 @@ import { AddressPolicy } from '../../src/recordings/address-policy';
 import { waitForRecording } from '../../src/recordings/client';
 import { DownloadError, download } from '../../src/recordings/download';
 import { audioBytes, type FakeProvider, startProvider } from '../helpers/provider';
-import { json, putUrl, rawGet, startRecordingSystem } from '../helpers/recordings';
+import { auth, json, putUrl, rawGet, startRecordingSystem } from '../helpers/recordings';
 import { waitFor } from '../helpers/redis';
 import { TEST_TOKEN, type TestSystem } from '../helpers/system';
 
@@ -68,7 +68,23 @@ describe('file route serves only audio', () => {
     },
   );
 
-  it('every API answer carries nosniff (JSON, 404, 401, 202)', async () => {
+  it('every API answer carries nosniff (JSON, 404, 401, 202, and the 400/413 of a body that fails to parse)', async () => {
+    const put = (body: string) =>
+      fetch(`${sys.url}/api/recordings/CAnosniff`, {
+        method: 'PUT',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body,
+      });
+    const malformed = await put('{"recording_url": ');
+    const oversized = await put(JSON.stringify({ recording_url: 'x'.repeat(200 * 1024) }));
+    expect([malformed.status, await malformed.json()]).toEqual([
+      400,
+      expect.objectContaining({ error: 'invalid_body' }),
+    ]);
+    expect([oversized.status, await oversized.json()]).toEqual([
+      413,
+      expect.objectContaining({ error: 'payload_too_large' }),
+    ]);
     const answers = [
       await rawGet(sys.url, '/api/jobs'),
       await rawGet(sys.url, '/api/no-such-route'),
@@ -76,7 +92,8 @@ describe('file route serves only audio', () => {
       await rawGet(sys.url, '/healthz', {}),
     ];
     expect(answers.map((a) => a.status)).toEqual([200, 404, 401, 200]);
-    for (const a of answers) expect(a.headers.get('x-content-type-options')).toBe('nosniff');
+    for (const a of [...answers.map((a) => a.headers), malformed.headers, oversized.headers])
+      expect(a.get('x-content-type-options')).toBe('nosniff');
   });
 });
 
