@@ -116,6 +116,16 @@ describe('SSRF: downloads reach only allowed addresses', () => {
       'http://[fd00::1]/a.wav',
       'http://[fe80::1]/a.wav',
       'http://[::]/a.wav',
+      // IPv6 forms that carry a refused IPv4 address: IPv4-compatible, NAT64, 6to4, and Teredo.
+      'http://[::127.0.0.1]/',
+      'http://[::7f00:1]:6379/',
+      'http://[::a9fe:a9fe]/latest/meta-data/',
+      'http://[64:ff9b::127.0.0.1]/',
+      'http://[64:ff9b::a9fe:a9fe]/latest/meta-data/',
+      'http://[64:ff9b:1::a00:1]/',
+      'http://[2002:7f00:1::]/',
+      'http://[2002:a00:1::1]/a.wav',
+      'http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/a.wav',
       'https://user:secret@example.com/a.wav',
       'ftp://example.com/a.wav',
       'file:///etc/passwd',
@@ -130,6 +140,11 @@ describe('SSRF: downloads reach only allowed addresses', () => {
     }
     expect((await putUrl(strict, 'CApublic', 'https://example.com/a.wav')).status).toBe(200);
     expect((await putUrl(strict, 'CApublicip', 'http://93.184.215.14/a.wav')).status).toBe(200);
+    // NAT64 and 6to4 of a public IPv4 address stay reachable (an IPv6-only network with DNS64).
+    expect((await putUrl(strict, 'CAnat64', 'http://[64:ff9b::93.184.215.14]/a.wav')).status).toBe(200);
+    expect((await putUrl(strict, 'CA6to4', 'http://[2002:5db8:d70e::1]/a.wav')).status).toBe(200);
+    const compatible = await putUrl(strict, 'CAcompat', 'http://[::127.0.0.1]/');
+    expect((await compatible.json()).message).toContain('::7f00:1 is a ipv4Compatible address');
   });
 
   it('a host name resolving to loopback is refused before connecting: the run fails, the file route answers the terminal 500', async () => {
@@ -198,6 +213,9 @@ describe('SSRF: downloads reach only allowed addresses', () => {
       ['mapped.test', '::ffff:169.254.169.254', 'linkLocal'],
       ['private.test', '10.1.2.3', 'private'],
       ['ula.test', 'fd00:ec2::254', 'uniqueLocal'],
+      ['compat.test', '::a9fe:a9fe', 'ipv4Compatible'],
+      ['nat64.test', '64:ff9b::a9fe:a9fe', 'linkLocal'],
+      ['6to4.test', '2002:a9fe:a9fe::1', 'linkLocal'],
     ])('%s → %s is refused (%s) without a connection', async (host, address, range) => {
       const err = await download(
         `http://${host}/latest/meta-data/`,
