@@ -32,6 +32,8 @@ export const AFTER_DEADLINE_MS = 500;
  */
 export class Launcher {
   private readonly started: Lifecycle[] = [];
+  /** While stopping: the parts not (yet) stopped, abandoned ones included. */
+  private readonly unstopped = new Set<Lifecycle>();
   private stopping?: Promise<StopReport>;
 
   constructor(
@@ -58,6 +60,14 @@ export class Launcher {
     }
   }
 
+  /**
+   * While a stop runs, the names of the parts it has not stopped yet (abandoned ones and those still to
+   * come), in stop order; what a backstop that ends the process anyway reports as abandoned.
+   */
+  get unfinished(): string[] {
+    return [...this.unstopped].map((p) => p.name);
+  }
+
   /** Stops every started part in reverse order by `deadline`; later calls return the first call's report. */
   stop(deadline: number): Promise<StopReport> {
     this.stopping ??= this.stopAll(deadline);
@@ -66,7 +76,9 @@ export class Launcher {
 
   private async stopAll(deadline: number): Promise<StopReport> {
     const abandoned: string[] = [];
-    for (const part of [...this.started].reverse()) {
+    const order = [...this.started].reverse();
+    for (const part of order) this.unstopped.add(part);
+    for (const part of order) {
       const limit = Math.max(deadline, Date.now() + AFTER_DEADLINE_MS);
       let timer: NodeJS.Timeout | undefined;
       const outcome = await Promise.race([
@@ -82,7 +94,8 @@ export class Launcher {
         }),
       ]);
       clearTimeout(timer);
-      if (outcome !== 'stopped') {
+      if (outcome === 'stopped') this.unstopped.delete(part);
+      else {
         abandoned.push(part.name);
         if (outcome === 'late') this.logger.warn({ part: part.name }, 'shutdown_abandoned');
       }

@@ -12,12 +12,14 @@ export const SHUTDOWN_BACKSTOP_MS = 5000;
  * Stops `system` on the first SIGTERM or SIGINT with a deadline of now + SHUTDOWN_GRACE_SECONDS (workers finish
  * their active jobs, the API drains), logs `shutdown_started`, runs `afterStop`, then exits: 0 with
  * `shutdown_complete` when every part stopped in time; 1 with `shutdown_incomplete` naming the abandoned parts
- * otherwise. Whatever happens, the process exits (1, `shutdown_timeout`) by the deadline plus
- * {@link SHUTDOWN_BACKSTOP_MS}. Later signals are ignored while it stops.
+ * otherwise. Whatever happens, the process exits (1, `shutdown_timeout`, naming the parts not stopped yet as
+ * `abandoned`) by the deadline plus {@link SHUTDOWN_BACKSTOP_MS}. Later signals are ignored while it stops.
  */
 export function stopOnSignals(
   system: {
     stop(deadline?: number): Promise<StopReport | undefined>;
+    /** The parts not stopped yet, which the backstop names as abandoned. */
+    unfinished?(): string[];
     config: { SHUTDOWN_GRACE_SECONDS: number };
   },
   logger: Logger,
@@ -35,7 +37,10 @@ export function stopOnSignals(
     const deadline = Date.now() + graceMs;
     logger.info({ signal, grace_ms: graceMs }, 'shutdown_started');
     setTimeout(() => {
-      logger.error({ waited_ms: graceMs + SHUTDOWN_BACKSTOP_MS }, 'shutdown_timeout');
+      logger.error(
+        { waited_ms: graceMs + SHUTDOWN_BACKSTOP_MS, abandoned: system.unfinished?.() ?? [] },
+        'shutdown_timeout',
+      );
       exit(1);
     }, graceMs + SHUTDOWN_BACKSTOP_MS).unref();
     system

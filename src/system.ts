@@ -79,6 +79,8 @@ export interface System {
    * that miss the deadline are abandoned and named in the report.
    */
   stop(deadline?: number): Promise<StopReport>;
+  /** While a stop runs: the parts not stopped yet (see {@link Launcher.unfinished}). */
+  unfinished(): string[];
 }
 
 export interface StartOptions {
@@ -206,6 +208,7 @@ export async function startSystem(
     server: api?.server,
     port: api?.port,
     stop: (deadline = Date.now() + config.SHUTDOWN_GRACE_SECONDS * 1000) => launcher.stop(deadline),
+    unfinished: () => launcher.unfinished,
   };
 }
 

@@ -55,9 +55,10 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
-  app.use(express.json({ limit: '100kb' }));
-  // Every answer (JSON, files, pages): browsers must not guess another type than the one sent.
+  // Every answer (JSON, files, pages, and the 400/413 of a body that fails to parse): browsers must not guess
+  // another type than the one sent. Set before body parsing, whose errors skip every later middleware.
   app.use(helmet.xContentTypeOptions());
+  app.use(express.json({ limit: '100kb' }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

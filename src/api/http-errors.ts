@@ -28,7 +28,7 @@ export const bullBoardForbidden = () =>
   new AppError(
     'bull_board_forbidden',
     403,
-    'adding or editing jobs from Bull Board is turned off; trigger jobs through /api/jobs or the dashboard',
+    'adding, running or editing jobs and schedules from Bull Board is turned off; trigger, pause and resume jobs through /api/jobs or the dashboard',
   );
 
 export const tooManyAuthFailures = () =>

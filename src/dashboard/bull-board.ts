@@ -16,14 +16,23 @@ import type { SessionManager } from './session';
 export const BULL_BOARD_PATH = '/jobs/queues';
 
 /**
- * Bull Board routes that would put a job (or job data) in a queue past the API's rules (registry names,
- * payload validation, `allow_concurrent`, the recordings `PUT`): they answer 403 `bull_board_forbidden`.
- * They are matched by an Express router, with the same path rules as Bull Board's own router.
+ * Bull Board (9.10) routes that would put a job in a queue, or change a job or a schedule, past the API's
+ * rules (registry names and schedules, payload validation, `allow_concurrent`, paused jobs, the recordings
+ * `PUT`): they answer 403 `bull_board_forbidden`. They are matched by an Express router, with the same path
+ * rules as Bull Board's own router (case-insensitive, a trailing `/` allowed). Retry, promote, clean,
+ * remove and queue pause stay (admins only, see {@link mountBullBoard}).
  */
-export const REFUSED_BULL_BOARD_ROUTES: readonly { method: 'post' | 'patch'; path: string }[] = [
+export const REFUSED_BULL_BOARD_ROUTES: readonly { method: 'post' | 'patch' | 'put'; path: string }[] = [
+  // Enqueue: any name, payload and options; a scheduler's job now (past allow_concurrent and job pauses).
   { method: 'post', path: '/api/queues/:queueName/add' },
+  { method: 'put', path: '/api/queues/:queueName/job-schedulers/:schedulerId/run' },
+  // Edit a job: its data, its delay, its priority.
   { method: 'patch', path: '/api/queues/:queueName/:jobId/update-data' },
+  { method: 'patch', path: '/api/queues/:queueName/:jobId/delay' },
+  { method: 'patch', path: '/api/queues/:queueName/:jobId/priority' },
+  // Edit a schedule the scheduler keeps in step with jobs.yml (pause a job through the API instead).
   { method: 'patch', path: '/api/queues/:queueName/job-schedulers/:schedulerId' },
+  { method: 'put', path: '/api/queues/:queueName/job-schedulers/:schedulerId/remove' },
 ];
 
 function refusals(): Router {
@@ -37,7 +46,7 @@ function refusals(): Router {
  * Mounts Bull Board at /jobs/queues with every queue of the system, behind the dashboard session:
  * anonymous page requests are sent to the login form, anonymous API calls get 401, and unsafe methods
  * must come from this origin. `readOnly` turns Bull Board's readOnlyMode on (no retry/clean/remove). The
- * routes that add or edit jobs are always refused (see {@link REFUSED_BULL_BOARD_ROUTES}).
+ * routes that add, run or edit jobs and schedules are always refused (see {@link REFUSED_BULL_BOARD_ROUTES}).
  */
 export function mountBullBoard(
   app: Express,

@@ -90,9 +90,22 @@ export function runLink(webappUrl: string | undefined, runId: unknown): string |
   return `${webappUrl.replace(/\/+$/, '')}/jobs/monitor?run_id=${encodeURIComponent(runId)}`;
 }
 
+/** Run ids this system makes (uuids, `rdl-<call_sid>-<n>`, `repeat:<key>:<ms>`) are made of these. */
+const PLAIN_RUN_ID = /^[A-Za-z0-9_.:-]+$/;
+
+/**
+ * The run id as an alert shows it: as it is when it is one this system could have made, else
+ * percent-encoded (a BullMQ job id chosen past the API, e.g. `<img src=x onerror=…>`, arrives as
+ * `%3Cimg%20src%3Dx%20onerror%3D…%3E`: still the id the run link carries, but inert in every channel). Pure.
+ */
+export function alertRunId(runId: string): string {
+  return PLAIN_RUN_ID.test(runId) ? runId : encodeURIComponent(runId);
+}
+
 /**
  * Builds the alert a rule makes of an event: fills the template (missing values become '') and, when the
- * template has no {link} but a link exists, appends it on its own line. Pure.
+ * template has no {link} but a link exists, appends it on its own line. A run id not of this system's
+ * making is shown percent-encoded (see {@link alertRunId}), in the text and in `fields`. Pure.
  */
 export function renderAlert(
   rule: AlertRule,
@@ -101,8 +114,10 @@ export function renderAlert(
   locale: 'en' | 'he' = 'en',
 ): Alert {
   const link = runLink(webappUrl, ev.fields.run_id);
+  const runId = ev.fields.run_id;
+  const fields = typeof runId === 'string' ? { ...ev.fields, run_id: alertRunId(runId) } : ev.fields;
   const raw: Record<string, unknown> = {
-    ...ev.fields,
+    ...fields,
     link: link ?? '',
     rule: rule.name,
     severity: rule.severity,
@@ -117,7 +132,7 @@ export function renderAlert(
     severity: rule.severity,
     event: ev.name,
     text: alertText(parts),
-    fields: ev.fields,
+    fields,
     time: ev.time,
     ...parts,
   };

@@ -2,6 +2,7 @@ import { type AuditAction, AuditLog, MemoryAuditStore } from './audit';
 import { AppError } from './errors';
 import type { JobsService } from './jobs-service';
 import { type Principal, triggeredBy } from './principal';
+import { StoreUnavailableError } from './store-unavailable-error';
 
 /**
  * The operator actions (trigger, retry, …) as every surface performs them — HTTP API, dashboard, ChatOps —
@@ -63,7 +64,10 @@ export class OperatorActions {
 
   /**
    * Runs an action and records it: `ok` with what it produced, or `refused` with the AppError's code.
-   * Unexpected errors are recorded as `error` and rethrown.
+   * Unexpected errors are recorded as `error` and rethrown. When the action failed because the store is
+   * unreachable, the answer does not wait for the audit write too (it would time out a second time on the
+   * same Redis): the `audit` log line is written at once and the store write finishes (or fails, logged)
+   * in the background.
    */
   async audited<T>(
     who: Principal,
@@ -77,7 +81,9 @@ export class OperatorActions {
       return out;
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'error';
-      await this.audit.record(who, { action, ...subject, code });
+      const recorded = this.audit.record(who, { action, ...subject, code });
+      // record() never rejects: a failed store write is logged there (audit_write_failed).
+      if (!(err instanceof StoreUnavailableError)) await recorded;
       throw err;
     }
   }

@@ -26,8 +26,10 @@ export interface MonitorLock {
 export interface QueueProbe {
   health(): Promise<QueueHealth[]>;
   /**
-   * The ids of those runs whose queue job no longer exists (Redis lost its data, or someone deleted it).
-   * Optional: without it the monitor never ends runs as `job_lost`.
+   * The ids of those runs whose queue job no longer exists (Redis lost its data, or someone deleted it), or
+   * whose queue is not one of the registry's any more (no worker will ever take its job). Rejects when it
+   * can't tell (a Redis error is never taken for a lost job). Optional: without it the monitor never ends
+   * runs as `job_lost`.
    */
   lostJobs?(runs: readonly { run_id: string; queue: string }[]): Promise<Set<string>>;
 }
@@ -141,8 +143,8 @@ export class StuckMonitor {
         this.opts.registry.jobs.map((j) => j.job_id),
       ),
     );
-    const stuck = await this.endLostRuns(runs, findStuck(runs, now, this.policy));
-    await this.markStuck(runs, stuck, now);
+    const { active, stuck } = await this.endLostRuns(runs, findStuck(runs, now, this.policy));
+    await this.markStuck(active, stuck, now);
     let reported = 0;
     for (const s of stuck) {
       const first = await this.opts.events.emitOnce(
@@ -188,27 +190,39 @@ export class StuckMonitor {
   }
 
   /**
-   * Ends stuck runs whose queue job no longer exists as `failed` / {@link JOB_LOST} (once: a failed run is no
-   * longer active, so no later scan sees it) and returns the stuck runs that remain. The write goes through
-   * the one writer path (`markFailed`: an event in the run's queue stream), so a later event of the same run,
-   * should its job reappear, still wins.
+   * Ends the active runs (those old enough to be stuck, so a run whose job is being added is never taken
+   * for lost) whose queue job no longer exists as `failed` / {@link JOB_LOST}: stuck ones, and also a
+   * pending run waiting for its retry, which is never stuck and would otherwise wait forever. Once: a failed
+   * run is no longer active, so no later scan sees it. Returns the runs and the stuck runs that remain. The
+   * write goes through the one writer path (`markFailed`: an event in the run's queue stream), so a later
+   * event of the same run, should its job reappear, still wins.
    */
-  private async endLostRuns(runs: readonly JobRun[], stuck: StuckRun[]): Promise<StuckRun[]> {
+  private async endLostRuns(
+    runs: readonly JobRun[],
+    stuck: StuckRun[],
+  ): Promise<{ active: readonly JobRun[]; stuck: StuckRun[] }> {
     const probe = this.opts.queues;
     const markFailed = this.opts.markFailed;
-    if (!stuck.length || !probe.lostJobs || !markFailed) return stuck;
-    const lost = await probe.lostJobs(stuck);
-    if (!lost.size) return stuck;
-    const byId = new Map(runs.map((r) => [r.run_id, r]));
-    const ended: { run_id: string; job_id: string }[] = [];
-    for (const id of lost) {
-      const run = byId.get(id);
-      if (!run) continue;
-      await markFailed(run, JOB_LOST);
-      ended.push({ run_id: run.run_id, job_id: run.job_id });
+    if (!runs.length || !probe.lostJobs || !markFailed) return { active: runs, stuck };
+    const lost = await probe.lostJobs(runs);
+    if (!lost.size) return { active: runs, stuck };
+    const ended: { run_id: string; job_id: string; queue: string; status: string }[] = [];
+    for (const run of runs) {
+      if (!lost.has(run.run_id)) continue;
+      try {
+        await markFailed(run, JOB_LOST);
+        ended.push({ run_id: run.run_id, job_id: run.job_id, queue: run.queue, status: run.status });
+      } catch (err) {
+        // One run that can't be ended doesn't stop the scan; the next scan tries again.
+        this.opts.logger.warn({ err, run_id: run.run_id, queue: run.queue }, 'job_lost_mark_failed');
+      }
     }
-    this.opts.logger.warn({ runs: ended }, 'job_lost');
-    return stuck.filter((s) => !lost.has(s.run_id));
+    if (ended.length) this.opts.logger.warn({ runs: ended }, 'job_lost');
+    const gone = new Set(ended.map((e) => e.run_id));
+    return {
+      active: runs.filter((r) => !gone.has(r.run_id)),
+      stuck: stuck.filter((s) => !gone.has(s.run_id)),
+    };
   }
 
   /**

@@ -23,12 +23,18 @@ export class BullmqEnqueuer implements JobEnqueuer {
     return { runId: job.id!, deduplicated: job.id !== opts.runId };
   }
 
-  /** XADD to the queue's own events stream (BullMQ's key and cap), where the tracker reads it. */
+  /**
+   * XADD to the queue's own events stream (BullMQ's key and cap), where the tracker reads it. A queue no
+   * longer in the registry (a run the stuck monitor ends as `job_lost`) still has its stream key, so the
+   * event is written there too (the writer applies it to the store itself; no tracker reads that stream).
+   */
   async appendEvent(queue: string, event: string, jobId: string, args: Record<string, string>) {
-    const q = this.queues.get(queue);
+    const stream = this.queues.names.includes(queue)
+      ? this.queues.get(queue).keys.events
+      : this.queues.keys.queueKey(queue, 'events');
     const fields = Object.entries(args).flat();
     const id = await this.queues.opts.connection.xadd(
-      q.keys.events,
+      stream,
       'MAXLEN',
       '~',
       String(this.queues.opts.eventsMaxLen),

@@ -58,16 +58,33 @@ export class AddressPolicy {
     return this.names.has(hostname.toLowerCase().replace(/\.$/, ''));
   }
 
-  /** Why `address` may not be reached (its range, e.g. `loopback`), or null when it may. */
+  /**
+   * Why `address` may not be reached (its range, e.g. `loopback`), or null when it may. IPv6 forms that
+   * carry an IPv4 address are judged by it: IPv4-mapped (`::ffff:a.b.c.d`), NAT64 (`64:ff9b::/96`) and
+   * 6to4 (`2002::/16`) are refused when the IPv4 inside is; IPv4-compatible (`::a.b.c.d`, deprecated),
+   * local-use NAT64 (`64:ff9b:1::/48`) and Teredo (`2001::/32`) always are (unless listed).
+   */
   refusal(address: string): string | null {
     if (!ipaddr.isValid(address)) return 'not an IP address';
     const addr = ipaddr.process(address);
-    const range = addr.range();
-    if (range === 'unicast') return null;
-    for (const [net, bits] of this.ranges) {
-      if (net.kind() === addr.kind() && addr.match(net as never, bits)) return null;
+    if (this.listed(addr)) return null;
+    if (addr.kind() === 'ipv4') {
+      const range = addr.range();
+      return range === 'unicast' ? null : `${range} address`;
     }
+    const v6 = addr as ipaddr.IPv6;
+    const range = v6.range();
+    const embedded = embeddedIPv4(v6, range);
+    if (embedded) {
+      const why = this.refusal(embedded.toString());
+      return why ? `${range} address embedding a ${why}` : null;
+    }
+    if (range === 'unicast') return v6.match(IPV4_COMPATIBLE, 96) ? 'ipv4Compatible address' : null;
     return `${range} address`;
+  }
+
+  private listed(addr: ipaddr.IPv4 | ipaddr.IPv6): boolean {
+    return this.ranges.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net as never, bits));
   }
 
   /**
@@ -129,6 +146,20 @@ export class AddressPolicy {
       });
     };
   }
+}
+
+/** `::/96`: IPv4-compatible IPv6 (RFC 4291, deprecated); `::7f00:1` is `::127.0.0.1`. */
+const IPV4_COMPATIBLE = new ipaddr.IPv6([0, 0, 0, 0, 0, 0, 0, 0]);
+/** The NAT64 well-known prefix (RFC 6052), whose last 32 bits are the IPv4 address reached. */
+const NAT64 = new ipaddr.IPv6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0]);
+
+/** The IPv4 address a NAT64 (`64:ff9b::/96`) or 6to4 (`2002:AABB:CCDD::/48`) address reaches, else null. */
+function embeddedIPv4(addr: ipaddr.IPv6, range: string): ipaddr.IPv4 | null {
+  const p = addr.parts;
+  const v4 = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
+  if (range === 'rfc6052' && addr.match(NAT64, 96)) return v4(p[6], p[7]);
+  if (range === '6to4') return v4(p[1], p[2]);
+  return null;
 }
 
 /**

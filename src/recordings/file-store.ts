@@ -11,6 +11,8 @@ export interface RecordingMeta {
   /** Hex SHA-256 of the bytes; the strong ETag derives from it. */
   sha256: string;
   downloaded_at: string;
+  /** The download generation that stored it (absent in files stored before it was recorded). */
+  generation?: number;
 }
 
 /** A stored recording ready to be served. */
@@ -99,6 +101,23 @@ export class RecordingFiles {
   async remove(callSid: string): Promise<void> {
     await rm(this.audioPath(callSid), { force: true });
     await rm(this.metaPath(callSid), { force: true });
+  }
+
+  /**
+   * Deletes a call's recording only if it is still the one download `generation` stored (a newer
+   * generation's file is left alone; so is a file stored before generations were recorded, whose meta
+   * can't tell). Returns true when it removed it.
+   */
+  async removeIfGeneration(callSid: string, generation: number): Promise<boolean> {
+    let meta: Partial<RecordingMeta>;
+    try {
+      meta = JSON.parse(await readFile(this.metaPath(callSid), 'utf8')) as RecordingMeta;
+    } catch {
+      return false;
+    }
+    if (meta.generation !== generation) return false;
+    await this.remove(callSid);
+    return true;
   }
 
   /**

@@ -79,6 +79,7 @@ export function createRecordings(
       deadlineMs: config.RECORDING_DOWNLOAD_TIMEOUT_SECONDS * 1000,
       addresses,
     },
+    currentUrl: (callSid) => source.getRecordingUrl(callSid),
     retentionMs: config.RECORDINGS_RETENTION_DAYS * 24 * 3600_000,
     cleanupStuck: () => service.cleanupStuckRecordingJobs(),
     now: opts.now,

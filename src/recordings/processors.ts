@@ -17,6 +17,12 @@ export interface RecordingProcessorDeps {
   limits: DownloadLimits;
   /** RECORDINGS_RETENTION_DAYS in ms. */
   retentionMs: number;
+  /**
+   * The call's recording URL now (the RecordingSource). A download superseded while it stored its file
+   * keeps the file when the URL is still its own (a recovery of the same recording), and removes it only
+   * when the URL changed. Without it every superseded file is removed.
+   */
+  currentUrl?: (callSid: string) => Promise<string | null>;
   /** cleanupStuckRecordingJobs of the RecordingService: marks stuck runs failed, returns their ids. */
   cleanupStuck: () => Promise<string[]>;
   now?: () => number;
@@ -24,7 +30,10 @@ export interface RecordingProcessorDeps {
 
 /**
  * `recording_download`: streams the provider URL to a temporary file and renames it into place.
- * A download superseded by a newer generation (a recovery, or a new URL) is skipped; provider 404, other
+ * A download superseded by a newer generation (a recovery, or a new URL) before it stores its file is
+ * skipped. Superseded while storing, it keeps the file if the call's URL is still the one it downloaded
+ * (a recovery of the same recording: a player may already have been served it, and the newer generation
+ * answers "already downloaded"), else removes it, if it is still its own; provider 404, other
  * 4xx, the size limit, a bad redirect and an address not allowed fail at once (UnrecoverableError); 5xx,
  * timeouts and the download deadline are retried by BullMQ.
  */
@@ -60,12 +69,22 @@ export function recordingDownload(deps: RecordingProcessorDeps): Processor<Downl
         size: res.size,
         sha256: res.sha256,
         downloaded_at: new Date().toISOString(),
+        generation,
       });
-      // The URL may have changed between the check above and the rename: never leave the old audio in place.
+      // The URL may have changed between the check above and the rename: never leave the old audio in
+      // place. A recovery of the same URL meanwhile is no reason to take back a file that may be served.
       if (await superseded()) {
-        await deps.files.remove(callSid);
-        ctx.log('superseded while storing; file removed', 'warn');
-        return { skipped: true, reason: 'superseded' };
+        if (await urlChanged(deps, callSid, url, ctx)) {
+          const removed = await deps.files.removeIfGeneration(callSid, generation);
+          ctx.log(
+            removed
+              ? 'superseded by a new URL while storing; file removed'
+              : "superseded by a new URL while storing; the newer download's file is left",
+            'warn',
+          );
+          return { skipped: true, reason: 'superseded' };
+        }
+        ctx.log('a newer download of the same URL was queued meanwhile; the stored file is kept');
       }
       await ctx.progress(res.size, res.size);
       ctx.log(`stored ${res.size} bytes (${res.contentType})`);
@@ -77,6 +96,22 @@ export function recordingDownload(deps: RecordingProcessorDeps): Processor<Downl
       throw err;
     }
   };
+}
+
+/** True unless the call's URL is still `url` (a failed lookup counts as changed: old audio must not stay). */
+async function urlChanged(
+  deps: RecordingProcessorDeps,
+  callSid: string,
+  url: string,
+  ctx: Parameters<Processor<DownloadPayload>>[0],
+): Promise<boolean> {
+  if (!deps.currentUrl) return true;
+  try {
+    return (await deps.currentUrl(callSid)) !== url;
+  } catch (err) {
+    ctx.logger.warn({ err, call_sid: callSid }, 'recording_url_lookup_failed');
+    return true;
+  }
 }
 
 /** `recordings_stuck_cleanup`: marks stuck download runs failed (see cleanupStuckRecordingJobs). */

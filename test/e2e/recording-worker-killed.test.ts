@@ -124,18 +124,31 @@ it('a worker killed with SIGKILL mid-download: stuck run detected and recovered,
   // second worker process can take longer than RECORDING_JOB_TIMEOUT_SECONDS (3 s here) on a loaded
   // machine; run 2 then sits queued past the timeout, and the next poll rightly calls it stuck ("queued N s
   // without worker pickup"), fails it and enqueues generation 3; the worker that then takes job 2 finds it
-  // superseded and ends it `skipped`. So: the current generation completed, each one between failed as
-  // stuck or was skipped as superseded.
+  // superseded and ends it `skipped` (or, superseded only while storing the same URL's file, keeps the file
+  // and completes). A run's end is recorded after BullMQ's completed event, which may come after the 200:
+  // each generation is awaited until it has ended, never read once.
+  const ended = (g: number) =>
+    waitFor(
+      async () => {
+        const run = await sys.service.findRun(downloadRunId('CAkill', g));
+        return run && !['pending', 'running'].includes(run.status) ? run : null;
+      },
+      30_000,
+      100,
+    );
   const current = await sys.recordings.processorDeps.state.generation('CAkill');
   expect(current).toBeGreaterThanOrEqual(2);
-  expect(await sys.service.findRun(downloadRunId('CAkill', current))).toMatchObject({ status: 'completed' });
+  expect(await ended(current)).toMatchObject({ status: 'completed' });
   for (let g = 2; g < current; g++) {
-    const run = await sys.service.findRun(downloadRunId('CAkill', g));
+    const run = await ended(g);
     expect(
       run?.status === 'skipped' ||
+        run?.status === 'completed' ||
         (run?.status === 'failed' && /^queued \d+ s without worker pickup$/.test(run.error_message ?? '')),
     ).toBe(true);
   }
+  // Once served, the file stays: no later answer takes it back.
+  for (let i = 0; i < 3; i++) expect((await rawGet(sys.url, '/api/recordings/file/CAkill')).status).toBe(200);
   second.kill('SIGTERM');
   await waitFor(() => exited(second), 30_000);
 });

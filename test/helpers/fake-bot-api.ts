@@ -7,13 +7,21 @@ import { type ApiCall, fakeResult } from './telegram';
  * A local HTTP server posing as the Telegram Bot API (for TELEGRAM_API_ROOT): answers getMe,
  * deleteWebhook, setWebhook, sendMessage, editMessageText, answerCallbackQuery…, and serves the updates
  * pushed with `pushUpdate` through getUpdates long polls (held until an update arrives or the poll's
- * timeout passes). Records every call. `port` 0 (default) picks a free one.
+ * timeout passes). Records every call. `hang()` makes it stop answering altogether. `port` 0 (default) picks a
+ * free one.
  */
 export async function startFakeBotApi(port = 0) {
   const calls: ApiCall[] = [];
   const updates: Update[] = [];
   const waiting = new Set<{ offset: number; res: ServerResponse; timer: NodeJS.Timeout }>();
+  /** Requests taken while hanging: never answered (until close). */
+  const held = new Set<ServerResponse>();
+  let hanging = false;
   let messageId = 9000;
+  const hold = (res: ServerResponse) => {
+    held.add(res);
+    res.on('close', () => held.delete(res));
+  };
 
   const answer = (res: ServerResponse, body: unknown) => {
     if (res.writableEnded || res.destroyed) return;
@@ -44,6 +52,7 @@ export async function startFakeBotApi(port = 0) {
     }
     const method = m[1];
     calls.push({ method, payload });
+    if (hanging) return hold(res);
     if (method === 'getUpdates') {
       const offset = Number(payload.offset ?? 0);
       const ready = pending(offset);
@@ -80,6 +89,18 @@ export async function startFakeBotApi(port = 0) {
       updates.push(update);
       flush();
     },
+    /**
+     * From now on the Bot API never answers: every request (the long poll in progress included) is taken
+     * and held open, as a Telegram that is unreachable behind a black-holing network would.
+     */
+    hang() {
+      hanging = true;
+      for (const w of waiting) {
+        clearTimeout(w.timer);
+        hold(w.res);
+      }
+      waiting.clear();
+    },
     sent(method = 'sendMessage') {
       return calls.filter((c) => c.method === method);
     },
@@ -89,6 +110,8 @@ export async function startFakeBotApi(port = 0) {
         answer(w.res, { ok: true, result: [] });
       }
       waiting.clear();
+      for (const res of held) res.destroy();
+      held.clear();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     },

@@ -6,7 +6,7 @@ import { AddressPolicy } from '../../src/recordings/address-policy';
 import { waitForRecording } from '../../src/recordings/client';
 import { DownloadError, download } from '../../src/recordings/download';
 import { audioBytes, type FakeProvider, startProvider } from '../helpers/provider';
-import { json, putUrl, rawGet, startRecordingSystem } from '../helpers/recordings';
+import { auth, json, putUrl, rawGet, startRecordingSystem } from '../helpers/recordings';
 import { waitFor } from '../helpers/redis';
 import { TEST_TOKEN, type TestSystem } from '../helpers/system';
 
@@ -68,7 +68,23 @@ describe('file route serves only audio', () => {
     },
   );
 
-  it('every API answer carries nosniff (JSON, 404, 401, 202)', async () => {
+  it('every API answer carries nosniff (JSON, 404, 401, 202, and the 400/413 of a body that fails to parse)', async () => {
+    const put = (body: string) =>
+      fetch(`${sys.url}/api/recordings/CAnosniff`, {
+        method: 'PUT',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body,
+      });
+    const malformed = await put('{"recording_url": ');
+    const oversized = await put(JSON.stringify({ recording_url: 'x'.repeat(200 * 1024) }));
+    expect([malformed.status, await malformed.json()]).toEqual([
+      400,
+      expect.objectContaining({ error: 'invalid_body' }),
+    ]);
+    expect([oversized.status, await oversized.json()]).toEqual([
+      413,
+      expect.objectContaining({ error: 'payload_too_large' }),
+    ]);
     const answers = [
       await rawGet(sys.url, '/api/jobs'),
       await rawGet(sys.url, '/api/no-such-route'),
@@ -76,7 +92,8 @@ describe('file route serves only audio', () => {
       await rawGet(sys.url, '/healthz', {}),
     ];
     expect(answers.map((a) => a.status)).toEqual([200, 404, 401, 200]);
-    for (const a of answers) expect(a.headers.get('x-content-type-options')).toBe('nosniff');
+    for (const a of [...answers.map((a) => a.headers), malformed.headers, oversized.headers])
+      expect(a.get('x-content-type-options')).toBe('nosniff');
   });
 });
 
@@ -99,6 +116,16 @@ describe('SSRF: downloads reach only allowed addresses', () => {
       'http://[fd00::1]/a.wav',
       'http://[fe80::1]/a.wav',
       'http://[::]/a.wav',
+      // IPv6 forms that carry a refused IPv4 address: IPv4-compatible, NAT64, 6to4, and Teredo.
+      'http://[::127.0.0.1]/',
+      'http://[::7f00:1]:6379/',
+      'http://[::a9fe:a9fe]/latest/meta-data/',
+      'http://[64:ff9b::127.0.0.1]/',
+      'http://[64:ff9b::a9fe:a9fe]/latest/meta-data/',
+      'http://[64:ff9b:1::a00:1]/',
+      'http://[2002:7f00:1::]/',
+      'http://[2002:a00:1::1]/a.wav',
+      'http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/a.wav',
       'https://user:secret@example.com/a.wav',
       'ftp://example.com/a.wav',
       'file:///etc/passwd',
@@ -113,6 +140,11 @@ describe('SSRF: downloads reach only allowed addresses', () => {
     }
     expect((await putUrl(strict, 'CApublic', 'https://example.com/a.wav')).status).toBe(200);
     expect((await putUrl(strict, 'CApublicip', 'http://93.184.215.14/a.wav')).status).toBe(200);
+    // NAT64 and 6to4 of a public IPv4 address stay reachable (an IPv6-only network with DNS64).
+    expect((await putUrl(strict, 'CAnat64', 'http://[64:ff9b::93.184.215.14]/a.wav')).status).toBe(200);
+    expect((await putUrl(strict, 'CA6to4', 'http://[2002:5db8:d70e::1]/a.wav')).status).toBe(200);
+    const compatible = await putUrl(strict, 'CAcompat', 'http://[::127.0.0.1]/');
+    expect((await compatible.json()).message).toContain('::7f00:1 is a ipv4Compatible address');
   });
 
   it('a host name resolving to loopback is refused before connecting: the run fails, the file route answers the terminal 500', async () => {
@@ -181,6 +213,9 @@ describe('SSRF: downloads reach only allowed addresses', () => {
       ['mapped.test', '::ffff:169.254.169.254', 'linkLocal'],
       ['private.test', '10.1.2.3', 'private'],
       ['ula.test', 'fd00:ec2::254', 'uniqueLocal'],
+      ['compat.test', '::a9fe:a9fe', 'ipv4Compatible'],
+      ['nat64.test', '64:ff9b::a9fe:a9fe', 'linkLocal'],
+      ['6to4.test', '2002:a9fe:a9fe::1', 'linkLocal'],
     ])('%s → %s is refused (%s) without a connection', async (host, address, range) => {
       const err = await download(
         `http://${host}/latest/meta-data/`,

@@ -7,7 +7,7 @@ import { JOB_LOST } from '../../src/monitor/stuck-monitor';
 import { RedisKeys } from '../../src/queues/redis-keys';
 import { OwnRedis, stopAllRedis } from '../helpers/redis-server';
 import { REDIS_URL, waitFor } from '../helpers/redis';
-import { startTestSystem, type TestSystem } from '../helpers/system';
+import { startTestSystem, TEST_JOBS_YML, type TestSystem, uniquePrefixFor } from '../helpers/system';
 
 jest.setTimeout(120_000);
 
@@ -60,6 +60,73 @@ describe('runs whose job Redis lost', () => {
     );
     expect(marks).toHaveLength(1);
     expect(JSON.stringify(marks[0].runs)).not.toContain(kept.run_id);
+  });
+});
+
+describe('lost jobs that are not stuck', () => {
+  const redis = new Redis(REDIS_URL);
+  afterAll(() => redis.quit());
+
+  it('a run waiting for its retry whose job was lost ends as failed with job_lost', async () => {
+    // flaky_job fails its first attempt; the retry waits 10 min (JOB_BACKOFF_MS), so the run is pending with
+    // one attempt made: waiting for a retry, never "stuck", and its job sits in the delayed set.
+    const sys = await startTestSystem({
+      JOB_ATTEMPTS: '2',
+      JOB_BACKOFF_MS: '600000',
+      JOBS_STUCK_THRESHOLD_MINUTES: String(1 / 60),
+      JOBS_STUCK_MONITOR_INTERVAL_SECS: '0.5',
+    });
+    try {
+      const { run_id } = await sys.service.trigger('flaky_job');
+      await waitFor(async () => {
+        const r = await sys.store.get(run_id);
+        return r?.status === 'pending' && (r.attempts ?? 0) >= 1 ? r : null;
+      }, 30_000);
+      const keys = new RedisKeys(sys.prefix);
+      expect(await redis.zscore(keys.queueKey('tq', 'delayed'), run_id)).not.toBeNull();
+      await redis.del(keys.queueKey('tq', run_id));
+      await redis.zrem(keys.queueKey('tq', 'delayed'), run_id);
+      const ended = await waitFor(async () => {
+        const r = await sys.store.get(run_id);
+        return r?.status === 'failed' ? r : null;
+      }, 30_000);
+      expect(ended).toMatchObject({ error_message: JOB_LOST, attempts: 1 });
+    } finally {
+      await sys.cleanup();
+    }
+  });
+
+  it('a run on a queue no longer in the registry ends as failed with job_lost', async () => {
+    const prefix = uniquePrefixFor('gone-queue');
+    // Before: jobs.yml had old_job on queue oldq, and a run of it was queued (no worker took it).
+    const before = await startTestSystem(
+      { QUEUE_PREFIX: prefix, ROLES: 'api' },
+      {
+        jobsYml: TEST_JOBS_YML.replace(
+          'dynamic_jobs:',
+          '  - { job_id: old_job, name: Old, category: test, job_type: repeating, interval_seconds: 86400, callback_name: quick, queue: oldq }\ndynamic_jobs:',
+        ),
+      },
+    );
+    const { run_id } = await before.service.trigger('old_job');
+    await waitFor(async () => (await before.store.get(run_id))?.status === 'pending');
+    await before.stop();
+    // After: old_job and its queue are gone from jobs.yml; nothing will ever take that job.
+    const after = await startTestSystem({
+      QUEUE_PREFIX: prefix,
+      ROLES: 'api,monitor',
+      JOBS_STUCK_THRESHOLD_MINUTES: String(1 / 60),
+      JOBS_STUCK_MONITOR_INTERVAL_SECS: '0.5',
+    });
+    try {
+      const ended = await waitFor(async () => {
+        const r = await after.store.get(run_id);
+        return r?.status === 'failed' ? r : null;
+      }, 30_000);
+      expect(ended).toMatchObject({ job_id: 'old_job', queue: 'oldq', error_message: JOB_LOST });
+    } finally {
+      await after.cleanup();
+    }
   });
 });
 

@@ -53,6 +53,23 @@ describe('alert rules', () => {
     expect(a.text).toBe('j: see http://w/jobs/monitor?run_id=r');
   });
 
+  it('shows run ids this system makes as they are, any other percent-encoded (text, fields, link)', () => {
+    const tpl = { ...rule, message: 'run {run_id}' };
+    for (const id of [
+      '0b7c9a4e-1f2d-4c3b-9a8e-7d6c5b4a3f21',
+      'rdl-CA123-2',
+      'repeat:quick_job:1700000000000',
+    ])
+      expect(renderAlert(tpl, ev({ run_id: id })).text).toBe(`run ${id}`);
+    const hostile = '<img src=x onerror=alert(1)>&<!channel>';
+    const a = renderAlert(tpl, ev({ run_id: hostile }), 'http://w');
+    expect(a.text).toBe(
+      `run ${encodeURIComponent(hostile)}\nhttp://w/jobs/monitor?run_id=${encodeURIComponent(hostile)}`,
+    );
+    expect(a.text).not.toMatch(/[<>&]/);
+    expect(a.fields.run_id).toBe(encodeURIComponent(hostile));
+  });
+
   it('keeps cooldowns per job, else per queue', () => {
     expect(cooldownSubject(ev({ job_id: 'a', queue: 'q' }))).toBe('a');
     expect(cooldownSubject(ev({ queue: 'q' }, 'queue_no_workers'))).toBe('q');

@@ -48,6 +48,23 @@ describe('Launcher', () => {
     expect(AFTER_DEADLINE_MS).toBeGreaterThan(0);
   });
 
+  it('while stopping, names the parts not stopped yet (what a backstop exit reports as abandoned)', async () => {
+    const calls: string[] = [];
+    const l = new Launcher(
+      [part('connections', calls), part('worker', calls, { hang: true }), part('api', calls)],
+      memoryLogger().logger,
+    );
+    await l.start();
+    expect(l.unfinished).toEqual([]);
+    const stopping = l.stop(Date.now() + 300);
+    // api stopped at once; the worker hangs, and connections come after it.
+    await new Promise((r) => setImmediate(r));
+    expect(calls.at(-1)).toBe('stop worker');
+    expect(l.unfinished).toEqual(['worker', 'connections']);
+    expect(await stopping).toEqual({ abandoned: ['worker'] });
+    expect(l.unfinished).toEqual(['worker']);
+  });
+
   it('a part that fails to start stops the ones already started, in reverse, and the error reaches the caller', async () => {
     const calls: string[] = [];
     const l = new Launcher(
