@@ -7,6 +7,8 @@ import {
   type RedisOptions,
   ReplyError,
 } from 'ioredis';
+import { clusterDatabaseProblem } from '../config';
+import { ConfigError } from '../config-file';
 import { StoreUnavailableError } from '../monitor/store-unavailable-error';
 
 /** Replies that mean "this server can't serve right now" rather than "this command is wrong". */
@@ -121,6 +123,9 @@ export function createRedis(
   };
   const mode = redisMode(t);
   if (mode === 'cluster') {
+    // Cluster nodes refuse SELECT: a database number in REDIS_URL would fail every connection later.
+    const dbProblem = clusterDatabaseProblem(t.REDIS_URL);
+    if (dbProblem) throw new ConfigError(`environment: REDIS_URL: ${dbProblem}`);
     const { enableOfflineQueue, ...redisOptions } = common;
     return new TypedErrorsCluster(t.REDIS_CLUSTER_NODES!.map(parseHostPort), {
       redisOptions: { ...urlOptions(t.REDIS_URL), ...redisOptions },
