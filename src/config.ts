@@ -248,6 +248,12 @@ const envSchema = z.object({
   /** Longest a request-path Redis command may take before the API answers 503 store_unavailable. */
   REDIS_COMMAND_TIMEOUT_MS: int(2000, 50),
   /**
+   * Replicas that must confirm a newly queued run (Redis WAIT, at most REDIS_COMMAND_TIMEOUT_MS / 2) before a
+   * trigger answers 202; else 503 with the run id. 0: answer once the master has it (a failover right after
+   * can lose it: replication is asynchronous).
+   */
+  REDIS_WAIT_REPLICAS: int(0, 0),
+  /**
    * Which proxies' X-Forwarded-For the API believes (Express `trust proxy`): `false` (default: none, the
    * client is the socket's address), a hop count, or a comma list of addresses/CIDRs (or Express's names
    * loopback, linklocal, uniquelocal).

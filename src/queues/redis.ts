@@ -173,6 +173,63 @@ export function closeBullConnection(connection: object): void {
   if (connection instanceof Cluster || connection instanceof Redis) connection.disconnect();
 }
 
+/** Slot of each hash tag asked so far (a key's slot never changes); one entry per queue in practice. */
+const slotCache = new Map<string, number>();
+const SLOT_CACHE_MAX = 10_000;
+
+/** The hash tag of a key (what Redis Cluster hashes), or the whole key when it has none. */
+function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+/** The connection of the master that serves `key`'s slot now (the one a write of that key went through). */
+async function clusterNodeOf(cluster: Cluster, key: string): Promise<Redis> {
+  const tag = hashTagOf(key);
+  let slot = slotCache.get(tag);
+  if (slot === undefined) {
+    slot = Number(await cluster.cluster('KEYSLOT', key));
+    if (slotCache.size >= SLOT_CACHE_MAX) slotCache.clear();
+    slotCache.set(tag, slot);
+  }
+  const nodeKey = cluster.slots[slot]?.[0];
+  const node = cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === nodeKey);
+  if (!node) throw new StoreUnavailableError(`no connection to the master of slot ${slot}`);
+  return node;
+}
+
+/**
+ * Redis `WAIT`: resolves with how many replicas have acknowledged every write the connection that wrote
+ * `key` made so far, waiting at most `timeoutMs` for `replicas` of them. WAIT counts the writes of the
+ * connection it is sent on, so with a Cluster client it goes to the connection of the master serving the
+ * key's slot (a keyless command would reach any node). Transport failures reject with
+ * {@link StoreUnavailableError}.
+ */
+export async function waitForReplicas(
+  redis: Redis,
+  key: string,
+  replicas: number,
+  timeoutMs: number,
+): Promise<number> {
+  const conn = redis instanceof Cluster ? await clusterNodeOf(redis, key) : redis;
+  let timer: NodeJS.Timeout | undefined;
+  // WAIT ends by itself after timeoutMs; the guard covers a server that stopped answering altogether.
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StoreUnavailableError(`WAIT got no answer within ${timeoutMs + 1000} ms`)),
+      timeoutMs + 1000,
+    );
+  });
+  try {
+    return Number(await Promise.race([conn.wait(replicas, timeoutMs), guard]));
+  } catch (err) {
+    throw asStoreError(err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Resolves once the connection is ready (a fail-fast connection refuses commands before that). */
 export function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();

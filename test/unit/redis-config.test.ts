@@ -82,3 +82,12 @@ it('refuses a REDIS_URL path that is not a database number', () => {
     'environment: REDIS_URL: expected a redis: or rediss: URL',
   );
 });
+
+it('reads REDIS_WAIT_REPLICAS: default 0 (no WAIT), a whole number of replicas', () => {
+  expect(loadConfig({}).REDIS_WAIT_REPLICAS).toBe(0);
+  expect(loadConfig({ REDIS_WAIT_REPLICAS: '2' }).REDIS_WAIT_REPLICAS).toBe(2);
+  expect(problemOf({ REDIS_WAIT_REPLICAS: '-1' })).toMatch(/^environment: REDIS_WAIT_REPLICAS: /);
+  expect(problemOf({ REDIS_WAIT_REPLICAS: 'one' })).toBe(
+    'environment: REDIS_WAIT_REPLICAS: expected a number',
+  );
+});
