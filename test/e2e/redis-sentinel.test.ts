@@ -104,9 +104,11 @@ it('acknowledges a trigger only once a replica has its job (REDIS_WAIT_REPLICAS=
 });
 
 it('fails over mid-load: every role continues, no accepted run is lost, the API answers 503 meanwhile', async () => {
+  await set.waitReplicated();
   const accepted: string[] = [];
   const statuses = new Map<number, number>();
   let stop = false;
+  // Triggers one after another until stopped; a dropped request (fetch failed) rejects it, failing the test.
   const load = (async () => {
     while (!stop) {
       const res = await trigger();
@@ -117,17 +119,21 @@ it('fails over mid-load: every role continues, no accepted run is lost, the API 
     }
   })();
 
-  await waitFor(() => accepted.length >= 20, 30_000, 50);
-  const oldMaster = set.master.addr;
-  await set.master.kill();
-  const acceptedAtKill = accepted.length;
-  // The sentinels promote a replica; the clients find it through them.
-  expect(await waitFor(async () => (await set.currentMaster()) !== oldMaster, 30_000, 200)).toBe(true);
-  expect(set.replicas.map((r) => r.addr)).toContain(await set.currentMaster());
-  // Triggers are acknowledged again once the other replica follows the new master (WAIT 1).
-  await waitFor(() => accepted.length >= acceptedAtKill + 20, 60_000, 100);
-  stop = true;
-  await load;
+  let acceptedAtKill: number;
+  try {
+    await waitFor(() => accepted.length >= 20, 30_000, 50);
+    const oldMaster = set.master.addr;
+    await set.master.kill();
+    acceptedAtKill = accepted.length;
+    // The sentinels promote a replica; the clients find it through them.
+    expect(await waitFor(async () => (await set.currentMaster()) !== oldMaster, 30_000, 200)).toBe(true);
+    expect(set.replicas.map((r) => r.addr)).toContain(await set.currentMaster());
+    // Triggers are acknowledged again once the other replica follows the new master (WAIT 1).
+    await waitFor(() => accepted.length >= acceptedAtKill + 20, 60_000, 100);
+  } finally {
+    stop = true;
+    await load;
+  }
   expect(accepted.length).toBeGreaterThanOrEqual(acceptedAtKill + 20);
 
   // The API never answered 500: while no master answered, triggers got 503.

@@ -143,6 +143,7 @@ export class OwnRedisCluster {
         '--cluster-yes',
       ]);
       await cluster.waitHealthy(masters);
+      if (replicasPerMaster > 0) await cluster.waitReplicated();
     } catch (err) {
       await cluster.destroy();
       throw err;
@@ -221,17 +222,27 @@ export class OwnRedisCluster {
     );
   }
 
-  /** Waits until every replica has acknowledged all its master has written (nothing in flight). */
-  async waitReplicated(): Promise<void> {
+  /**
+   * Waits until every master's replicas are linked (`state=online`: a replica still waiting for its first
+   * sync can't be promoted) and have acknowledged all their master has written (nothing in flight).
+   */
+  async waitReplicated(timeoutMs = 30_000): Promise<void> {
     for (const m of await this.masters()) {
-      await until(`replicas of ${m.addr} in sync`, async () => {
-        const info = await m.info('replication');
-        const offset = Number(info.master_repl_offset);
-        const slaves = Object.entries(info).filter(([k]) => /^slave\d+$/.test(k));
-        return (
-          slaves.length > 0 && slaves.every(([, v]) => Number(/offset=(\d+)/.exec(v)?.[1] ?? -1) >= offset)
-        );
-      });
+      await until(
+        `replicas of ${m.addr} online and in sync`,
+        async () => {
+          const info = await m.info('replication');
+          const offset = Number(info.master_repl_offset);
+          const slaves = Object.entries(info).filter(([k]) => /^slave\d+$/.test(k));
+          return (
+            slaves.length > 0 &&
+            slaves.every(
+              ([, v]) => v.includes('state=online') && Number(/offset=(\d+)/.exec(v)?.[1] ?? -1) >= offset,
+            )
+          );
+        },
+        timeoutMs,
+      );
     }
   }
 
@@ -370,7 +381,11 @@ export class OwnSentinelSet {
       const slaves = Object.entries(info).filter(([k]) => /^slave\d+$/.test(k));
       return (
         slaves.length === this.replicas.length &&
-        slaves.every(([, v]) => Number(/offset=(\d+)/.exec(v)?.[1] ?? -1) >= Number(info.master_repl_offset))
+        slaves.every(
+          ([, v]) =>
+            v.includes('state=online') &&
+            Number(/offset=(\d+)/.exec(v)?.[1] ?? -1) >= Number(info.master_repl_offset),
+        )
       );
     });
   }
