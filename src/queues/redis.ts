@@ -250,8 +250,21 @@ export function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   });
 }
 
-/** How long `npm start` waits for Redis before it explains how to start one. */
+/** How long {@link checkReachable} waits for Redis by default before it explains how to start one. */
 export const FIRST_CONNECT_TIMEOUT_MS = 3000;
+
+/**
+ * `npm start` without Redis must end within 5 s (npm's own start-up takes about half a second): the first-run
+ * check gets what is left of this since the process started (module loading counts), and at least
+ * {@link FIRST_RUN_MIN_PROBE_MS}.
+ */
+export const FIRST_RUN_DEADLINE_MS = 3500;
+export const FIRST_RUN_MIN_PROBE_MS = 1000;
+
+/** The first-run check's timeout for a process that has been up `uptimeMs` (see {@link FIRST_RUN_DEADLINE_MS}). */
+export function firstRunProbeMs(uptimeMs: number): number {
+  return Math.round(Math.max(FIRST_RUN_MIN_PROBE_MS, FIRST_RUN_DEADLINE_MS - uptimeMs));
+}
 
 /** Where the target points, for a message (credentials never shown). */
 export function describeTarget(target: RedisTarget): string {
@@ -277,30 +290,39 @@ export async function checkReachable(
   timeoutMs = FIRST_CONNECT_TIMEOUT_MS,
 ): Promise<void> {
   const probe = createRedis(target, { failFast: true, connectionName: 'jobs-monitor-probe' });
-  // A single server that refuses the connection is not there: say so at once instead of waiting.
-  let refused: (err: Error) => void = () => undefined;
-  const refusedP = new Promise<never>((_, reject) => (refused = reject));
-  refusedP.catch(() => undefined);
+  const single = redisMode(target) === 'single';
+  // The probe's errors are the answer: a single server that refuses the connection is not there (say so at
+  // once instead of waiting); otherwise the last one is named when time runs out.
+  let lastError: NodeJS.ErrnoException | undefined;
+  let refused: ((err: Error) => void) | undefined;
   probe.on('error', (err: NodeJS.ErrnoException) => {
-    if (
-      redisMode(target) === 'single' &&
-      ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH'].includes(err.code ?? '')
-    )
-      refused(err);
+    lastError = err;
+    if (single && ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH'].includes(err.code ?? '')) refused?.(err);
   });
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([waitReady(probe, timeoutMs), refusedP]);
-    await probe.ping();
+    await new Promise<void>((resolve, reject) => {
+      refused = reject;
+      timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
+      waitReady(probe, timeoutMs)
+        .then(() => probe.ping())
+        .then(() => resolve(), reject);
+    });
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code ?? `no answer after ${timeoutMs / 1000} s`;
+    const code = (err as NodeJS.ErrnoException).code;
+    const last = lastError ? `: ${lastError.code ?? lastError.message.replace(/\.$/, '')}` : '';
+    const why = code ?? `no answer after ${(timeoutMs / 1000).toFixed(1)} s${last}`;
     throw new Error(
       `Redis is not reachable at ${describeTarget(target)} (${why}).\n` +
         'Jobs Monitor keeps its queues and run history in Redis. Start one, then run npm start again:\n' +
         '  docker compose up -d redis      (from this folder), or\n' +
         '  redis-server                    (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)\n' +
         'or point REDIS_URL (REDIS_CLUSTER_NODES, REDIS_SENTINELS) at yours.',
+      { cause: err },
     );
   } finally {
+    clearTimeout(timer);
+    refused = undefined;
     probe.disconnect();
   }
 }
