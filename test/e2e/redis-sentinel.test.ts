@@ -40,7 +40,7 @@ beforeAll(async () => {
       REDIS_SENTINELS: set.seeds,
       REDIS_SENTINEL_NAME: set.name,
       REDIS_WAIT_REPLICAS: '1',
-      ROLES: 'api,worker,monitor',
+      ROLES: 'api,worker,scheduler,monitor',
       JOBS_STUCK_MONITOR_INTERVAL_SECS: '1',
     },
     { jobsYml: JOBS },
@@ -140,7 +140,8 @@ it('fails over mid-load: every role continues, no accepted run is lost, the API 
   expect([...statuses.keys()].sort()).toEqual([202, 503]);
   // Workers and the recorder carried on: every accepted run (before, during and after) completed in job_runs.
   expect(await waitFor(() => completed(accepted), 60_000, 250)).toBe(true);
-  // The monitor keeps scanning on the new master.
+  // The monitor keeps scanning on the new master, and the scheduler keeps its job scheduler there.
   const seen = scans();
   expect(await waitFor(() => scans() > seen + 1, 30_000, 200)).toBe(true);
+  expect((await sys.scheduler!.sync()).unchanged).toEqual(['tq_job']);
 });
