@@ -125,10 +125,33 @@ const hostPortList = commaList(
     .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'expected host:port,host:port' }),
 );
 
+/**
+ * The database number a Redis URL selects (`redis://host:6379/2` → 2; no path → 0), or null when its path is
+ * not a database number.
+ */
+export function redisUrlDatabase(url: string): number | null {
+  const path = new URL(url).pathname;
+  if (path === '' || path === '/') return 0;
+  const m = /^\/(\d{1,5})$/.exec(path);
+  return m ? Number(m[1]) : null;
+}
+
+/** Why a cluster can't use this REDIS_URL, or null when it can (Redis Cluster has database 0 only). */
+export function clusterDatabaseProblem(url: string): string | null {
+  const db = redisUrlDatabase(url);
+  return db
+    ? `Redis Cluster has only database 0 (it can't SELECT ${db}); remove "/${db}" from REDIS_URL or unset REDIS_CLUSTER_NODES`
+    : null;
+}
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(3000, 0),
-  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_URL: url(['redis:', 'rediss:'])
+    .refine((v) => !URL.canParse(v) || redisUrlDatabase(v) !== null, {
+      error: 'expected redis://[user:password@]host:port[/database number]',
+    })
+    .default('redis://127.0.0.1:6379'),
   /** Redis Cluster seed nodes (`host:port,…`); REDIS_URL then only gives credentials and TLS. */
   REDIS_CLUSTER_NODES: hostPortList,
   /** Sentinels (`host:port,…`) that name the master; REDIS_URL then only gives credentials and TLS. */
@@ -208,6 +231,12 @@ const envSchema = z.object({
   AUTH_RATE_LIMIT_PER_MINUTE: int(30, 0),
   /** Longest a request-path Redis command may take before the API answers 503 store_unavailable. */
   REDIS_COMMAND_TIMEOUT_MS: int(2000, 50),
+  /**
+   * Replicas that must confirm a newly queued run (Redis WAIT, at most REDIS_COMMAND_TIMEOUT_MS / 2) before a
+   * trigger answers 202; else 503 with the run id. 0: answer once the master has it (a failover right after
+   * can lose it: replication is asynchronous).
+   */
+  REDIS_WAIT_REPLICAS: int(0, 0),
   /**
    * Which proxies' X-Forwarded-For the API believes (Express `trust proxy`): `false` (default: none, the
    * client is the socket's address), a hop count, or a comma list of addresses/CIDRs (or Express's names
@@ -356,6 +385,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'environment: REDIS_SENTINELS: set REDIS_CLUSTER_NODES (Redis Cluster) or REDIS_SENTINELS (Sentinel), not both',
     );
   }
+  const clusterDb = cfg.REDIS_CLUSTER_NODES.length ? clusterDatabaseProblem(cfg.REDIS_URL) : null;
+  if (clusterDb) throw new ConfigError(`environment: REDIS_URL: ${clusterDb}`);
   let token = cfg.DB_HEALTH_TOKEN;
   let tokenGenerated = false;
   if (!token) {

@@ -1,7 +1,7 @@
 import { ConfigError } from './config-file';
 import { loadConfig } from './config';
 import { createLogger } from './logger';
-import { checkReachable } from './queues/redis';
+import { checkReachable, firstRunProbeMs } from './queues/redis';
 import { stopOnSignals } from './shutdown';
 
 /** Entry point: `npm start` (all roles) or `ROLES=worker npm start` (one role per process). */
@@ -14,7 +14,8 @@ async function main(): Promise<void> {
     process.exit(78);
   }
   try {
-    await checkReachable(config);
+    // Bounded from the process's start, so a first run without Redis has its answer within 5 s.
+    await checkReachable(config, firstRunProbeMs(performance.now()));
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(69); // EX_UNAVAILABLE

@@ -41,21 +41,29 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 export function connectionsPart(c: {
   requestRedis: Redis;
   backgroundRedis: Redis;
+  /** The producer connection triggers WAIT on (REDIS_WAIT_REPLICAS > 0), when there is one. */
+  producerRedis?: Redis | null;
   store: () => RunStore | undefined;
-  queues: () => QueueSet | undefined;
+  /** The queues built on these connections (the producer's too). */
+  queues: () => (QueueSet | undefined)[];
   /** Closes what else the connections part owns (BullMQ's Cluster client). */
   close?: () => void;
 }): Lifecycle {
   return {
     name: 'connections',
-    start: () => Promise.all([waitReady(c.requestRedis), waitReady(c.backgroundRedis)]).then(() => undefined),
+    start: () =>
+      Promise.all(
+        [c.requestRedis, c.backgroundRedis, ...(c.producerRedis ? [c.producerRedis] : [])].map((r) =>
+          waitReady(r),
+        ),
+      ).then(() => undefined),
     async stop(deadline) {
       try {
         const queues = c.queues();
         const store = c.store();
         await within(
           (async () => {
-            await queues?.close();
+            await Promise.all(queues.map((q) => q?.close()));
             await store?.close();
           })(),
           left(deadline),
@@ -63,6 +71,7 @@ export function connectionsPart(c: {
       } finally {
         c.requestRedis.disconnect();
         c.backgroundRedis.disconnect();
+        c.producerRedis?.disconnect();
         c.close?.();
       }
     },

@@ -156,30 +156,43 @@ export async function startSystem(
   const bullmq = bullConnection(config);
   logErrorsOncePerEpisode(requestRedis, logger, 'redis_connection_error', { connection: 'request' });
   logErrorsOncePerEpisode(backgroundRedis, logger, 'redis_connection_error', { connection: 'background' });
+  // With REDIS_WAIT_REPLICAS, triggers add their jobs on a connection of their own: WAIT blocks the connection
+  // it is sent on, and the API's reads must not queue behind it.
+  const producerRedis =
+    config.REDIS_WAIT_REPLICAS > 0
+      ? createRedis(config, { failFast: true, connectionName: 'jobs-monitor-producer' })
+      : null;
+  if (producerRedis)
+    logErrorsOncePerEpisode(producerRedis, logger, 'redis_connection_error', { connection: 'producer' });
   let store: RunStore | undefined;
   let queues: QueueSet | undefined;
+  let producerQueues: QueueSet | undefined;
   const connections = connectionsPart({
     requestRedis,
     backgroundRedis,
+    producerRedis,
     store: () => store,
-    queues: () => queues,
+    queues: () => [queues, producerQueues],
     close: () => closeBullConnection(bullmq),
   });
   let parts: ReturnType<typeof buildRoles>;
   try {
     await connections.start();
     store = await createStore(config, requestRedis, logger);
-    queues = new QueueSet(registry.queues(), {
-      connection: requestRedis,
+    const queueOptions = {
       prefix: config.QUEUE_PREFIX,
       attempts: config.JOB_ATTEMPTS,
       backoffMs: config.JOB_BACKOFF_MS,
       retentionSeconds: config.JOB_RETENTION_SECONDS,
       eventsMaxLen: config.EVENTS_MAX_LEN,
       logger,
-    });
-    await Promise.all(queues.all().map((q) => q.waitUntilReady()));
+    };
+    queues = new QueueSet(registry.queues(), { connection: requestRedis, ...queueOptions });
+    if (producerRedis)
+      producerQueues = new QueueSet(registry.queues(), { connection: producerRedis, ...queueOptions });
+    await Promise.all([...queues.all(), ...(producerQueues?.all() ?? [])].map((q) => q.waitUntilReady()));
     requestRedis.options.commandTimeout = config.REDIS_COMMAND_TIMEOUT_MS;
+    if (producerRedis) producerRedis.options.commandTimeout = config.REDIS_COMMAND_TIMEOUT_MS;
     const warnings = await redisDurabilityWarnings(requestRedis);
     for (const warning of warnings) logger.warn({ warning }, 'redis_durability_warning');
     parts = buildRoles(config, logger, options, {
@@ -191,6 +204,7 @@ export async function startSystem(
       backgroundRedis,
       bullmq,
       alertsConfig,
+      producerQueues,
     });
   } catch (err) {
     await connections.stop(Date.now() + 1000);
@@ -231,6 +245,8 @@ interface Connected {
   /** BullMQ's connection options (or Cluster client) for workers and the tracker's QueueEvents. */
   bullmq: object;
   alertsConfig: AlertsConfig | null;
+  /** The queues triggers add jobs through when REDIS_WAIT_REPLICAS > 0 (their own connection). */
+  producerQueues?: QueueSet;
 }
 
 /** What every role builder may use: the connected parts and the objects every process shares. */
@@ -280,7 +296,13 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
   const roles = new Set(config.ROLES);
   // #12: paused jobs live in Redis (every process sees them; a pause survives restarts).
   const pauses = new RedisPauseStore(requestRedis, config.QUEUE_PREFIX);
-  const service = new JobsService(registry, store, new BullmqEnqueuer(queues), {
+  const enqueuer = new BullmqEnqueuer(queues, {
+    producer: c.producerQueues,
+    waitReplicas: config.REDIS_WAIT_REPLICAS,
+    // Within the request's command timeout, so a WAIT that runs out answers 503 with the run id.
+    waitTimeoutMs: Math.max(10, Math.floor(config.REDIS_COMMAND_TIMEOUT_MS / 2)),
+  });
+  const service = new JobsService(registry, store, enqueuer, {
     logger: logger.child({ component: 'jobs' }),
     pauses,
     schedules: new BullmqScheduleControl(registry, queues, pauses),

@@ -1,11 +1,12 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { AppError } from '../monitor/errors';
-import { StoreUnavailableError } from '../monitor/store-unavailable-error';
+import { NotReplicatedError, StoreUnavailableError } from '../monitor/store-unavailable-error';
 
 /**
  * The one place errors become responses: AppError → its status and `{"error": code, ...}`;
- * body-parser errors → 400/413; {@link StoreUnavailableError} → 503 `store_unavailable` with Retry-After; anything else → 500 (logged).
+ * body-parser errors → 400/413; {@link StoreUnavailableError} → 503 `store_unavailable` with Retry-After (and the `run_id` of a
+ * {@link NotReplicatedError}); anything else → 500 (logged).
  */
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -28,6 +29,16 @@ export function errorHandler(logger: Logger) {
     }
     if (e?.status && e.status >= 400 && e.status < 500) {
       res.status(e.status).json({ error: 'bad_request', message: e.message ?? 'bad request' });
+      return;
+    }
+    if (err instanceof NotReplicatedError) {
+      logger.warn({ path: req.path, err }, 'backend_not_replicated');
+      res.set('Retry-After', '5').status(503).json({
+        error: StoreUnavailableError.code,
+        message:
+          'the run was queued but not confirmed by enough replicas in time; look it up before triggering again',
+        run_id: err.runId,
+      });
       return;
     }
     if (err instanceof StoreUnavailableError) {

@@ -14,3 +14,19 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError';
   }
 }
+
+/**
+ * A run was queued, but fewer replicas than `REDIS_WAIT_REPLICAS` confirmed it in time (Redis WAIT): the
+ * master has it, a failover now could lose it. The HTTP edge answers 503 `store_unavailable` with the
+ * `run_id`, so a caller can look the run up instead of queueing a second one.
+ */
+export class NotReplicatedError extends StoreUnavailableError {
+  constructor(
+    readonly runId: string,
+    readonly acknowledged: number,
+    readonly required: number,
+  ) {
+    super(`run ${runId} was queued but ${acknowledged} of ${required} replicas confirmed it in time`);
+    this.name = 'NotReplicatedError';
+  }
+}

@@ -1,26 +1,64 @@
 import type { JobEnvelope } from '../monitor/lifecycle';
 import type { JobEnqueuer } from '../monitor/jobs-service';
 import type { JobRun } from '../monitor/run';
+import { NotReplicatedError } from '../monitor/store-unavailable-error';
 import type { QueueSet } from './queue-set';
+import { waitForReplicas } from './redis';
 import { CANCEL_REQUEST_TTL_S, RedisKeys } from './redis-keys';
+
+/** How sure a newly queued run must be before {@link BullmqEnqueuer.enqueue} returns. */
+export interface EnqueueDurability {
+  /**
+   * Replicas that must acknowledge the new job (Redis WAIT on the connection that wrote it) before enqueue
+   * returns; `REDIS_WAIT_REPLICAS`.
+   * @defaultValue 0 (return as soon as the master has it)
+   */
+  waitReplicas: number;
+  /** Longest the WAIT may take; past it enqueue throws {@link NotReplicatedError}. */
+  waitTimeoutMs: number;
+  /**
+   * Queues on a connection of their own that jobs are added through when `waitReplicas` > 0 (WAIT blocks
+   * the connection it is sent on).
+   * @defaultValue the enqueuer's queues
+   */
+  producer?: QueueSet;
+}
 
 /**
  * JobEnqueuer on BullMQ: the run id is the BullMQ job id; exclusivity uses BullMQ deduplication; our own
  * lifecycle events go to the queue's events stream next to BullMQ's.
  */
 export class BullmqEnqueuer implements JobEnqueuer {
-  constructor(private readonly queues: QueueSet) {}
+  constructor(
+    private readonly queues: QueueSet,
+    private readonly durability: EnqueueDurability = { waitReplicas: 0, waitTimeoutMs: 0 },
+  ) {}
 
+  /**
+   * Adds the run's job. With `waitReplicas`, returns only once that many replicas have it.
+   * @throws NotReplicatedError when they did not confirm it within `waitTimeoutMs` (the job stays queued).
+   */
   async enqueue(
     def: Parameters<JobEnqueuer['enqueue']>[0],
     envelope: Parameters<JobEnqueuer['enqueue']>[1],
     opts: { runId: string; exclusiveKey?: string },
   ) {
-    const job = await this.queues.get(def.queue).add(def.job_id, envelope, {
+    const { waitReplicas, waitTimeoutMs, producer = this.queues } = this.durability;
+    const job = await producer.get(def.queue).add(def.job_id, envelope, {
       jobId: opts.runId,
       ...(opts.exclusiveKey ? { deduplication: { id: opts.exclusiveKey } } : {}),
     });
-    return { runId: job.id!, deduplicated: job.id !== opts.runId };
+    const deduplicated = job.id !== opts.runId;
+    if (waitReplicas > 0 && !deduplicated) {
+      const acked = await waitForReplicas(
+        producer.opts.connection,
+        producer.keys.queueKey(def.queue, 'id'),
+        waitReplicas,
+        waitTimeoutMs,
+      );
+      if (acked < waitReplicas) throw new NotReplicatedError(opts.runId, acked, waitReplicas);
+    }
+    return { runId: job.id!, deduplicated };
   }
 
   /**

@@ -7,6 +7,8 @@ import {
   type RedisOptions,
   ReplyError,
 } from 'ioredis';
+import { clusterDatabaseProblem } from '../config';
+import { ConfigError } from '../config-file';
 import { StoreUnavailableError } from '../monitor/store-unavailable-error';
 
 /** Replies that mean "this server can't serve right now" rather than "this command is wrong". */
@@ -121,6 +123,9 @@ export function createRedis(
   };
   const mode = redisMode(t);
   if (mode === 'cluster') {
+    // Cluster nodes refuse SELECT: a database number in REDIS_URL would fail every connection later.
+    const dbProblem = clusterDatabaseProblem(t.REDIS_URL);
+    if (dbProblem) throw new ConfigError(`environment: REDIS_URL: ${dbProblem}`);
     const { enableOfflineQueue, ...redisOptions } = common;
     return new TypedErrorsCluster(t.REDIS_CLUSTER_NODES!.map(parseHostPort), {
       redisOptions: { ...urlOptions(t.REDIS_URL), ...redisOptions },
@@ -168,6 +173,63 @@ export function closeBullConnection(connection: object): void {
   if (connection instanceof Cluster || connection instanceof Redis) connection.disconnect();
 }
 
+/** Slot of each hash tag asked so far (a key's slot never changes); one entry per queue in practice. */
+const slotCache = new Map<string, number>();
+const SLOT_CACHE_MAX = 10_000;
+
+/** The hash tag of a key (what Redis Cluster hashes), or the whole key when it has none. */
+function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+/** The connection of the master that serves `key`'s slot now (the one a write of that key went through). */
+async function clusterNodeOf(cluster: Cluster, key: string): Promise<Redis> {
+  const tag = hashTagOf(key);
+  let slot = slotCache.get(tag);
+  if (slot === undefined) {
+    slot = Number(await cluster.cluster('KEYSLOT', key));
+    if (slotCache.size >= SLOT_CACHE_MAX) slotCache.clear();
+    slotCache.set(tag, slot);
+  }
+  const nodeKey = cluster.slots[slot]?.[0];
+  const node = cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === nodeKey);
+  if (!node) throw new StoreUnavailableError(`no connection to the master of slot ${slot}`);
+  return node;
+}
+
+/**
+ * Redis `WAIT`: resolves with how many replicas have acknowledged every write the connection that wrote
+ * `key` made so far, waiting at most `timeoutMs` for `replicas` of them. WAIT counts the writes of the
+ * connection it is sent on, so with a Cluster client it goes to the connection of the master serving the
+ * key's slot (a keyless command would reach any node). Transport failures reject with
+ * {@link StoreUnavailableError}.
+ */
+export async function waitForReplicas(
+  redis: Redis,
+  key: string,
+  replicas: number,
+  timeoutMs: number,
+): Promise<number> {
+  const conn = redis instanceof Cluster ? await clusterNodeOf(redis, key) : redis;
+  let timer: NodeJS.Timeout | undefined;
+  // WAIT ends by itself after timeoutMs; the guard covers a server that stopped answering altogether.
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StoreUnavailableError(`WAIT got no answer within ${timeoutMs + 1000} ms`)),
+      timeoutMs + 1000,
+    );
+  });
+  try {
+    return Number(await Promise.race([conn.wait(replicas, timeoutMs), guard]));
+  } catch (err) {
+    throw asStoreError(err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Resolves once the connection is ready (a fail-fast connection refuses commands before that). */
 export function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
@@ -188,8 +250,21 @@ export function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   });
 }
 
-/** How long `npm start` waits for Redis before it explains how to start one. */
+/** How long {@link checkReachable} waits for Redis by default before it explains how to start one. */
 export const FIRST_CONNECT_TIMEOUT_MS = 3000;
+
+/**
+ * `npm start` without Redis must end within 5 s (npm's own start-up takes about half a second): the first-run
+ * check gets what is left of this since the process started (module loading counts), and at least
+ * {@link FIRST_RUN_MIN_PROBE_MS}.
+ */
+export const FIRST_RUN_DEADLINE_MS = 3500;
+export const FIRST_RUN_MIN_PROBE_MS = 1000;
+
+/** The first-run check's timeout for a process that has been up `uptimeMs` (see {@link FIRST_RUN_DEADLINE_MS}). */
+export function firstRunProbeMs(uptimeMs: number): number {
+  return Math.round(Math.max(FIRST_RUN_MIN_PROBE_MS, FIRST_RUN_DEADLINE_MS - uptimeMs));
+}
 
 /** Where the target points, for a message (credentials never shown). */
 export function describeTarget(target: RedisTarget): string {
@@ -215,30 +290,39 @@ export async function checkReachable(
   timeoutMs = FIRST_CONNECT_TIMEOUT_MS,
 ): Promise<void> {
   const probe = createRedis(target, { failFast: true, connectionName: 'jobs-monitor-probe' });
-  // A single server that refuses the connection is not there: say so at once instead of waiting.
-  let refused: (err: Error) => void = () => undefined;
-  const refusedP = new Promise<never>((_, reject) => (refused = reject));
-  refusedP.catch(() => undefined);
+  const single = redisMode(target) === 'single';
+  // The probe's errors are the answer: a single server that refuses the connection is not there (say so at
+  // once instead of waiting); otherwise the last one is named when time runs out.
+  let lastError: NodeJS.ErrnoException | undefined;
+  let refused: ((err: Error) => void) | undefined;
   probe.on('error', (err: NodeJS.ErrnoException) => {
-    if (
-      redisMode(target) === 'single' &&
-      ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH'].includes(err.code ?? '')
-    )
-      refused(err);
+    lastError = err;
+    if (single && ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH'].includes(err.code ?? '')) refused?.(err);
   });
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([waitReady(probe, timeoutMs), refusedP]);
-    await probe.ping();
+    await new Promise<void>((resolve, reject) => {
+      refused = reject;
+      timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
+      waitReady(probe, timeoutMs)
+        .then(() => probe.ping())
+        .then(() => resolve(), reject);
+    });
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code ?? `no answer after ${timeoutMs / 1000} s`;
+    const code = (err as NodeJS.ErrnoException).code;
+    const last = lastError ? `: ${lastError.code ?? lastError.message.replace(/\.$/, '')}` : '';
+    const why = code ?? `no answer after ${(timeoutMs / 1000).toFixed(1)} s${last}`;
     throw new Error(
       `Redis is not reachable at ${describeTarget(target)} (${why}).\n` +
         'Jobs Monitor keeps its queues and run history in Redis. Start one, then run npm start again:\n' +
         '  docker compose up -d redis      (from this folder), or\n' +
         '  redis-server                    (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)\n' +
         'or point REDIS_URL (REDIS_CLUSTER_NODES, REDIS_SENTINELS) at yours.',
+      { cause: err },
     );
   } finally {
+    clearTimeout(timer);
+    refused = undefined;
     probe.disconnect();
   }
 }

@@ -49,6 +49,16 @@ export class RedisProcess {
     this.proc = null;
   }
 
+  /** SIGSTOP: the process stays, its connections stay open, nothing is answered until {@link resume}. */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT: thaws a process frozen by {@link pause}. */
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   async destroy(): Promise<void> {
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
@@ -75,6 +85,13 @@ export class RedisProcess {
       r.disconnect();
     }
   }
+}
+
+/** A flat RESP2 `[field, value, …]` reply as an object. */
+function pairs(flat: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
+  return out;
 }
 
 /** Polls until `fn` is truthy; throws with `what` after the timeout. */
@@ -126,6 +143,7 @@ export class OwnRedisCluster {
         '--cluster-yes',
       ]);
       await cluster.waitHealthy(masters);
+      if (replicasPerMaster > 0) await cluster.waitReplicated();
     } catch (err) {
       await cluster.destroy();
       throw err;
@@ -145,6 +163,43 @@ export class OwnRedisCluster {
       if ((await n.info('replication')).role === 'master') out.push(n);
     }
     return out;
+  }
+
+  /**
+   * The master serving `key`'s slot now: CLUSTER KEYSLOT of the key, then the shard whose slot ranges hold
+   * it in CLUSTER SHARDS (asked of any running node).
+   */
+  async masterOf(key: string): Promise<RedisProcess> {
+    const node = this.nodes.find((n) => n.proc)!;
+    const r = node.client();
+    try {
+      const slot = Number(await r.cluster('KEYSLOT', key));
+      const shards = (await r.call('CLUSTER', 'SHARDS')) as unknown[][];
+      for (const shard of shards) {
+        const f = pairs(shard);
+        const ranges = (f.slots as (string | number)[]).map(Number);
+        let holds = false;
+        for (let i = 0; i < ranges.length; i += 2) holds ||= slot >= ranges[i] && slot <= ranges[i + 1];
+        if (!holds) continue;
+        const master = (f.nodes as unknown[][])
+          .map(pairs)
+          .find((n) => n.role === 'master' && n.health === 'online');
+        const found = this.nodes.find((n) => n.port === Number(master?.port));
+        if (found) return found;
+      }
+      throw new Error(`no online master serves slot ${slot}`);
+    } finally {
+      r.disconnect();
+    }
+  }
+
+  /** The running replica of a master (from the master's INFO replication). */
+  async replicaOf(master: RedisProcess): Promise<RedisProcess> {
+    const info = await master.info('replication');
+    const port = Number(/port=(\d+)/.exec(info.slave0 ?? '')?.[1]);
+    const replica = this.nodes.find((n) => n.port === port && n.proc);
+    if (!replica) throw new Error(`${master.addr} has no running replica`);
+    return replica;
   }
 
   /** Waits until every running node says cluster_state:ok and `masters` masters serve the slots. */
@@ -167,17 +222,27 @@ export class OwnRedisCluster {
     );
   }
 
-  /** Waits until every replica has acknowledged all its master has written (nothing in flight). */
-  async waitReplicated(): Promise<void> {
+  /**
+   * Waits until every master's replicas are linked (`state=online`: a replica still waiting for its first
+   * sync can't be promoted) and have acknowledged all their master has written (nothing in flight).
+   */
+  async waitReplicated(timeoutMs = 30_000): Promise<void> {
     for (const m of await this.masters()) {
-      await until(`replicas of ${m.addr} in sync`, async () => {
-        const info = await m.info('replication');
-        const offset = Number(info.master_repl_offset);
-        const slaves = Object.entries(info).filter(([k]) => /^slave\d+$/.test(k));
-        return (
-          slaves.length > 0 && slaves.every(([, v]) => Number(/offset=(\d+)/.exec(v)?.[1] ?? -1) >= offset)
-        );
-      });
+      await until(
+        `replicas of ${m.addr} online and in sync`,
+        async () => {
+          const info = await m.info('replication');
+          const offset = Number(info.master_repl_offset);
+          const slaves = Object.entries(info).filter(([k]) => /^slave\d+$/.test(k));
+          return (
+            slaves.length > 0 &&
+            slaves.every(
+              ([, v]) => v.includes('state=online') && Number(/offset=(\d+)/.exec(v)?.[1] ?? -1) >= offset,
+            )
+          );
+        },
+        timeoutMs,
+      );
     }
   }
 
@@ -206,22 +271,32 @@ export class OwnRedisCluster {
 }
 
 /**
- * A master, one replica and three sentinels watching it (quorum 2), all on free loopback ports.
- * Failover (a sentinel promotes the replica) starts a second or so after the master stops answering.
+ * A master, `replicaCount` replicas and three sentinels watching it (quorum 2), all on free loopback ports.
+ * Failover (a sentinel promotes the most up-to-date replica, the others follow it) starts a second or so
+ * after the master stops answering.
  */
 export class OwnSentinelSet {
   private constructor(
     readonly master: RedisProcess,
-    readonly replica: RedisProcess,
+    readonly replicas: RedisProcess[],
     readonly sentinels: RedisProcess[],
     readonly name: string,
   ) {}
 
-  static async create(name = 'jmtest'): Promise<OwnSentinelSet> {
-    const [mp, rp] = [await freePort(), await freePort()];
+  /** The first replica. */
+  get replica(): RedisProcess {
+    return this.replicas[0];
+  }
+
+  static async create(name = 'jmtest', replicaCount = 1): Promise<OwnSentinelSet> {
+    const mp = await freePort();
     const base = (port: number) => ['--bind', '127.0.0.1', '--port', String(port), ...DURABLE_REDIS_ARGS];
     const master = new RedisProcess(mp, base(mp));
-    const replica = new RedisProcess(rp, [...base(rp), '--replicaof', '127.0.0.1', String(mp)]);
+    const replicas: RedisProcess[] = [];
+    for (let i = 0; i < replicaCount; i++) {
+      const rp = await freePort();
+      replicas.push(new RedisProcess(rp, [...base(rp), '--replicaof', '127.0.0.1', String(mp)]));
+    }
     const sentinels: RedisProcess[] = [];
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
@@ -236,28 +311,17 @@ export class OwnSentinelSet {
       ].join('\n');
       sentinels.push(new RedisProcess(port, ['--sentinel'], conf));
     }
-    const set = new OwnSentinelSet(master, replica, sentinels, name);
+    const set = new OwnSentinelSet(master, replicas, sentinels, name);
     try {
       await master.start();
-      await replica.start();
-      await until(
-        'the replica to sync',
-        async () => (await replica.info('replication')).master_link_status === 'up',
-      );
+      await Promise.all(replicas.map((r) => r.start()));
+      for (const replica of replicas)
+        await until(
+          `replica ${replica.addr} to sync`,
+          async () => (await replica.info('replication')).master_link_status === 'up',
+        );
       await Promise.all(sentinels.map((s) => s.start()));
-      await until('sentinels to see each other and the replica', async () => {
-        for (const s of sentinels) {
-          const r = s.client();
-          try {
-            const m = (await r.call('SENTINEL', 'MASTER', name)) as string[];
-            const f = Object.fromEntries(m.flatMap((v, i) => (i % 2 === 0 ? [[v, m[i + 1]]] : [])));
-            if (Number(f['num-other-sentinels']) < 2 || Number(f['num-slaves']) < 1) return false;
-          } finally {
-            r.disconnect();
-          }
-        }
-        return true;
-      });
+      await set.waitSentinelsAgree();
     } catch (err) {
       await set.destroy();
       throw err;
@@ -281,16 +345,53 @@ export class OwnSentinelSet {
     }
   }
 
-  /** Waits until the replica has acknowledged all the master has written. */
+  /**
+   * Waits until every sentinel sees the two others and every running replica, none of them flagged down
+   * (after a replica was frozen, before a failover that needs it).
+   */
+  async waitSentinelsAgree(timeoutMs = 30_000): Promise<void> {
+    const running = this.replicas.filter((r) => r.proc).length;
+    await until(
+      'sentinels to see each other and every replica up',
+      async () => {
+        for (const s of this.sentinels) {
+          const r = s.client();
+          try {
+            const f = pairs((await r.call('SENTINEL', 'MASTER', this.name)) as unknown[]);
+            if (Number(f['num-other-sentinels']) < 2) return false;
+            const replicas = ((await r.call('SENTINEL', 'REPLICAS', this.name)) as unknown[][]).map(pairs);
+            const up = replicas.filter(
+              (x) => !/s_down|disconnected/.test(String(x.flags)) && x['master-link-status'] === 'ok',
+            );
+            if (up.length < running) return false;
+          } finally {
+            r.disconnect();
+          }
+        }
+        return true;
+      },
+      timeoutMs,
+    );
+  }
+
+  /** Waits until every replica has acknowledged all the master has written. */
   async waitReplicated(): Promise<void> {
-    await until('the replica in sync', async () => {
+    await until('the replicas in sync', async () => {
       const info = await this.master.info('replication');
-      const off = Number(/offset=(\d+)/.exec(info.slave0 ?? '')?.[1] ?? -1);
-      return off >= Number(info.master_repl_offset);
+      const slaves = Object.entries(info).filter(([k]) => /^slave\d+$/.test(k));
+      return (
+        slaves.length === this.replicas.length &&
+        slaves.every(
+          ([, v]) =>
+            v.includes('state=online') &&
+            Number(/offset=(\d+)/.exec(v)?.[1] ?? -1) >= Number(info.master_repl_offset),
+        )
+      );
     });
   }
 
   async destroy(): Promise<void> {
-    await Promise.all([this.master, this.replica, ...this.sentinels].map((p) => p.destroy()));
+    for (const p of [this.master, ...this.replicas, ...this.sentinels]) p.resume();
+    await Promise.all([this.master, ...this.replicas, ...this.sentinels].map((p) => p.destroy()));
   }
 }

@@ -4,7 +4,7 @@
  * resulting environment passes the config schema, and every service has a healthcheck. Everything is
  * derived from the README table: a new setting only needs its compose line (the failure message gives it).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load, YAML11_SCHEMA } from 'js-yaml';
 import { loadConfig } from '../../src/config';
@@ -24,6 +24,7 @@ const compose = load(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { s
   >;
 };
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+const dockerignorePath = join(ROOT, '.dockerignore');
 
 /** Settings compose sets to a fixed value on purpose, with why. */
 const FIXED: Record<string, string> = {
@@ -154,4 +155,28 @@ it('has a sane Dockerfile: Node ≥ 20.19 image, clean install, build, non-root,
   expect(readFileSync(join(ROOT, 'src', 'healthcheck.ts'), 'utf8')).toContain('checkReachable');
   const build = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
   expect(build.include).toContain('src');
+});
+
+it("keeps the host's node_modules, build output, data, logs, secrets and git history out of the build context", () => {
+  expect(existsSync(dockerignorePath)).toBe(true);
+  const patterns = readFileSync(dockerignorePath, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  expect(patterns).toEqual(
+    expect.arrayContaining(['node_modules', 'dist', 'test/artifacts', 'data', '.git', '*.log', '.env']),
+  );
+  // No later `!` line lets node_modules back in.
+  expect(patterns.filter((p) => p.startsWith('!') && p.includes('node_modules'))).toEqual([]);
+  // What the Dockerfile copies from the context is not ignored (the build would miss it), and node_modules
+  // only ever comes from the build stage.
+  const sources = [...dockerfile.matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm)].flatMap((m) =>
+    m[1].split(/\s+/),
+  );
+  expect(sources.length).toBeGreaterThan(0);
+  const ignored = (src: string) =>
+    patterns.some((p) => !p.includes('*') && (src === p || src.startsWith(`${p}/`)));
+  expect(sources.filter(ignored)).toEqual([]);
+  expect(sources.filter((s) => s.includes('node_modules'))).toEqual([]);
+  expect(dockerfile).toMatch(/^COPY --from=build \/app\/node_modules \.\/node_modules$/m);
 });
