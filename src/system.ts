@@ -416,6 +416,7 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
       jobs: {
         ...dashboard.jobs,
         payloads: { source: payloadSource(queues), redactKeys: config.REDACT_KEYS },
+        redactKeys: config.REDACT_KEYS,
       },
       workers: workersSource,
       mounts: [

@@ -1,6 +1,7 @@
 import type { JobOverview, PublicJob } from '../monitor/jobs-service';
 import type { JobRun, RunStatus } from '../monitor/run';
 import { bold, clip, code, escapeHtml, link } from './html';
+import { cutQuery } from '../monitor/redact';
 import { describeDuration, describeSchedule } from '../monitor/schedule-words';
 import { type Locale, type Messages, wordsFor } from './i18n';
 
@@ -85,7 +86,7 @@ export function formatFailed(runs: JobRun[], fc: FormatContext): string {
   if (runs.length === 0) return fc.t.noFailures;
   const blocks = runs.map((run) => {
     const when = formatWhen(run.ended_at ?? run.created_at, fc.timeZone);
-    const error = run.error_message ? `\n   ${code(clip(run.error_message, MAX_ERROR_CHARS))}` : '';
+    const error = run.error_message ? `\n   ${code(clip(cutQuery(run.error_message), MAX_ERROR_CHARS))}` : '';
     return `❌ ${code(run.job_id)} ${when}${error}${logsLine(fc, run.run_id)}`;
   });
   return `${fc.t.failedTitle}\n\n${blocks.join('\n\n')}`;
@@ -136,7 +137,7 @@ function runLine(run: JobRun, fc: FormatContext): string {
   if (run.status === 'running') bits.push(progressText(run));
   if (run.duration_ms !== null) bits.push(describeDuration(run.duration_ms, fc.locale));
   bits.push(wordsFor(fc.locale).trigger[run.trigger] ?? run.trigger);
-  const error = run.error_message ? `\n   ${code(clip(run.error_message, MAX_ERROR_CHARS))}` : '';
+  const error = run.error_message ? `\n   ${code(clip(cutQuery(run.error_message), MAX_ERROR_CHARS))}` : '';
   return `${STATUS_ICON[run.status]} ${when} ${escapeHtml(bits.join(' · '))} ${code(run.run_id)}${error}${logsLine(fc, run.run_id)}`;
 }
 

@@ -87,6 +87,16 @@ describe('reply formats', () => {
     expect(formatFailed([failed], { ...fc, webappUrl: undefined })).not.toContain('<a ');
   });
 
+  it('cuts the query string (a signature) of a URL in an error, as the API does', () => {
+    const failed = run({
+      status: 'failed',
+      error_message: 'GET https://cdn.example.com/a.mp3?sig=SIGSECRET failed',
+    });
+    const text = visibleText(formatFailed([failed], fc));
+    expect(text).toContain('GET https://cdn.example.com/a.mp3?… failed');
+    expect(text).not.toContain('SIGSECRET');
+  });
+
   it('clips very long errors so one run never fills a message', () => {
     const html = formatFailed([run({ status: 'failed', error_message: 'x'.repeat(5000) })], fc);
     expect(html.length).toBeLessThan(600);
