@@ -20,13 +20,33 @@ const leaky = (async (ctx) => {
   throw new Error(`provider refused GET ${SIGNED}`);
 }) as Processor<never>;
 
+/** The stacks `deep` threw, newest last (40 lines each: the message and 39 frames of recursion). */
+const thrown: string[] = [];
+const deep = (async () => {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 39;
+  try {
+    const down = (n: number): never => {
+      if (n === 0) throw new Error('deep failure');
+      return down(n - 1);
+    };
+    down(60);
+  } catch (err) {
+    thrown.push((err as Error).stack ?? '');
+    throw err;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}) as Processor<never>;
+
 let sys: TestSystem;
 beforeAll(async () => {
   sys = await startTestSystem(
     { REDACT_KEYS: 'url,token,password,secret,authorization,api_key' },
     {
-      jobsYml: `${TEST_JOBS_YML}  - { job_id: leaky_job, name: Leaky, category: test, callback_name: leaky, queue: tq }\n`,
-      processors: { leaky },
+      jobsYml: `${TEST_JOBS_YML}  - { job_id: leaky_job, name: Leaky, category: test, callback_name: leaky, queue: tq }
+  - { job_id: deep_job, name: Deep, category: test, callback_name: deep, queue: tq }\n`,
+      processors: { leaky, deep },
     },
   );
 });
@@ -128,4 +148,17 @@ it('redacts what the live stream sends: a finished run’s error and result, log
   expect(text).toContain('"token":"[redacted]"');
   expect(text).not.toContain('SIGSECRET');
   expect(text).not.toContain('tok-SECRET');
+});
+
+it('keeps the first 20 lines of a 40-line stack a processor threw', async () => {
+  const { run_id } = await sys.service.enqueueDynamic('deep_job', {});
+  await waitFor(async () => (await sys.store.get(run_id))?.status === 'failed');
+  const last = thrown.at(-1)!.split('\n');
+  expect(last).toHaveLength(40);
+  const res = await request(sys.url).get(`/api/jobs/runs/${run_id}`).set(bearer);
+  const stack = (res.body.run as JobRun).error_stack!.split('\n');
+  expect(stack).toHaveLength(20);
+  expect(stack).toEqual(last.slice(0, 20));
+  expect(stack[0]).toBe('Error: deep failure');
+  expect((await sys.store.get(run_id))?.error_stack).toBe(last.slice(0, 20).join('\n'));
 });
