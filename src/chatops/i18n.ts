@@ -258,15 +258,17 @@ export function messagesFor(locale: Locale): Messages {
 /** Words for values the run model keeps in English (job types, triggers), per locale. */
 const WORDS: Record<
   Locale,
-  { jobType: Record<string, string>; trigger: Record<string, string>; nextRun: string }
+  { jobType: Record<string, string>; trigger: Record<string, string>; nextRun: string; next: string }
 > = {
   en: {
     nextRun: 'Next run',
+    next: 'next',
     jobType: { repeating: 'repeating', cron: 'cron', once: 'once', dynamic: 'dynamic' },
     trigger: { scheduled: 'scheduled', manual: 'manual', api: 'api' },
   },
   he: {
     nextRun: 'הרצה הבאה',
+    next: 'הבאה',
     jobType: { repeating: 'חוזר', cron: 'תזמון cron', once: 'חד-פעמי', dynamic: 'דינמי' },
     trigger: { scheduled: 'מתוזמן', manual: 'ידני', api: 'מהאפליקציה' },
   },

@@ -1,4 +1,5 @@
 import type { MonitorEvent } from './events';
+import { describeStuckReason } from './schedule-words';
 
 /** How bad an alert is; shown in messages and sent to webhooks. */
 export type Severity = 'info' | 'warning' | 'error' | 'critical';
@@ -92,7 +93,8 @@ export function runLink(webappUrl: string | undefined, runId: unknown): string |
 
 /**
  * Builds the alert a rule makes of an event: fills the template (missing values become '') and, when the
- * template has no {link} but a link exists, appends it on its own line. Pure.
+ * template has no {link} but a link exists, appends it on its own line. With `he`, the rule's `message_he` is
+ * used and `{reason}` (a stuck reason code) becomes its Hebrew words. Pure.
  */
 export function renderAlert(
   rule: AlertRule,
@@ -110,6 +112,9 @@ export function renderAlert(
   };
   const values: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) if (v !== undefined && v !== null) values[k] = String(v);
+  // A stuck reason is a code (running_too_long): a Hebrew message says it in Hebrew (`fields` keep the code).
+  if (locale === 'he' && values.reason !== undefined)
+    values.reason = describeStuckReason(values.reason, 'he');
   const template = locale === 'he' && rule.message_he ? rule.message_he : rule.message;
   const parts = { template, values, link };
   return {

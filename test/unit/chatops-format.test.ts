@@ -72,8 +72,8 @@ describe('reply formats', () => {
     expect(visibleText(formatActive([stuck], fc))).toContain(
       '🔄 cache_warming - 10% ⚠️ stuck (running_too_long)',
     );
-    const he = formatActive([stuck], { ...fc, t: messagesFor('he') });
-    expect(visibleText(he)).toContain('⚠️ תקוע (running_too_long)');
+    const he = formatActive([stuck], { ...fc, t: messagesFor('he'), locale: 'he' });
+    expect(visibleText(he)).toContain('⚠️ תקוע (רצה יותר מדי זמן)');
   });
 
   it('/jobs failed: job, date, the error escaped in code style, and a logs link; none without WEBAPP_URL', () => {
