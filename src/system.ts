@@ -417,6 +417,7 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
         ...dashboard.jobs,
         payloads: { source: payloadSource(queues), redactKeys: config.REDACT_KEYS },
         redactKeys: config.REDACT_KEYS,
+        locale: config.LOCALE,
       },
       workers: workersSource,
       mounts: [

@@ -9,6 +9,7 @@ import {
   redactRun,
 } from '../monitor/redact';
 import type { JobRun } from '../monitor/run';
+import { describeSchedule, type WordsLocale } from '../monitor/schedule-words';
 import type { RunEventHub } from '../monitor/run-events';
 import { streamHandler } from './sse';
 import { JOB_ID, param, parseRunsQuery, parseStatsQuery, RUN_ID } from './validation';
@@ -29,6 +30,8 @@ export interface JobsRouterOptions {
    * REDACT_KEYS default
    */
   redactKeys?: readonly string[];
+  /** LOCALE: jobs are answered with `schedule_text`, their schedule in its words. @defaultValue 'en' */
+  locale?: WordsLocale;
 }
 
 /** `/api/jobs/*`: thin translation between HTTP and the services. */
@@ -37,8 +40,16 @@ export function jobsRouter(service: JobsService, opts: JobsRouterOptions = {}): 
   const keys = opts.redactKeys ?? opts.payloads?.redactKeys ?? DEFAULT_REDACT_KEYS;
   const safe = <T extends Partial<JobRun>>(run: T): T => redactRun(run, keys);
 
+  // `schedule` stays English (a stable value for clients); `schedule_text` is what the dashboard shows, in the
+  // same words ChatOps uses (schedule-words.ts).
+  const locale = opts.locale ?? 'en';
+  const withText = <J extends Parameters<typeof describeSchedule>[0]>(job: J) => ({
+    ...job,
+    schedule_text: describeSchedule(job, locale),
+  });
+
   r.get('/', async (_req, res) => {
-    res.json({ jobs: await service.listJobsWithState() });
+    res.json({ jobs: (await service.listJobsWithState()).map(withText) });
   });
 
   r.get('/active', async (_req, res) => {
@@ -75,7 +86,7 @@ export function jobsRouter(service: JobsService, opts: JobsRouterOptions = {}): 
 
   r.get('/:job_id', async (req, res) => {
     const { job, runs } = await service.getJob(param(req.params.job_id, JOB_ID, 'job_id'));
-    res.json({ job, runs: runs.map(safe) });
+    res.json({ job: withText(job), runs: runs.map(safe) });
   });
 
   return r;

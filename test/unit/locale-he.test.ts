@@ -1,12 +1,28 @@
 /** LOCALE=he: Hebrew output without English fragments (statuses, units, schedules, types, triggers). */
-import { type FormatContext, formatFailed, formatJobDetails } from '../../src/chatops/format';
+import {
+  type FormatContext,
+  formatActive,
+  formatFailed,
+  formatJobDetails,
+  formatOverview,
+} from '../../src/chatops/format';
 import { visibleText } from '../../src/chatops/html';
 import { messagesFor } from '../../src/chatops/i18n';
 import { formatWorkers } from '../../src/chatops/vis-commands';
 import { loadConfig } from '../../src/config';
 import type { PublicJob } from '../../src/monitor/jobs-service';
 import { type JobRun, newRun } from '../../src/monitor/run';
-import { describeCron, describeDuration, describeSchedule } from '../../src/monitor/schedule-words';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { renderAlert } from '../../src/monitor/alert-rules';
+import { STUCK_REASONS } from '../../src/monitor/run';
+import {
+  describeCron,
+  describeDuration,
+  describeInterval,
+  describeSchedule,
+  describeStuckReason,
+} from '../../src/monitor/schedule-words';
 
 const fc: FormatContext = { t: messagesFor('he'), timeZone: 'UTC', locale: 'he' };
 /** Latin words left after removing what is data (ids, names) and code: none may remain. */
@@ -114,5 +130,49 @@ describe('Hebrew (LOCALE=he)', () => {
     expect(describeCron('17 3 * * *', 'he')).toBe('כל יום ב-03:17');
     expect(describeSchedule({ job_type: 'once', interval_seconds: null, cron: null }, 'he')).toBe('פעם אחת');
     expect(describeDuration(125_000, 'he')).toBe('2 דק׳ 5 שנ׳');
+  });
+
+  it('days take the plural: every 7 days is כל 7 ימים, one day stays כל 1 יום', () => {
+    expect(describeInterval(7 * 86_400, 'he')).toBe('כל 7 ימים');
+    expect(describeInterval(86_400, 'he')).toBe('כל 1 יום');
+    expect(describeInterval(2 * 3600, 'he')).toBe('כל 2 שע׳');
+    expect(describeInterval(7 * 86_400)).toBe('every 7 d');
+  });
+
+  it('/jobs overview: the schedule in the same words and the next run time of each scheduled job', () => {
+    const overview = { ...job, paused: false, active_runs: [], last_run: null };
+    const next = new Map([['cache_warming', Date.parse('2024-12-31T03:17:00Z')]]);
+    const he = visibleText(formatOverview([overview], fc, next));
+    expect(he).toContain(`מופעל · ${describeSchedule(job, 'he')} · הבאה 31/12 03:17 · עוד לא רץ`);
+    expect(englishWords(he, ['cache_warming', 'cache', 'Jobs'])).toEqual([]);
+    const en = visibleText(formatOverview([overview], { t: messagesFor('en'), timeZone: 'UTC' }, next));
+    expect(en).toContain('enabled · every 1 h · next 31/12 03:17 · never ran');
+  });
+
+  it('stuck reasons in Hebrew words: ChatOps, alerts (message_he {reason}); the dashboard file has the same', () => {
+    const stuck = run({ status: 'running', stuck: true, stuck_reason: 'not_picked_up' });
+    expect(visibleText(formatActive([stuck], fc))).toContain(
+      `⚠️ תקוע (${describeStuckReason('not_picked_up', 'he')})`,
+    );
+    const rule = {
+      name: 'job_stuck_alert',
+      event_pattern: 'job_stuck',
+      severity: 'critical' as const,
+      cooldown_seconds: 0,
+      message: 'stuck ({reason})',
+      message_he: 'תקועה ({reason})',
+      channels: ['log'],
+    };
+    const ev = { id: '1-0', name: 'job_stuck', time: 0, fields: { job_id: 'j', reason: 'running_too_long' } };
+    expect(renderAlert(rule, ev, undefined, 'he').text).toBe('תקועה (רצה יותר מדי זמן)');
+    expect(renderAlert(rule, ev, undefined, 'he').fields.reason).toBe('running_too_long');
+    expect(renderAlert(rule, ev).text).toBe('stuck (running_too_long)');
+    // The dashboard's Hebrew file says the reasons (and the day's plural) in the same words.
+    const file = readFileSync(join(__dirname, '../../src/dashboard/public/i18n-he.js'), 'utf8');
+    for (const r of STUCK_REASONS) {
+      expect(describeStuckReason(r, 'he')).not.toBe(r);
+      expect(file).toContain(`${r}: '${describeStuckReason(r, 'he')}'`);
+    }
+    expect(file).toContain(describeInterval(7 * 86_400, 'he').replace('כל 7 ', ''));
   });
 });
