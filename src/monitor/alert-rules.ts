@@ -49,7 +49,16 @@ export interface Alert {
   /** The rule's template and the values its placeholders take, so a channel can re-render with escaping. */
   template: string;
   values: Record<string, string>;
+  /** The severity as a channel shows it in front of the text: `CRITICAL`, or in Hebrew (`קריטי`) with `he`. */
+  severity_label?: string;
 }
+
+const SEVERITY_HE: Record<Severity, string> = {
+  info: 'מידע',
+  warning: 'אזהרה',
+  error: 'שגיאה',
+  critical: 'קריטי',
+};
 
 /**
  * The alert's text with every value a run, job or error contributed passed through `escape` (the rule's own
@@ -122,6 +131,7 @@ export function renderAlert(
     severity: rule.severity,
     event: ev.name,
     text: alertText(parts),
+    severity_label: locale === 'he' ? SEVERITY_HE[rule.severity] : rule.severity.toUpperCase(),
     fields: ev.fields,
     time: ev.time,
     ...parts,

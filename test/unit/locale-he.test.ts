@@ -8,7 +8,7 @@ import {
 } from '../../src/chatops/format';
 import { visibleText } from '../../src/chatops/html';
 import { messagesFor } from '../../src/chatops/i18n';
-import { formatWorkers } from '../../src/chatops/vis-commands';
+import { formatWorkers, visMessagesFor } from '../../src/chatops/vis-commands';
 import { loadConfig } from '../../src/config';
 import type { PublicJob } from '../../src/monitor/jobs-service';
 import { type JobRun, newRun } from '../../src/monitor/run';
@@ -87,7 +87,7 @@ describe('Hebrew (LOCALE=he)', () => {
     expect(text).toContain('סוג: חוזר');
     expect(text).toContain('הושלם · 5.0 שנ׳ · ידני');
     expect(text).toContain('בוטל · 800 מ״ש · מתוזמן');
-    expect(englishWords(text, ['cache_warming', 'cache', 'm1', 'm2', 'Jobs'])).toEqual([]);
+    expect(englishWords(text, ['cache_warming', 'cache', 'm1', 'm2'])).toEqual([]);
   });
 
   it('job details show the next run time (from the job scheduler), in either language', () => {
@@ -144,7 +144,7 @@ describe('Hebrew (LOCALE=he)', () => {
     const next = new Map([['cache_warming', Date.parse('2024-12-31T03:17:00Z')]]);
     const he = visibleText(formatOverview([overview], fc, next));
     expect(he).toContain(`מופעל · ${describeSchedule(job, 'he')} · הבאה 31/12 03:17 · עוד לא רץ`);
-    expect(englishWords(he, ['cache_warming', 'cache', 'Jobs'])).toEqual([]);
+    expect(englishWords(he, ['cache_warming', 'cache'])).toEqual([]);
     const en = visibleText(formatOverview([overview], { t: messagesFor('en'), timeZone: 'UTC' }, next));
     expect(en).toContain('enabled · every 1 h · next 31/12 03:17 · never ran');
   });
@@ -167,6 +167,9 @@ describe('Hebrew (LOCALE=he)', () => {
     expect(renderAlert(rule, ev, undefined, 'he').text).toBe('תקועה (רצה יותר מדי זמן)');
     expect(renderAlert(rule, ev, undefined, 'he').fields.reason).toBe('running_too_long');
     expect(renderAlert(rule, ev).text).toBe('stuck (running_too_long)');
+    // Slack puts the severity in front: in Hebrew too.
+    expect(renderAlert(rule, ev, undefined, 'he').severity_label).toBe('קריטי');
+    expect(renderAlert(rule, ev).severity_label).toBe('CRITICAL');
     // The dashboard's Hebrew file says the reasons (and the day's plural) in the same words.
     const file = readFileSync(join(__dirname, '../../src/dashboard/public/i18n-he.js'), 'utf8');
     for (const r of STUCK_REASONS) {
@@ -174,5 +177,27 @@ describe('Hebrew (LOCALE=he)', () => {
       expect(file).toContain(`${r}: '${describeStuckReason(r, 'he')}'`);
     }
     expect(file).toContain(describeInterval(7 * 86_400, 'he').replace('כל 7 ', ''));
+  });
+
+  it('every Hebrew bot text is Hebrew: no English word but commands, settings and placeholders', () => {
+    const t = messagesFor('he');
+    const texts: string[] = [];
+    const collect = (v: unknown): void => {
+      if (typeof v === 'string') texts.push(v);
+      else if (typeof v === 'function') texts.push(String(v('X1', 'X2', 'X3', 'X4')));
+      else if (Array.isArray(v)) v.forEach(collect);
+      else if (v && typeof v === 'object') Object.values(v).forEach(collect);
+    };
+    collect(t);
+    collect(visMessagesFor('he'));
+    const left = texts
+      .map((x) =>
+        x.replace(
+          /\/jobs(?: (?:active|failed|find|workers))?|&lt;\w+&gt;|<\/?b>|TELEGRAM_\w+|call_sid|X\d/g,
+          '',
+        ),
+      )
+      .flatMap((x) => x.match(/[A-Za-z]{2,}/g) ?? []);
+    expect(left).toEqual([]);
   });
 });
