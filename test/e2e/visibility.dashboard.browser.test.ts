@@ -479,6 +479,10 @@ describe('Hebrew dashboard (LOCALE=he)', () => {
     const meta = (await page.locator('.worker-card .run-card-meta').first().textContent()) ?? '';
     expect(meta).toMatch(/פעיל \d+ (שנ׳|דק׳)/);
     expect(meta).toMatch(/נראה לפני \d+ שנ׳/);
+    // Queue depth in the same words /jobs workers uses.
+    await expect(page.locator('.depth[data-queue="tq"]').textContent()).resolves.toMatch(
+      /^tqממתינות \d+מושהות \d+פעילות \d+נכשלו \d+$/,
+    );
     for (const view of ['#active', '#jobs', '#history', '#trends', '#workers', '#audit']) {
       expect({ view, english: await englishIn(page, view) }).toEqual({ view, english: [] });
     }

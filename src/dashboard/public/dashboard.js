@@ -88,6 +88,11 @@
     refused_code: 'refused ({code})',
     session_expired: 'session expired',
     network_error: 'the server did not answer; check the connection and try again',
+    // Queue depth (jobs in the queue by state; plural nouns in Hebrew, unlike a run's status).
+    depth_waiting: 'waiting',
+    depth_delayed: 'delayed',
+    depth_active: 'active',
+    depth_failed: 'failed',
     ...(I18N.messages || {}),
   };
   /** A message with its {placeholders} filled in (values as given: data stays data). */
@@ -772,7 +777,7 @@
       { class: 'depth', dataset: { queue: q.queue } },
       h('strong', { class: 'mono' }, q.queue),
       ...['waiting', 'delayed', 'active', 'failed'].map((k) =>
-        h('span', { class: `d-${k}` }, h('span', { class: 'muted' }, k), ' ', String(q[k])),
+        h('span', { class: `d-${k}` }, h('span', { class: 'muted' }, t(`depth_${k}`)), ' ', String(q[k])),
       ),
     );
   }
@@ -887,7 +892,8 @@
   function durationChart(series, p95, sampled) {
     const W = 640;
     const H = 160;
-    const pad = { l: 48, r: 8, t: 8, b: 20 };
+    // Room on the left for the longest tick ("1.7 שנ׳" is wider than "1.7 s").
+    const pad = { l: 56, r: 8, t: 8, b: 20 };
     const svg = s('svg', {
       class: 'trend-chart',
       viewBox: `0 0 ${W} ${H}`,

@@ -210,6 +210,10 @@
     refused_code: 'נדחה ({code})',
     session_expired: 'פג תוקף הכניסה',
     network_error: 'השרת לא ענה; בדקו את החיבור ונסו שוב',
+    depth_waiting: 'ממתינות',
+    depth_delayed: 'מושהות',
+    depth_active: 'פעילות',
+    depth_failed: 'נכשלו',
   };
   const ERRORS = {
     job_already_running: 'המשימה כבר רצה',
