@@ -521,6 +521,8 @@ function apiParts(s: Shared): RoleParts {
     jobs: {
       ...dashboard.jobs,
       payloads: { source: payloadSource(queues), redactKeys: config.REDACT_KEYS },
+      redactKeys: config.REDACT_KEYS,
+      locale: config.LOCALE,
     },
     workers: s.workersSource,
     mounts: [

@@ -6,6 +6,8 @@ export interface StreamOptions {
   heartbeatMs: number;
   /** Open streams one process accepts; more get 503. */
   maxClients?: number;
+  /** What every event goes through before it is sent (the API's redaction of runs). */
+  redact?: (ev: RunEvent) => RunEvent;
 }
 
 /** Formats one Server-Sent Event. `data` is JSON on one line, so no payload can break the framing. */
@@ -23,8 +25,9 @@ export function streamHandler(hub: RunEventHub, opts: StreamOptions) {
   return async (req: Request, res: Response) => {
     if (hub.size() >= max) throw streamUnavailable();
     let open = false;
+    const redact = opts.redact ?? ((ev: RunEvent) => ev);
     const send = (ev: RunEvent) => {
-      if (open) res.write(sseFrame(ev.type, ev));
+      if (open) res.write(sseFrame(ev.type, redact(ev)));
     };
     // A client may leave while the subscription is being set up: remember it, so its listener goes again.
     let gone = false;

@@ -1,7 +1,8 @@
 import type { JobOverview, PublicJob } from '../monitor/jobs-service';
 import type { JobRun, RunStatus } from '../monitor/run';
 import { bold, clip, code, escapeHtml, link } from './html';
-import { describeDuration, describeSchedule } from '../monitor/schedule-words';
+import { cutQuery } from '../monitor/redact';
+import { describeDuration, describeSchedule, describeStuckReason } from '../monitor/schedule-words';
 import { type Locale, type Messages, wordsFor } from './i18n';
 
 /** What every formatter needs: the catalogue, where the dashboard lives and the time zone for dates. */
@@ -75,10 +76,11 @@ export function formatActive(runs: JobRun[], fc: FormatContext): string {
   return `${fc.t.activeTitle}\n\n${blocks.join('\n\n')}`;
 }
 
-/** ` ⚠️ stuck (running_too_long)` for a run the stuck monitor flagged, else ''. */
+/** ` ⚠️ stuck (running_too_long)` (Hebrew: the reason in words) for a run the stuck monitor flagged, else ''. */
 function stuckText(run: JobRun, fc: FormatContext): string {
   if (!run.stuck) return '';
-  return ` ⚠️ ${escapeHtml(fc.t.stuck)}${run.stuck_reason ? ` (${escapeHtml(run.stuck_reason)})` : ''}`;
+  const reason = run.stuck_reason ? ` (${escapeHtml(describeStuckReason(run.stuck_reason, fc.locale))})` : '';
+  return ` ⚠️ ${escapeHtml(fc.t.stuck)}${reason}`;
 }
 
 /** `/jobs failed`: `❌ drive_sync 30/12 14:23`, the error in code style, a logs link. */
@@ -86,15 +88,23 @@ export function formatFailed(runs: JobRun[], fc: FormatContext): string {
   if (runs.length === 0) return fc.t.noFailures;
   const blocks = runs.map((run) => {
     const when = formatWhen(run.ended_at ?? run.created_at, fc.timeZone);
-    const error = run.error_message ? `\n   ${code(clip(run.error_message, MAX_ERROR_CHARS))}` : '';
+    const error = run.error_message ? `\n   ${code(clip(cutQuery(run.error_message), MAX_ERROR_CHARS))}` : '';
     return `❌ ${code(run.job_id)} ${when}${error}${logsLine(fc, run.run_id)}`;
   });
   return `${fc.t.failedTitle}\n\n${blocks.join('\n\n')}`;
 }
 
-function jobState(job: JobOverview, fc: FormatContext): { icon: string; text: string } {
+function jobState(
+  job: JobOverview,
+  fc: FormatContext,
+  nextRunAt?: number | null,
+): { icon: string; text: string } {
   const enabled = job.is_dynamic ? fc.t.dynamic : job.enabled ? fc.t.enabled : fc.t.disabled;
   const parts = job.paused ? [enabled, fc.t.paused] : [enabled];
+  // A static job's schedule in the dashboard's words, and when its job scheduler fires next.
+  if (!job.is_dynamic) parts.push(describeSchedule(job, fc.locale));
+  if (nextRunAt)
+    parts.push(`${wordsFor(fc.locale).next} ${formatWhen(new Date(nextRunAt).toISOString(), fc.timeZone)}`);
   let icon = (job.enabled || job.is_dynamic) && !job.paused ? '⚪' : '⏸️';
   const running = job.active_runs.find((r) => r.status === 'running') ?? job.active_runs[0];
   if (running) {
@@ -114,15 +124,22 @@ function jobState(job: JobOverview, fc: FormatContext): { icon: string; text: st
   return { icon, text: parts.map(escapeHtml).join(' · ') };
 }
 
-/** `/jobs` and `/jobs <category>`: jobs grouped by category, each with its state. */
-export function formatOverview(jobs: JobOverview[], fc: FormatContext): string {
+/**
+ * `/jobs` and `/jobs <category>`: jobs grouped by category, each with its state, its schedule in words and,
+ * given `nextRuns` (job_id → epoch ms from its job scheduler), when it runs next.
+ */
+export function formatOverview(
+  jobs: JobOverview[],
+  fc: FormatContext,
+  nextRuns?: ReadonlyMap<string, number | null>,
+): string {
   const byCategory = new Map<string, JobOverview[]>();
   for (const job of jobs) byCategory.set(job.category, [...(byCategory.get(job.category) ?? []), job]);
   const sections = [...byCategory.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([category, list]) => {
       const lines = list.map((job) => {
-        const { icon, text } = jobState(job, fc);
+        const { icon, text } = jobState(job, fc, nextRuns?.get(job.job_id));
         return `${icon} ${code(job.job_id)} - ${escapeHtml(clip(job.name, 80))}\n   ${text}`;
       });
       return `📂 ${bold(category)}\n${lines.join('\n')}`;
@@ -137,7 +154,7 @@ function runLine(run: JobRun, fc: FormatContext): string {
   if (run.status === 'running') bits.push(progressText(run));
   if (run.duration_ms !== null) bits.push(describeDuration(run.duration_ms, fc.locale));
   bits.push(wordsFor(fc.locale).trigger[run.trigger] ?? run.trigger);
-  const error = run.error_message ? `\n   ${code(clip(run.error_message, MAX_ERROR_CHARS))}` : '';
+  const error = run.error_message ? `\n   ${code(clip(cutQuery(run.error_message), MAX_ERROR_CHARS))}` : '';
   return `${STATUS_ICON[run.status]} ${when} ${escapeHtml(bits.join(' · '))} ${code(run.run_id)}${error}${logsLine(fc, run.run_id)}`;
 }
 

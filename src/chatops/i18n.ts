@@ -167,21 +167,21 @@ const he: Messages = {
     `🙏 מצטערים, הבוט הזה עונה רק למנהלים שלו. אם צריכה להיות לך גישה, בקשו ממנהל להוסיף את הצ'אט הזה (מזהה ${chatId}) ל-TELEGRAM_ADMIN_IDS.`,
   usageTitle: '🤖 פקודות <b>/jobs</b>:',
   usageLines: [
-    ['/jobs', 'כל ה-Jobs לפי קטגוריה'],
+    ['/jobs', 'כל המשימות לפי קטגוריה'],
     ['/jobs active', 'הרצות פעילות כרגע'],
     ['/jobs failed', '10 הכשלים האחרונים'],
-    ['/jobs &lt;job_id&gt;', 'פרטי Job ו-5 ההרצות האחרונות'],
-    ['/jobs &lt;category&gt;', 'ה-Jobs בקטגוריה'],
+    ['/jobs &lt;job_id&gt;', 'פרטי משימה ו-5 ההרצות האחרונות שלה'],
+    ['/jobs &lt;category&gt;', 'המשימות בקטגוריה'],
     ['/jobs find &lt;text&gt;', 'הרצות לפי מזהה הרצה, מזהה משתמש או מפתח חיפוש (למשל call_sid)'],
     ['/jobs workers', 'עובדים פעילים, ההרצות שלהם ועומק התורים'],
   ],
   categories: 'קטגוריות',
-  unknownArg: (arg) => `❓ אין Job או קטגוריה בשם ${arg}.`,
+  unknownArg: (arg) => `❓ אין משימה או קטגוריה בשם ${arg}.`,
   activeTitle: '⚡ הרצות פעילות:',
   noActive: '⚡ אין הרצות פעילות כרגע.',
   failedTitle: '❌ כשלים אחרונים:',
   noFailures: '✅ אין הרצות שנכשלו בהיסטוריה.',
-  jobsTitle: '📋 Jobs לפי קטגוריה:',
+  jobsTitle: '📋 משימות לפי קטגוריה:',
   logs: '📋 לוגים',
   enabled: 'מופעל',
   disabled: 'מושבת',
@@ -211,12 +211,12 @@ const he: Messages = {
   started: (job, run) => `✅ ${job} הופעל: הרצה ${run}`,
   retried: (job, run) => `✅ ${job} הופעל מחדש: הרצה חדשה ${run}`,
   cancelled: '✖️ בוטל.',
-  expired: '⌛ פג תוקף האישור. פתחו את ה-Job מחדש כדי להריץ אותו.',
+  expired: '⌛ פג תוקף האישור. פתחו את המשימה מחדש כדי להריץ אותה.',
   refused: {
     job_disabled: (job) => `⛔ לא הופעל: ${job} מושבת.`,
     job_already_running: (job, run) => `⏳ לא הופעל: ${job} כבר רץ (הרצה ${run}).`,
-    job_not_triggerable: (job) => `🚫 לא הופעל: ${job} הוא Job דינמי ואי אפשר להפעיל אותו ידנית.`,
-    job_not_found: (job) => `❓ אין Job בשם ${job}.`,
+    job_not_triggerable: (job) => `🚫 לא הופעל: ${job} היא משימה דינמית ואי אפשר להפעיל אותה ידנית.`,
+    job_not_found: (job) => `❓ אין משימה בשם ${job}.`,
     run_not_found: (run) => `❓ אין הרצה ${run} (אולי היא ישנה מ-7 הימים שנשמרים).`,
     run_not_failed: (run, status) => `🚫 הרצה ${run} במצב ${status}; אפשר להריץ שוב רק הרצות שנכשלו.`,
     store_unavailable: '⏳ מאגר ההרצות לא זמין כרגע, לא בוצע דבר. נסו שוב בעוד דקה.',
@@ -237,7 +237,7 @@ const he: Messages = {
     resumed: (job) => `▶️ ${job} ממשיך.`,
     run_not_active: (run, status) => `🚫 הרצה ${run} במצב ${status}; אפשר לעצור רק הרצות שממתינות או רצות.`,
     job_paused: (job) => `⏸️ לא הופעל: ${job} מושהה.`,
-    forbidden_role: '🔒 רק בעלי הבוט (TELEGRAM_OWNER_IDS) יכולים להשהות או להמשיך Jobs.',
+    forbidden_role: '🔒 רק בעלי הבוט (TELEGRAM_OWNER_IDS) יכולים להשהות או להמשיך משימות.',
   },
 };
 
@@ -249,15 +249,17 @@ export function messagesFor(locale: Locale): Messages {
 /** Words for values the run model keeps in English (job types, triggers), per locale. */
 const WORDS: Record<
   Locale,
-  { jobType: Record<string, string>; trigger: Record<string, string>; nextRun: string }
+  { jobType: Record<string, string>; trigger: Record<string, string>; nextRun: string; next: string }
 > = {
   en: {
     nextRun: 'Next run',
+    next: 'next',
     jobType: { repeating: 'repeating', cron: 'cron', once: 'once', dynamic: 'dynamic' },
     trigger: RUN_WORDS.en.trigger,
   },
   he: {
     nextRun: 'הרצה הבאה',
+    next: 'הבאה',
     jobType: { repeating: 'חוזר', cron: 'תזמון cron', once: 'חד-פעמי', dynamic: 'דינמי' },
     trigger: RUN_WORDS.he.trigger,
   },

@@ -167,7 +167,7 @@ async function jobsCommand(rawArg: string, deps: BotDeps, send: Send, owner = fa
   const { service, fc } = deps;
   const arg = rawArg.toLowerCase();
   if (await visCommand(rawArg, { ...deps.vis, fc, service }, send)) return;
-  if (arg === '') return send(formatOverview(await service.jobsOverview(), fc));
+  if (arg === '') return send(await overview(deps));
   if (arg === 'active') {
     const runs = await service.activeRuns(100);
     return send(formatActive(runs, fc), stopKeyboard(runs, deps));
@@ -197,8 +197,29 @@ async function jobsCommand(rawArg: string, deps: BotDeps, send: Send, owner = fa
         : null;
     return send(formatJobDetails(job, runs, fc, next), kb.inline_keyboard[0]?.length ? kb : undefined);
   }
-  if (service.categories().includes(arg)) return send(formatOverview(await service.jobsOverview(arg), fc));
+  if (service.categories().includes(arg)) return send(await overview(deps, arg));
   return send(formatUsage(service.categories(), fc, rawArg));
+}
+
+/** `/jobs` (or one category's) with the next run time of every scheduled job (from its job scheduler). */
+async function overview(deps: BotDeps, category?: string): Promise<string> {
+  const jobs = await deps.service.jobsOverview(category);
+  const schedules = deps.vis.schedules;
+  const nextRuns = new Map<string, number | null>();
+  if (schedules) {
+    await Promise.all(
+      jobs.map(async (j) => {
+        const def = deps.service.registry.get(j.job_id);
+        if (!def?.enabled || def.is_dynamic || j.paused) return;
+        const next = await schedules.nextRunAt(def).catch((err) => {
+          deps.logger.warn({ err, job_id: j.job_id }, 'bot_next_run_failed');
+          return null;
+        });
+        nextRuns.set(j.job_id, next);
+      }),
+    );
+  }
+  return formatOverview(jobs, deps.fc, nextRuns);
 }
 
 /** One "🔁 Retry <job> <when>" button per failed run of a job that can be run by hand. */

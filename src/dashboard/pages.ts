@@ -105,7 +105,7 @@ export function dashboardPage(o: {
   </nav>
   <div class="session">
     <span id="live" class="live off" title="Live updates">connecting</span>
-    <span id="whoami" class="muted small">${esc(o.user ?? 'admin')} · ${esc(role)}</span>
+    <span id="whoami" class="muted small"><span class="data">${esc(o.user ?? 'admin')}</span> · <span class="role">${esc(role)}</span></span>
     <form method="post" action="/jobs/monitor/logout">
       <input type="hidden" name="_csrf" value="${esc(o.csrf)}">
       <button type="submit" class="btn ghost">Log out</button>

@@ -1,4 +1,5 @@
 import type { MonitorEvent } from './events';
+import { describeStuckReason } from './schedule-words';
 
 /** How bad an alert is; shown in messages and sent to webhooks. */
 export type Severity = 'info' | 'warning' | 'error' | 'critical';
@@ -48,7 +49,16 @@ export interface Alert {
   /** The rule's template and the values its placeholders take, so a channel can re-render with escaping. */
   template: string;
   values: Record<string, string>;
+  /** The severity as a channel shows it in front of the text: `CRITICAL`, or in Hebrew (`קריטי`) with `he`. */
+  severity_label?: string;
 }
+
+const SEVERITY_HE: Record<Severity, string> = {
+  info: 'מידע',
+  warning: 'אזהרה',
+  error: 'שגיאה',
+  critical: 'קריטי',
+};
 
 /**
  * The alert's text with every value a run, job or error contributed passed through `escape` (the rule's own
@@ -105,7 +115,8 @@ export function alertRunId(runId: string): string {
 /**
  * Builds the alert a rule makes of an event: fills the template (missing values become '') and, when the
  * template has no {link} but a link exists, appends it on its own line. A run id not of this system's
- * making is shown percent-encoded (see {@link alertRunId}), in the text and in `fields`. Pure.
+ * making is shown percent-encoded (see {@link alertRunId}), in the text and in `fields`. With `he`, the
+ * rule's `message_he` is used and `{reason}` (a stuck reason code) becomes its Hebrew words. Pure.
  */
 export function renderAlert(
   rule: AlertRule,
@@ -125,6 +136,9 @@ export function renderAlert(
   };
   const values: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) if (v !== undefined && v !== null) values[k] = String(v);
+  // A stuck reason is a code (running_too_long): a Hebrew message says it in Hebrew (`fields` keep the code).
+  if (locale === 'he' && values.reason !== undefined)
+    values.reason = describeStuckReason(values.reason, 'he');
   const template = locale === 'he' && rule.message_he ? rule.message_he : rule.message;
   const parts = { template, values, link };
   return {
@@ -132,6 +146,7 @@ export function renderAlert(
     severity: rule.severity,
     event: ev.name,
     text: alertText(parts),
+    severity_label: locale === 'he' ? SEVERITY_HE[rule.severity] : rule.severity.toUpperCase(),
     fields,
     time: ev.time,
     ...parts,

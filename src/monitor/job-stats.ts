@@ -1,7 +1,12 @@
 import { jobNotFound } from './errors';
 import type { JobDefinition, JobRegistry } from './registry';
-import type { JobRun, RunStatus } from './run';
-import type { FinishedRunSample, RunStatsSample, RunStore } from './run-store';
+import { FINISHED_STATUSES, type JobRun, type RunStatus } from './run';
+import {
+  DEFAULT_STATS_SAMPLE,
+  type FinishedRunSample,
+  type RunStatsSample,
+  type RunStore,
+} from './run-store';
 
 /** When a job's BullMQ job scheduler fires next (implemented in src/queues/bullmq-schedules.ts). */
 export interface ScheduleReader {
@@ -18,14 +23,25 @@ export interface JobStats {
   total: number;
   /** completed / (completed + failed) in the window; null when nothing finished. */
   success_rate: number | null;
-  /** Over the newest finished runs of the window (see DEFAULT_STATS_SAMPLE). */
+  /**
+   * Over the newest finished runs of the window, at most `sample_limit` of them (the store's bounded read): a
+   * busy job's 7-day p95 may cover only its last hours. `covers_window` says whether every finished run of
+   * the window is in the sample; `sample_since` is the creation time of the oldest one that is.
+   */
   duration_ms: {
     p50: number | null;
     p95: number | null;
     /** Added with the trends (#13). */
     p99: number | null;
     max: number | null;
+    /** Finished runs with a duration the percentiles are taken over. */
     sample: number;
+    /** Most finished runs the sample holds (DEFAULT_STATS_SAMPLE). */
+    sample_limit: number;
+    /** `created_at` of the oldest finished run in the sample, or null when it is empty. */
+    sample_since: string | null;
+    /** True when the sample holds every finished run of the window (the percentiles are the window's). */
+    covers_window: boolean;
   };
   /** failed / (completed + failed) in the window; null when nothing finished. Added with the trends (#13). */
   failure_rate: number | null;
@@ -55,9 +71,13 @@ export function summarizeStats(
     now: number;
     last_run: JobRun | null;
     next_run_at: number | null;
+    /** The bound the store's sample was read with. @defaultValue DEFAULT_STATS_SAMPLE */
+    sample_limit?: number;
   },
 ): JobStats {
   const { counts } = sample;
+  const finishedInWindow = FINISHED_STATUSES.reduce((n, st) => n + (counts[st] ?? 0), 0);
+  const oldest = sample.finished.at(-1);
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const decided = counts.completed + counts.failed;
   const durations = sample.finished
@@ -79,6 +99,9 @@ export function summarizeStats(
       p99: percentile(durations, 99),
       max: durations.length ? durations[durations.length - 1] : null,
       sample: durations.length,
+      sample_limit: info.sample_limit ?? DEFAULT_STATS_SAMPLE,
+      sample_since: oldest ? oldest.created_at : null,
+      covers_window: sample.finished.length >= finishedInWindow,
     },
     last_run: last
       ? {
@@ -113,7 +136,8 @@ export interface JobTrends {
   >;
   /**
    * Finished runs of the 7-day window with a duration, oldest first: the duration chart. The newest
-   * {@link DEFAULT_STATS_SAMPLE} at most (the store's sample bound).
+   * {@link DEFAULT_STATS_SAMPLE} at most (the store's sample bound; `windows['7d'].duration_ms.covers_window`
+   * says whether that is all of them).
    */
   series: { run_id: string; created_at: string; status: RunStatus; duration_ms: number }[];
 }
@@ -133,7 +157,7 @@ export class JobStatsService {
     if (!def) throw jobNotFound(jobId);
     const now = this.now();
     const [sample, latest, next] = await Promise.all([
-      this.store.stats(jobId, now - windowMs),
+      this.store.stats(jobId, now - windowMs, DEFAULT_STATS_SAMPLE),
       this.store.list({ job_id: jobId, limit: 1 }),
       this.schedules && def.enabled && !def.is_dynamic
         ? this.schedules.nextRunAt(def).catch(() => null)
@@ -156,7 +180,9 @@ export class JobStatsService {
     if (!this.registry.get(jobId)) throw jobNotFound(jobId);
     const now = this.now();
     const entries = Object.entries(TREND_WINDOWS) as [keyof typeof TREND_WINDOWS, number][];
-    const samples = await Promise.all(entries.map(([, ms]) => this.store.stats(jobId, now - ms)));
+    const samples = await Promise.all(
+      entries.map(([, ms]) => this.store.stats(jobId, now - ms, DEFAULT_STATS_SAMPLE)),
+    );
     const windows = {} as JobTrends['windows'];
     entries.forEach(([name, ms], i) => {
       const s = summarizeStats(samples[i], {

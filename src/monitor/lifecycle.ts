@@ -1,8 +1,10 @@
 import {
+  type AttemptRecord,
   type JobRun,
   type RunIdentity,
   type LogLevel,
   type RunLog,
+  type RunPatch,
   type RunTrigger,
   type RunUpdate,
   searchTerms,
@@ -209,6 +211,53 @@ function identityOf(
 }
 
 /**
+ * An attempt that started less than this before its stall event can't be the one that stalled: a stalled
+ * attempt's lock (WORKER_LOCK_DURATION_MS, at least 500 ms) expired first. Such a snapshot already shows the
+ * next attempt, which a worker took between the stall and the tracker's read of the job hash.
+ */
+const REPICK_MARGIN_MS = 250;
+
+/**
+ * The attempt record of a stall (its worker stopped renewing the lock; BullMQ put the job back in line),
+ * from the job hash as read after the event: `{attempt, started_at: processedOn, ended_at: the stall's time,
+ * worker: processedBy, outcome: 'stalled'}`. When another worker already took the job again (the hash shows
+ * an attempt that began after the stall), the stalled attempt is the one before it and its start and worker
+ * are no longer known (null). No snapshot (the job is gone): no record.
+ */
+export function stalledAttempt(snap: JobSnapshot | undefined, at: number): AttemptRecord | undefined {
+  if (!snap) return undefined;
+  const n = Math.max(snap.attemptsStarted, snap.attemptsMade, 1);
+  const repicked = snap.processedOn !== null && snap.processedOn > at - REPICK_MARGIN_MS;
+  return {
+    attempt: repicked ? Math.max(1, n - 1) : n,
+    started_at: repicked ? null : iso(snap.processedOn),
+    ended_at: iso(at),
+    worker: repicked ? null : snap.processedBy,
+    outcome: 'stalled',
+    error: null,
+  };
+}
+
+/** The attempt record of a run's end read from BullMQ (a worker that died before it wrote its own). */
+function endAttempt(
+  snap: JobSnapshot | undefined,
+  startedMs: number | null,
+  endedMs: number,
+  outcome: AttemptRecord['outcome'],
+  error: string | null,
+): AttemptRecord | undefined {
+  if (!snap) return undefined;
+  return {
+    attempt: Math.max(snap.attemptsStarted, snap.attemptsMade, 1),
+    started_at: iso(startedMs),
+    ended_at: iso(endedMs),
+    worker: snap.processedBy,
+    outcome,
+    error,
+  };
+}
+
+/**
  * Translates one lifecycle event (plus, for most events, a fresh snapshot of the job) into a run update.
  * Returns null for events that don't change a run. Pure: the tracker owns I/O. `knownIdentity` (the
  * identity of an update already pending for this run) skips recomputing it: only the first one is stored.
@@ -261,8 +310,11 @@ export function eventToUpdate(
         ...base,
         patch: { status: 'running', started_at: iso(snap?.processedOn ?? at), ended_at: null, ...counters },
       };
-    case 'stalled':
-      return { ...base, patch: { status: 'pending', ...counters } };
+    case 'stalled': {
+      // The attempt its dead (or hung) worker never reported joins the run's attempts timeline.
+      const attempt = stalledAttempt(snap, at);
+      return { ...base, patch: { status: 'pending', ...counters }, ...(attempt ? { attempt } : {}) };
+    }
     case 'progress':
       return { ...base, patch: progressPatch(ev.args.data) };
     case LOG_EVENT:
@@ -294,14 +346,20 @@ export function eventToUpdate(
       if (ev.event === 'failed') {
         const reason = String(ev.args.failedReason ?? snap?.failedReason ?? 'failed');
         const status = isCancelledReason(reason) ? 'cancelled' : 'failed';
-        return { ...base, patch: { status, error_message: reason, ...common } };
+        const attempt = endAttempt(snap, startedMs, endedMs, status, reason);
+        return {
+          ...base,
+          patch: { status, error_message: reason, ...common },
+          ...(attempt ? { attempt } : {}),
+        };
       }
       const result = ev.args.returnvalue ?? snap?.returnvalue ?? null;
-      if (isSkippedResult(result)) return { ...base, patch: { status: 'skipped', result, ...common } };
-      return {
-        ...base,
-        patch: { status: 'completed', progress: 100, error_message: null, result, ...common },
-      };
+      const skipped = isSkippedResult(result);
+      const attempt = endAttempt(snap, startedMs, endedMs, skipped ? 'skipped' : 'completed', null);
+      const patch: RunPatch = skipped
+        ? { status: 'skipped', result, ...common }
+        : { status: 'completed', progress: 100, error_message: null, result, ...common };
+      return { ...base, patch, ...(attempt ? { attempt } : {}) };
     }
     case 'removed': {
       const prev = String(ev.args.prev ?? '');

@@ -1,8 +1,9 @@
 /**
- * Redaction of run payloads before they leave the server (run detail in the API and the dashboard): values
- * of sensitive keys are masked, and every URL-looking string loses its query string and fragment (signed
- * URLs carry their signature there).
+ * Redaction of what a run carries before it leaves the server (the API's run answers, the live stream, the
+ * dashboard): values of sensitive keys are masked, and every URL-looking string loses its query string and
+ * fragment (signed URLs carry their signature there).
  */
+import type { AttemptRecord, JobRun, RunLog } from './run';
 
 /** REDACT_KEYS default. */
 export const DEFAULT_REDACT_KEYS = ['url', 'token', 'password', 'secret', 'authorization'] as const;
@@ -51,4 +52,31 @@ export async function redactedPayload(
 ): Promise<unknown> {
   const payload = await source.payloadOf(run);
   return payload === undefined ? null : redactPayload(payload, keys);
+}
+
+/**
+ * A run as it may leave the server: `result` redacted like a payload ({@link redactPayload}: REDACT_KEYS
+ * masked, URL query strings cut; processors that echo their input would otherwise leak it), and URL query
+ * strings cut from `error_message`, `error_stack`, each attempt's `error` and the log lines. Works on a
+ * partial run (a live-stream change) too; fields it does not have stay absent. The stored run is unchanged.
+ */
+export function redactRun<T extends Partial<JobRun>>(
+  run: T,
+  keys: readonly string[] = DEFAULT_REDACT_KEYS,
+): T {
+  const out: T = { ...run };
+  if (run.result !== undefined && run.result !== null) out.result = redactPayload(run.result, keys);
+  if (typeof run.error_message === 'string') out.error_message = cutQuery(run.error_message);
+  if (typeof run.error_stack === 'string') out.error_stack = cutQuery(run.error_stack);
+  if (Array.isArray(run.attempts_log))
+    out.attempts_log = run.attempts_log.map((a: AttemptRecord) =>
+      typeof a.error === 'string' ? { ...a, error: cutQuery(a.error) } : a,
+    );
+  if (Array.isArray(run.logs)) out.logs = redactLogs(run.logs);
+  return out;
+}
+
+/** Log lines with URL query strings cut from their messages. */
+export function redactLogs<L extends Pick<RunLog, 'message'>>(logs: readonly L[]): L[] {
+  return logs.map((l) => (typeof l.message === 'string' ? { ...l, message: cutQuery(l.message) } : l));
 }

@@ -1,12 +1,30 @@
 import type { JobDefinition } from './registry';
+import type { StuckReason } from './run';
+
+/**
+ * The words schedules, durations and stuck reasons are shown in, per LOCALE: the one source for ChatOps, the
+ * alerts and the API's `schedule_text` (which the dashboard shows). The dashboard's own Hebrew file
+ * (src/dashboard/public/i18n-he.js) repeats the units and the stuck reasons; test/unit/locale-he.test.ts keeps
+ * the two in step.
+ */
 
 /** Languages of the words (LOCALE). */
 export type WordsLocale = 'en' | 'he';
 
-const UNIT_NAMES: Record<WordsLocale, Record<'d' | 'h' | 'min' | 's', string>> = {
+type Unit = 'd' | 'h' | 'min' | 's';
+/**
+ * Unit names after a number. Hebrew's are abbreviations (no plural) except the day, a whole word: 1 יום, n
+ * ימים.
+ */
+const UNIT_NAMES: Record<WordsLocale, Record<Unit, string>> = {
   en: { d: 'd', h: 'h', min: 'min', s: 's' },
-  he: { d: 'יום', h: 'שע׳', min: 'דק׳', s: 'שנ׳' },
+  he: { d: 'ימים', h: 'שע׳', min: 'דק׳', s: 'שנ׳' },
 };
+/** The unit after `n` in a locale ("1 יום", "7 ימים"). */
+export function unitName(n: number, unit: Unit, locale: WordsLocale = 'en'): string {
+  if (locale === 'he' && unit === 'd' && n === 1) return 'יום';
+  return UNIT_NAMES[locale][unit];
+}
 const UNITS: [number, 'd' | 'h' | 'min' | 's'][] = [
   [86_400, 'd'],
   [3600, 'h'],
@@ -50,7 +68,7 @@ export function describeInterval(seconds: number, locale: WordsLocale = 'en'): s
   const w = WORDS[locale];
   for (const [size, unit] of UNITS) {
     if (seconds >= size && seconds % size === 0)
-      return w.every(String(seconds / size), UNIT_NAMES[locale][unit]);
+      return w.every(String(seconds / size), unitName(seconds / size, unit, locale));
   }
   return w.every(String(Math.round(seconds * 1000) / 1000), UNIT_NAMES[locale].s);
 }
@@ -101,4 +119,20 @@ export function describeSchedule(
   if (def.job_type === 'cron' && def.cron) return describeCron(def.cron, locale);
   if (def.job_type === 'once') return WORDS[locale].once;
   return WORDS[locale].onDemand;
+}
+
+/** Hebrew words of the stuck reasons; in English the reason is shown as its code (`running_too_long`). */
+const STUCK_REASON_HE: Record<StuckReason, string> = {
+  running_too_long: 'רצה יותר מדי זמן',
+  not_picked_up: 'אף עובד לא לקח אותה',
+  no_workers: 'אין עובד חי',
+};
+
+/**
+ * Why a run is stuck as a locale shows it: in Hebrew its words ("רצה יותר מדי זמן"), in English its code
+ * (`running_too_long`, the API's value); an unknown reason is returned as it is.
+ */
+export function describeStuckReason(reason: string, locale: WordsLocale = 'en'): string {
+  if (locale !== 'he') return reason;
+  return Object.hasOwn(STUCK_REASON_HE, reason) ? STUCK_REASON_HE[reason as StuckReason] : reason;
 }

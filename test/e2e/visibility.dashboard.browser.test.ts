@@ -15,6 +15,8 @@ jest.setTimeout(120_000);
 
 // Screenshots go to test/artifacts; `SCREENSHOTS_DIR=docs npx jest test/e2e/visibility` refreshes the README's.
 const DOCS = join(__dirname, '..', '..', process.env.SCREENSHOTS_DIR ?? join('test', 'artifacts'));
+/** One screenshot per view and size (never the README's). */
+const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const XSS = '<img src=x onerror=alert(1)>';
 
 let sys: TestSystem;
@@ -36,8 +38,22 @@ function history(now: number): SeedRun[] {
   return runs;
 }
 
+/**
+ * A busy job: 510 finished runs two to six days ago, more than the 500 the duration percentiles are taken over
+ * (older than the first history page).
+ */
+function busyJob(now: number): SeedRun[] {
+  return Array.from({ length: 510 }, (_, i) => ({
+    run_id: `seed-busy-${i}`,
+    job_id: 'chatty_job',
+    status: 'completed' as const,
+    created_ms: now - 2 * 86_400_000 - i * 10 * 60_000,
+    duration_ms: 300 + (i % 50) * 10,
+  }));
+}
+
 /** A failed run with two attempts and a stack, retried by a second run. */
-async function seedRetryPair(now: number): Promise<void> {
+async function seedRetryPair(sys: TestSystem, now: number): Promise<void> {
   const [first, second] = seedUpdates([
     {
       run_id: 'seed-fail-1',
@@ -87,9 +103,11 @@ async function seedRetryPair(now: number): Promise<void> {
 
 beforeAll(async () => {
   mkdirSync(DOCS, { recursive: true });
+  mkdirSync(ARTIFACTS, { recursive: true });
   sys = await startTestSystem({ WORKER_HEARTBEAT_SECONDS: '0.5' });
   await seedRuns(sys.store, history(Date.now()));
-  await seedRetryPair(Date.now());
+  await seedRetryPair(sys, Date.now());
+  await seedRuns(sys.store, busyJob(Date.now()));
   browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -228,53 +246,94 @@ describe('Run detail modal', () => {
   });
 });
 
-describe('phone layout (390×844)', () => {
-  const PHONE = { width: 390, height: 844 };
-  /** The page's width against the viewport, and what sticks out (named in a failure). */
-  const fits = (page: Page) =>
-    page.evaluate(() => ({
-      scroll: document.documentElement.scrollWidth,
-      inner: window.innerWidth,
-      wide: Array.from(document.querySelectorAll('body *'))
-        .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5)
-        .slice(0, 5)
-        .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`),
-    }));
+const PHONE = { width: 390, height: 844 };
 
-  it('no view scrolls sideways: login, jobs, active, history, workers, run modal; tables become cards', async () => {
-    const { page, errors } = await newPage(PHONE);
-    await page.goto(`${sys.url}/jobs/monitor`);
-    await page.locator('#token').waitFor();
-    let f = await fits(page);
+/** The page's width against the viewport, and what sticks out (named in a failure). */
+const fits = (page: Page) =>
+  page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    inner: window.innerWidth,
+    wide: Array.from(document.querySelectorAll('body *'))
+      .filter((el) => {
+        const r = el.getBoundingClientRect();
+        return r.width > 0 && (r.right > window.innerWidth + 0.5 || r.left < -0.5);
+      })
+      .slice(0, 5)
+      .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`),
+  }));
+
+/**
+ * At 390×844: no view scrolls sideways (login, active, jobs, history, trends, workers, audit, the run modal),
+ * tables are cards with each cell labelled by its column; one screenshot per view in test/artifacts.
+ */
+async function phonePass(system: TestSystem, tag: string): Promise<string[]> {
+  const { page, errors } = await newPage(PHONE);
+  await page.goto(`${system.url}/jobs/monitor`);
+  await page.locator('#token').waitFor();
+  let f = await fits(page);
+  expect({ view: 'login', wide: f.wide }).toEqual({ view: 'login', wide: [] });
+  expect(f.scroll).toBeLessThanOrEqual(f.inner);
+  await page.screenshot({ path: join(ARTIFACTS, `phone-${tag}-login.png`) });
+
+  const { run_id } = await system.service.trigger('slow_job', { payload: { ms: 8000 } });
+  await page.fill('#token', TEST_TOKEN);
+  await Promise.all([page.waitForURL(/\/jobs\/monitor/), page.click('button[type=submit]')]);
+  await page.locator('#runs-body tr[data-run-id]').first().waitFor();
+  await page.locator('.worker-card').first().waitFor();
+  await page.locator(`.run-card[data-run-id="${run_id}"]`).waitFor();
+  await page.locator('#trend-body table.trends tbody tr').first().waitFor();
+  await page.locator('#trend-body svg.trend-chart').waitFor();
+  await page.locator('#audit-body tr.audit-ok').first().waitFor();
+  for (const view of ['#active', '#jobs', '#history', '#trends', '#workers', '#audit']) {
+    await page.locator(view).scrollIntoViewIfNeeded();
+    f = await fits(page);
+    expect({ view, wide: f.wide }).toEqual({ view, wide: [] });
     expect(f.scroll).toBeLessThanOrEqual(f.inner);
-
-    const { run_id } = await sys.service.trigger('slow_job', { payload: { ms: 6000 } });
-    await signIn(page);
-    await page.locator('#runs-body tr[data-run-id]').first().waitFor();
-    await page.locator('.worker-card').first().waitFor();
-    await page.locator(`.run-card[data-run-id="${run_id}"]`).waitFor();
-    await page.locator('#trend-body svg.trend-chart').waitFor();
-    for (const view of ['#active', '#jobs', '#history', '#trends', '#workers']) {
-      await page.locator(view).scrollIntoViewIfNeeded();
-      f = await fits(page);
-      expect({ view, wide: f.wide }).toEqual({ view, wide: [] });
-      expect(f.scroll).toBeLessThanOrEqual(f.inner);
-    }
-    // History rows are cards: one column, each cell labelled.
-    const row = page.locator('#runs-body tr[data-run-id]').first();
-    expect(await row.evaluate((el) => getComputedStyle(el).display)).toBe('block');
+    await page.locator(view).screenshot({ path: join(ARTIFACTS, `phone-${tag}-${view.slice(1)}.png`) });
+  }
+  // Tables are cards: one column, each cell labelled with its column's header (history, jobs, trends, audit).
+  for (const rows of [
+    '#runs-body tr[data-run-id]',
+    '#jobs-groups tr[data-job]',
+    '#trend-body table.trends tbody tr',
+    '#audit-body tr.audit-ok',
+  ]) {
+    const row = page.locator(rows).first();
+    expect({ rows, display: await row.evaluate((el) => getComputedStyle(el).display) }).toEqual({
+      rows,
+      display: 'block',
+    });
+    const labels = await row.evaluate((tr) =>
+      Array.from(tr.querySelectorAll<HTMLElement>('td:not(.act)'))
+        .filter((td) => getComputedStyle(td).display !== 'none' && td.textContent?.trim())
+        .map((td) => td.dataset.label ?? ''),
+    );
+    expect(labels.length).toBeGreaterThan(1);
+    expect({ rows, unlabelled: labels.filter((l) => !l) }).toEqual({ rows, unlabelled: [] });
+  }
+  if (tag === 'en') {
     await page.locator('#runs-body tr[data-run-id="seed-q-7"]').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(DOCS, 'dashboard-phone.png') });
+  }
 
-    await page.goto(`${sys.url}/jobs/monitor?run_id=seed-fail-1`);
-    await page.locator('#modal-body .timeline').waitFor();
-    f = await fits(page);
-    expect(f.scroll).toBeLessThanOrEqual(f.inner);
-    const box = await page.locator('#run-modal').boundingBox();
-    expect(box!.x).toBeGreaterThanOrEqual(0);
-    expect(box!.x + box!.width).toBeLessThanOrEqual(PHONE.width);
-    expect(errors).toEqual([]);
-    await page.context().close();
+  await page.goto(`${system.url}/jobs/monitor?run_id=seed-fail-1`);
+  await page.locator('#modal-body .timeline').waitFor();
+  f = await fits(page);
+  expect({ view: 'modal', wide: f.wide }).toEqual({ view: 'modal', wide: [] });
+  expect(f.scroll).toBeLessThanOrEqual(f.inner);
+  const box = await page.locator('#run-modal').boundingBox();
+  expect(box!.x).toBeGreaterThanOrEqual(0);
+  expect(box!.x + box!.width).toBeLessThanOrEqual(PHONE.width);
+  await page.screenshot({ path: join(ARTIFACTS, `phone-${tag}-modal.png`) });
+  const dir = await page.evaluate(() => getComputedStyle(document.body).direction);
+  await system.service.cancel(run_id, 'test');
+  await page.context().close();
+  return [dir, ...errors];
+}
+
+describe('phone layout (390×844)', () => {
+  it('no view scrolls sideways: login, jobs, active, history, trends, workers, audit, run modal; tables become cards', async () => {
+    expect(await phonePass(sys, 'en')).toEqual(['ltr']);
   });
 });
 
@@ -292,9 +351,24 @@ describe('Trends', () => {
     expect(await page.locator('#trend-body svg.trend-chart circle.s-failed').count()).toBe(
       trends.series.filter((p: { status: string }) => p.status === 'failed').length,
     );
+    expect(await page.locator('#trend-body .sample-note').count()).toBe(0);
     await page
       .locator('#trends')
       .screenshot({ path: join(__dirname, '..', 'artifacts', 'dashboard-trends.png') });
+    // A busy job (510 runs in 7 days): its 7-day percentiles are those of the newest 500, and the page says so.
+    await page.selectOption('#trend-job', 'chatty_job');
+    const note = page.locator('#trend-body .sample-note[data-window="7 d"]');
+    await note.waitFor();
+    const busy = (await page.evaluate(async () => (await fetch('/api/jobs/chatty_job/trends')).json()))
+      .trends;
+    expect(busy.windows['7d'].duration_ms).toMatchObject({ sample: 500, covers_window: false });
+    await expect(note.textContent()).resolves.toMatch(
+      /^7 d: p50\/p95\/p99 of the last 500 runs only \(since .+\)$/,
+    );
+    expect(await page.locator('#trend-body .sample-note[data-window="24 h"]').count()).toBe(0);
+    await expect(page.locator('#trend-body svg.trend-chart title').first().textContent()).resolves.toMatch(
+      /^Durations of the last 500 runs \(since /,
+    );
     expect(errors).toEqual([]);
     await page.context().close();
   });
@@ -329,15 +403,34 @@ describe('Bull Board from the dashboard', () => {
   });
 });
 
+/**
+ * Latin words (2+ letters) in the page's text (hidden parts too: dialogs, templates) once what is data is taken
+ * out: ids, names, categories, queues, errors, logs, payloads, code, the product names and p50/p95/p99.
+ */
+async function englishIn(page: Page, root = 'body'): Promise<string[]> {
+  const text = await page.evaluate((sel) => {
+    const el = document.querySelector(sel);
+    if (!el) return `missing ${sel}`;
+    const clone = el.cloneNode(true) as HTMLElement;
+    const data =
+      'script, style, pre, code, option, .mono, .data, .job-name, .job-id, .error-row td, .error-box, .attempt-error, .msg, .worker-id, circle title';
+    for (const x of Array.from(clone.querySelectorAll(data))) x.remove();
+    return clone.textContent ?? '';
+  }, root);
+  return text.replace(/Jobs Monitor|Bull Board/g, '').match(/[A-Za-z]{2,}/g) ?? [];
+}
+
 describe('Hebrew dashboard (LOCALE=he)', () => {
   let he: TestSystem;
   beforeAll(async () => {
-    he = await startTestSystem({ LOCALE: 'he' });
+    he = await startTestSystem({ LOCALE: 'he', WORKER_HEARTBEAT_SECONDS: '0.5' });
     await seedRuns(he.store, history(Date.now()).slice(0, 10));
+    await seedRetryPair(he, Date.now());
+    await seedRuns(he.store, busyJob(Date.now()));
   });
   afterAll(() => he?.cleanup());
 
-  it('serves the pages right to left with the Hebrew words; no English status, unit or schedule is left', async () => {
+  it('serves every view right to left in Hebrew: no English word outside data (login, jobs, active, history, trends, workers, audit, run modal, player)', async () => {
     const login = await fetch(`${he.url}/jobs/monitor/login`).then((r) => r.text());
     expect(login).toContain('<html lang="he" dir="rtl">');
     expect(login).toContain('/jobs/monitor/static/i18n-he.js');
@@ -349,33 +442,68 @@ describe('Hebrew dashboard (LOCALE=he)', () => {
     const { page, errors } = await newPage();
     await page.goto(`${he.url}/jobs/monitor`);
     await expect(page.locator('button[type=submit]').textContent()).resolves.toBe('כניסה');
+    expect({ view: 'login', english: await englishIn(page) }).toEqual({ view: 'login', english: [] });
+
+    // Something in every view: a running run the stuck monitor flagged (active card, worker, ⚠ badge).
+    const { run_id } = await he.service.trigger('slow_job', { payload: { ms: 20_000 } });
+    await waitFor(async () => (await he.store.get(run_id))?.status === 'running', 30_000);
+    await he.service.markRun((await he.store.get(run_id))!, {
+      stuck: true,
+      stuck_reason: 'running_too_long',
+      stuck_since: new Date().toISOString(),
+    });
     await page.fill('#token', TEST_TOKEN);
     await Promise.all([page.waitForURL(/\/jobs\/monitor/), page.click('button[type=submit]')]);
     await page.locator('#runs-body tr[data-run-id]').first().waitFor();
-    await page.locator('tr[data-job="quick_job"] .sched').waitFor();
+    await page.locator(`.run-card[data-run-id="${run_id}"] .badge.stuck`).waitFor();
+    await page.waitForFunction(
+      (id) => Array.from(document.querySelectorAll('.worker-runs button')).some((b) => b.textContent === id),
+      run_id,
+      { timeout: 30_000 },
+    );
+    await page.locator('#audit-body tr.audit-ok').first().waitFor();
+    await page.locator('#trend-body tr[data-window="7 d"]').waitFor();
+    await page.waitForFunction(() => document.getElementById('live')?.textContent === 'חי');
+    expect(await page.evaluate(() => getComputedStyle(document.body).direction)).toBe('rtl');
+
+    // Schedules in the words ChatOps uses (the API's schedule_text), "x ago" in words, not a date.
     await page.waitForFunction(
       () => document.querySelector('tr[data-job="quick_job"] .sched')?.textContent === 'כל 1 יום',
     );
-    expect(await page.evaluate(() => getComputedStyle(document.body).direction)).toBe('rtl');
-    // "x ago" in Hebrew words, not turned into a date.
     await expect(page.locator('tr[data-job="quick_job"] .last time').textContent()).resolves.toMatch(
-      /^לפני \d+ (שנ׳|דק׳|שע׳|יום)$/,
+      /^לפני \d+ (שנ׳|דק׳|שע׳|יום|ימים)$/,
     );
-    const nav = await page.locator('header nav').innerText();
-    expect(nav).toContain('היסטוריה');
     const pills = await page.locator('#runs-body .pill').allTextContents();
     expect(pills.length).toBeGreaterThan(0);
     for (const p of pills) expect(['הושלם', 'נכשל', 'ממתין', 'רץ', 'דולג', 'בוטל']).toContain(p);
-    const durations = await page.locator('#runs-body td.num').allTextContents();
-    expect(durations.some((d) => /שנ׳|מ״ש/.test(d))).toBe(true);
-    // Visible text of the history, minus data (run ids, job ids, error messages), has no English words.
-    const text = await page.evaluate(() => {
-      const clone = document.querySelector('#history')!.cloneNode(true) as HTMLElement;
-      const data = '.mono, .error-row td, option, tr td:nth-child(2), .muted.small';
-      for (const el of Array.from(clone.querySelectorAll(data))) el.remove();
-      return clone.innerText;
+    // The stuck badge and its tooltip's reason; a worker's uptime and last beat in words (not a date).
+    const badge = page.locator(`.run-card[data-run-id="${run_id}"] .badge.stuck`);
+    await expect(badge.textContent()).resolves.toBe('⚠ תקועה');
+    await expect(badge.getAttribute('title')).resolves.toMatch(/^תקועה: רצה יותר מדי זמן מאז /);
+    const meta = (await page.locator('.worker-card .run-card-meta').first().textContent()) ?? '';
+    expect(meta).toMatch(/פעיל \d+ (שנ׳|דק׳)/);
+    expect(meta).toMatch(/נראה לפני \d+ שנ׳/);
+    // Queue depth in the same words /jobs workers uses.
+    await expect(page.locator('.depth[data-queue="tq"]').textContent()).resolves.toMatch(
+      /^tqממתינות \d+מושהות \d+פעילות \d+נכשלו \d+$/,
+    );
+    for (const view of ['#active', '#jobs', '#history', '#trends', '#workers', '#audit']) {
+      expect({ view, english: await englishIn(page, view) }).toEqual({ view, english: [] });
+    }
+    // Trends of the busy job: "7 days" in the plural, and the note on what the percentiles cover.
+    await page.selectOption('#trend-job', 'chatty_job');
+    await page.locator('#trend-body .sample-note[data-window="7 d"]').waitFor();
+    await expect(page.locator('#trend-body tr[data-window="7 d"] td').first().textContent()).resolves.toBe(
+      '7 ימים',
+    );
+    await expect(page.locator('#trend-body .sample-note').textContent()).resolves.toMatch(
+      /^7 ימים: p50\/p95\/p99 של 500 ההרצות האחרונות בלבד \(מאז .+\)$/,
+    );
+    expect({ view: '#trends', english: await englishIn(page, '#trends') }).toEqual({
+      view: '#trends',
+      english: [],
     });
-    expect(text.match(/\b(?!p50|p95|p99)[A-Za-z]{3,}\b/g) ?? []).toEqual([]);
+    expect({ view: 'page', english: await englishIn(page) }).toEqual({ view: 'page', english: [] });
     // Tooltips, labels and placeholders too (a setting's name, like DASHBOARD_READ_ONLY, is data).
     const attrs = await page.evaluate(() =>
       Array.from(document.querySelectorAll('[title], [aria-label], [placeholder]')).flatMap((el) =>
@@ -383,12 +511,37 @@ describe('Hebrew dashboard (LOCALE=he)', () => {
       ),
     );
     const englishAttrs = attrs
-      .map((a) => a.replace(/[A-Z_]{3,}=\w+|call_sid|p50|p95|p99/g, ''))
-      .filter((a) => /[A-Za-z]{3,}/.test(a));
+      .map((a) =>
+        a.replace(/[A-Z_]{3,}=\w+|call_sid|p50|p95|p99|slow_job|quick_job|chatty_job|seed-[\w-]+/g, ''),
+      )
+      .filter((a) => /[A-Za-z]{2,}/.test(a));
     expect(englishAttrs).toEqual([]);
-    await page.screenshot({ path: join(__dirname, '..', 'artifacts', 'dashboard-he.png') });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-he.png'), fullPage: true });
+
+    // The run modal: facts, error, stack, attempts (a stalled one), result, logs, payload.
+    await page.goto(`${he.url}/jobs/monitor?run_id=seed-fail-1`);
+    await page.locator('#modal-body .timeline').waitFor();
+    await expect(page.locator('#modal-body .timeline .attempt .pill').first().textContent()).resolves.toBe(
+      'נתקע',
+    );
+    expect({ view: 'modal', english: await englishIn(page, '#run-modal') }).toEqual({
+      view: 'modal',
+      english: [],
+    });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-he-modal.png') });
+
+    // The recordings player, with this session: a call without a recording.
+    await page.goto(`${he.url}/recordings/player?call_sid=CA_NONE`);
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'אין הקלטה לשיחה זו');
+    expect(await page.evaluate(() => document.documentElement.dir)).toBe('rtl');
+    expect({ view: 'player', english: await englishIn(page) }).toEqual({ view: 'player', english: [] });
+    await he.service.cancel(run_id, 'test');
     expect(errors).toEqual([]);
     await page.context().close();
+  });
+
+  it('on a phone too: right to left, no view scrolls sideways, tables are labelled cards', async () => {
+    expect(await phonePass(he, 'he')).toEqual(['rtl']);
   });
 
   it('says in Hebrew what an action did or why it was refused: toasts, confirmations and tooltips', async () => {

@@ -111,8 +111,10 @@ describe('/jobs commands', () => {
     expect(html.startsWith('📋 Jobs by category:')).toBe(true);
     expect(html).toContain('📂 <b>test</b>');
     const visible = visibleText(html);
-    expect(visible).toMatch(/✅ quick_job - Quick\n {3}enabled · last: ✅ completed \d\d\/\d\d \d\d:\d\d/);
-    expect(visible).toContain('⏸️ disabled_job - Disabled\n   disabled · never ran');
+    expect(visible).toMatch(
+      /✅ quick_job - Quick\n {3}enabled · every 1 d · last: ✅ completed \d\d\/\d\d \d\d:\d\d/,
+    );
+    expect(visible).toContain('⏸️ disabled_job - Disabled\n   disabled · every 1 d · never ran');
     expect(visible).toContain('⚪ dyn_job - Dynamic\n   dynamic · never ran');
     for (const c of only(calls, 'sendMessage'))
       expect(c.payload).toMatchObject({ chat_id: 111, parse_mode: 'HTML' });

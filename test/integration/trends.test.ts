@@ -6,6 +6,8 @@ import { startTestSystem, TEST_TOKEN, type TestSystem } from '../helpers/system'
 jest.setTimeout(60_000);
 const bearer = { Authorization: `Bearer ${TEST_TOKEN}` };
 const HOUR = 3_600_000;
+const MINUTE = 60_000;
+const BUSY = 520;
 
 let sys: TestSystem;
 const now = Date.now();
@@ -34,6 +36,14 @@ beforeAll(async () => {
       created_ms: now - 9 * 24 * HOUR,
       duration_ms: 99_000,
     },
+    // A busy job: 500 runs of 1 s every 5 minutes (the last ~42 h), and 20 runs of 60 s five days ago.
+    ...Array.from({ length: BUSY }, (_, i) => ({
+      run_id: `busy-${i}`,
+      job_id: 'chatty_job',
+      status: 'completed' as const,
+      created_ms: i < 500 ? now - (i + 1) * 5 * MINUTE : now - 5 * 24 * HOUR - i * MINUTE,
+      duration_ms: i < 500 ? 1000 : 60_000,
+    })),
   ]);
 });
 afterAll(() => sys.cleanup());
@@ -47,14 +57,15 @@ it('answers run count, failure rate and p50/p95/p99 per window, and the duration
     total: 10,
     failed: 2,
     failure_rate: 0.2,
-    duration_ms: { p50: 500, p95: 1000, p99: 1000, max: 1000, sample: 10 },
+    duration_ms: { p50: 500, p95: 1000, p99: 1000, max: 1000, sample: 10, covers_window: true },
   });
   expect(windows['7d']).toMatchObject({
     total: 20,
     failed: 7,
     failure_rate: 0.35,
-    duration_ms: { p50: 1000, p95: 2000, p99: 2000, sample: 20 },
+    duration_ms: { p50: 1000, p95: 2000, p99: 2000, sample: 20, sample_limit: 500, covers_window: true },
   });
+  expect(windows['7d'].duration_ms.sample_since).toBe(new Date(now - 6 * 24 * HOUR).toISOString());
   expect(series).toHaveLength(20);
   expect(series.map((p: { run_id: string }) => p.run_id)).not.toContain('old');
   const times = series.map((p: { created_at: string }) => Date.parse(p.created_at));
@@ -72,4 +83,28 @@ it('404 job_not_found, 400 invalid_job_id, 401 without a token; the stats route 
   expect((await request(sys.url).get('/api/jobs/quick_job/trends')).status).toBe(401);
   const stats = await request(sys.url).get('/api/jobs/quick_job/stats?window=24h').set(bearer);
   expect(stats.body.stats).toMatchObject({ failure_rate: 0.2, duration_ms: { p99: 1000 } });
+});
+
+it('says when the percentiles cover only the newest 500 runs of a busy window, and since when', async () => {
+  const res = await request(sys.url).get('/api/jobs/chatty_job/trends').set(bearer);
+  expect(res.status).toBe(200);
+  const { windows, series } = res.body.trends;
+  // 24 h: 287 runs, all in the sample.
+  expect(windows['24h']).toMatchObject({ total: 287, duration_ms: { sample: 287, covers_window: true } });
+  // 7 d: 520 runs counted, but durations only of the newest 500 (the 60 s ones, five days old, are not in it).
+  expect(windows['7d'].total).toBe(BUSY);
+  expect(windows['7d'].duration_ms).toEqual({
+    p50: 1000,
+    p95: 1000,
+    p99: 1000,
+    max: 1000,
+    sample: 500,
+    sample_limit: 500,
+    sample_since: new Date(now - 500 * 5 * MINUTE).toISOString(),
+    covers_window: false,
+  });
+  expect(series).toHaveLength(500);
+  expect(series[0].created_at).toBe(windows['7d'].duration_ms.sample_since);
+  const stats = await request(sys.url).get('/api/jobs/chatty_job/stats?window=7d').set(bearer);
+  expect(stats.body.stats.duration_ms).toMatchObject({ sample: 500, covers_window: false });
 });

@@ -16,6 +16,9 @@ import {
 
 jest.setTimeout(60_000);
 
+/** Heartbeat interval of the two pools. */
+const INTERVAL_MS = 200;
+
 describe('worker heartbeats (two worker pools on one Redis)', () => {
   const prefix = uniquePrefix('workers');
   const redis = testRedis();
@@ -51,7 +54,7 @@ describe('worker heartbeats (two worker pools on one Redis)', () => {
       queues: registry.queues(),
       concurrency: 2,
       activeRuns: () => p.activeRunIds(),
-      intervalMs: 200,
+      intervalMs: INTERVAL_MS,
       logger,
     });
   const hbA = beat(a);
@@ -99,10 +102,18 @@ describe('worker heartbeats (two worker pools on one Redis)', () => {
   });
 
   it('drops a worker that stopped beating (its connection gone) within 3 heartbeats; the other stays', async () => {
+    expect((await source.workers()).map((w) => w.id)).toEqual(['host-a:101', 'host-b:202']);
+    const stoppedAt = Date.now();
     redisB.disconnect();
+    // B's last beat was at most one interval before; it must be gone 3 intervals after that, whenever the
+    // list is read (the bound is on B's own heartbeat times, so a slow read can't make this fail).
+    const deadline = stoppedAt + 3 * INTERVAL_MS + 100;
+    await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())));
+    expect((await source.workers()).map((w) => w.id)).not.toContain('host-b:202');
+    // A keeps beating: listed (again, if a slow moment let its own entry lapse).
     const left = await waitFor(async () => {
       const ids = (await source.workers()).map((w) => w.id);
-      return ids.length === 1 ? ids : null;
+      return ids.includes('host-a:101') ? ids : null;
     });
     expect(left).toEqual(['host-a:101']);
   });

@@ -72,8 +72,8 @@ describe('reply formats', () => {
     expect(visibleText(formatActive([stuck], fc))).toContain(
       '🔄 cache_warming - 10% ⚠️ stuck (running_too_long)',
     );
-    const he = formatActive([stuck], { ...fc, t: messagesFor('he') });
-    expect(visibleText(he)).toContain('⚠️ תקוע (running_too_long)');
+    const he = formatActive([stuck], { ...fc, t: messagesFor('he'), locale: 'he' });
+    expect(visibleText(he)).toContain('⚠️ תקוע (רצה יותר מדי זמן)');
   });
 
   it('/jobs failed: job, date, the error escaped in code style, and a logs link; none without WEBAPP_URL', () => {
@@ -85,6 +85,16 @@ describe('reply formats', () => {
     expect(balanced(html)).toBe(true);
     expect(html).toContain('href="https://ops.example.com/jobs/monitor?run_id=xyz789"');
     expect(formatFailed([failed], { ...fc, webappUrl: undefined })).not.toContain('<a ');
+  });
+
+  it('cuts the query string (a signature) of a URL in an error, as the API does', () => {
+    const failed = run({
+      status: 'failed',
+      error_message: 'GET https://cdn.example.com/a.mp3?sig=SIGSECRET failed',
+    });
+    const text = visibleText(formatFailed([failed], fc));
+    expect(text).toContain('GET https://cdn.example.com/a.mp3?… failed');
+    expect(text).not.toContain('SIGSECRET');
   });
 
   it('clips very long errors so one run never fills a message', () => {

@@ -62,7 +62,17 @@ describe('stats summary', () => {
     );
     expect(s.success_rate).toBe(0.75);
     expect(s.total).toBe(7);
-    expect(s.duration_ms).toEqual({ p50: 100, p95: 300, p99: 300, max: 300, sample: 2 });
+    expect(s.duration_ms).toEqual({
+      p50: 100,
+      p95: 300,
+      p99: 300,
+      max: 300,
+      sample: 2,
+      sample_limit: 500,
+      sample_since: '2024-01-01T00:00:01Z',
+      // The counts say 6 runs of the window finished; the sample holds 3 of them.
+      covers_window: false,
+    });
     expect(s.failure_rate).toBe(0.25);
     expect(s.recent.map((r) => r.run_id)).toEqual(['a', 'b', 'c']);
     expect(s.next_run_at).toBe(new Date(20_000).toISOString());

@@ -1,12 +1,28 @@
 /** LOCALE=he: Hebrew output without English fragments (statuses, units, schedules, types, triggers). */
-import { type FormatContext, formatFailed, formatJobDetails } from '../../src/chatops/format';
+import {
+  type FormatContext,
+  formatActive,
+  formatFailed,
+  formatJobDetails,
+  formatOverview,
+} from '../../src/chatops/format';
 import { visibleText } from '../../src/chatops/html';
 import { messagesFor } from '../../src/chatops/i18n';
-import { formatWorkers } from '../../src/chatops/vis-commands';
+import { formatWorkers, visMessagesFor } from '../../src/chatops/vis-commands';
 import { loadConfig } from '../../src/config';
 import type { PublicJob } from '../../src/monitor/jobs-service';
 import { type JobRun, newRun } from '../../src/monitor/run';
-import { describeCron, describeDuration, describeSchedule } from '../../src/monitor/schedule-words';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { renderAlert } from '../../src/monitor/alert-rules';
+import { STUCK_REASONS } from '../../src/monitor/run';
+import {
+  describeCron,
+  describeDuration,
+  describeInterval,
+  describeSchedule,
+  describeStuckReason,
+} from '../../src/monitor/schedule-words';
 
 const fc: FormatContext = { t: messagesFor('he'), timeZone: 'UTC', locale: 'he' };
 /** Latin words left after removing what is data (ids, names) and code: none may remain. */
@@ -71,7 +87,7 @@ describe('Hebrew (LOCALE=he)', () => {
     expect(text).toContain('סוג: חוזר');
     expect(text).toContain('הושלם · 5.0 שנ׳ · ידני');
     expect(text).toContain('בוטל · 800 מ״ש · מתוזמן');
-    expect(englishWords(text, ['cache_warming', 'cache', 'm1', 'm2', 'Jobs'])).toEqual([]);
+    expect(englishWords(text, ['cache_warming', 'cache', 'm1', 'm2'])).toEqual([]);
   });
 
   it('job details show the next run time (from the job scheduler), in either language', () => {
@@ -114,5 +130,74 @@ describe('Hebrew (LOCALE=he)', () => {
     expect(describeCron('17 3 * * *', 'he')).toBe('כל יום ב-03:17');
     expect(describeSchedule({ job_type: 'once', interval_seconds: null, cron: null }, 'he')).toBe('פעם אחת');
     expect(describeDuration(125_000, 'he')).toBe('2 דק׳ 5 שנ׳');
+  });
+
+  it('days take the plural: every 7 days is כל 7 ימים, one day stays כל 1 יום', () => {
+    expect(describeInterval(7 * 86_400, 'he')).toBe('כל 7 ימים');
+    expect(describeInterval(86_400, 'he')).toBe('כל 1 יום');
+    expect(describeInterval(2 * 3600, 'he')).toBe('כל 2 שע׳');
+    expect(describeInterval(7 * 86_400)).toBe('every 7 d');
+  });
+
+  it('/jobs overview: the schedule in the same words and the next run time of each scheduled job', () => {
+    const overview = { ...job, paused: false, active_runs: [], last_run: null };
+    const next = new Map([['cache_warming', Date.parse('2024-12-31T03:17:00Z')]]);
+    const he = visibleText(formatOverview([overview], fc, next));
+    expect(he).toContain(`מופעל · ${describeSchedule(job, 'he')} · הבאה 31/12 03:17 · עוד לא רץ`);
+    expect(englishWords(he, ['cache_warming', 'cache'])).toEqual([]);
+    const en = visibleText(formatOverview([overview], { t: messagesFor('en'), timeZone: 'UTC' }, next));
+    expect(en).toContain('enabled · every 1 h · next 31/12 03:17 · never ran');
+  });
+
+  it('stuck reasons in Hebrew words: ChatOps, alerts (message_he {reason}); the dashboard file has the same', () => {
+    const stuck = run({ status: 'running', stuck: true, stuck_reason: 'not_picked_up' });
+    expect(visibleText(formatActive([stuck], fc))).toContain(
+      `⚠️ תקוע (${describeStuckReason('not_picked_up', 'he')})`,
+    );
+    const rule = {
+      name: 'job_stuck_alert',
+      event_pattern: 'job_stuck',
+      severity: 'critical' as const,
+      cooldown_seconds: 0,
+      message: 'stuck ({reason})',
+      message_he: 'תקועה ({reason})',
+      channels: ['log'],
+    };
+    const ev = { id: '1-0', name: 'job_stuck', time: 0, fields: { job_id: 'j', reason: 'running_too_long' } };
+    expect(renderAlert(rule, ev, undefined, 'he').text).toBe('תקועה (רצה יותר מדי זמן)');
+    expect(renderAlert(rule, ev, undefined, 'he').fields.reason).toBe('running_too_long');
+    expect(renderAlert(rule, ev).text).toBe('stuck (running_too_long)');
+    // Slack puts the severity in front: in Hebrew too.
+    expect(renderAlert(rule, ev, undefined, 'he').severity_label).toBe('קריטי');
+    expect(renderAlert(rule, ev).severity_label).toBe('CRITICAL');
+    // The dashboard's Hebrew file says the reasons (and the day's plural) in the same words.
+    const file = readFileSync(join(__dirname, '../../src/dashboard/public/i18n-he.js'), 'utf8');
+    for (const r of STUCK_REASONS) {
+      expect(describeStuckReason(r, 'he')).not.toBe(r);
+      expect(file).toContain(`${r}: '${describeStuckReason(r, 'he')}'`);
+    }
+    expect(file).toContain(describeInterval(7 * 86_400, 'he').replace('כל 7 ', ''));
+  });
+
+  it('every Hebrew bot text is Hebrew: no English word but commands, settings and placeholders', () => {
+    const t = messagesFor('he');
+    const texts: string[] = [];
+    const collect = (v: unknown): void => {
+      if (typeof v === 'string') texts.push(v);
+      else if (typeof v === 'function') texts.push(String(v('X1', 'X2', 'X3', 'X4')));
+      else if (Array.isArray(v)) v.forEach(collect);
+      else if (v && typeof v === 'object') Object.values(v).forEach(collect);
+    };
+    collect(t);
+    collect(visMessagesFor('he'));
+    const left = texts
+      .map((x) =>
+        x.replace(
+          /\/jobs(?: (?:active|failed|find|workers))?|&lt;\w+&gt;|<\/?b>|TELEGRAM_\w+|call_sid|X\d/g,
+          '',
+        ),
+      )
+      .flatMap((x) => x.match(/[A-Za-z]{2,}/g) ?? []);
+    expect(left).toEqual([]);
   });
 });

@@ -175,3 +175,63 @@ it('ends a removed run the store has unfinished, and makes no run of a job remov
   });
   expect(await store.get('j8')).toBeNull();
 });
+
+it("a stall adds the dead worker's attempt to the timeline: start, the stall's time, its worker, outcome stalled", async () => {
+  await recordedByWorker('j6', 'running', 0);
+  const started = t0 - 40_000;
+  source.setJob('q', 'j6', {
+    name: 'job_a',
+    stalls: 1,
+    attemptsStarted: 1,
+    processedOn: started,
+    processedBy: 'host-a:11',
+  });
+  const ev = source.emit('q', 'stalled', 'j6', {});
+  await jest.advanceTimersByTimeAsync(20);
+  await t.idle();
+  const run = await store.get('j6');
+  expect(run?.attempts_log).toEqual([
+    {
+      attempt: 1,
+      started_at: new Date(started).toISOString(),
+      ended_at: new Date(Number(ev.id.split('-')[0])).toISOString(),
+      worker: 'host-a:11',
+      outcome: 'stalled',
+      error: null,
+    },
+  ]);
+});
+
+it('a stall read after another worker took the job again is the attempt before, start and worker unknown', async () => {
+  await recordedByWorker('j7', 'running', 0);
+  const ev = source.emit('q', 'stalled', 'j7', {});
+  // By the time the hash is read, host-b took the job: attempt 2 began after the stall.
+  source.setJob('q', 'j7', {
+    name: 'job_a',
+    stalls: 1,
+    attemptsStarted: 2,
+    processedOn: Number(ev.id.split('-')[0]) + 3,
+    processedBy: 'host-b:22',
+  });
+  await jest.advanceTimersByTimeAsync(20);
+  await t.idle();
+  expect((await store.get('j7'))?.attempts_log).toEqual([
+    expect.objectContaining({ attempt: 1, started_at: null, worker: null, outcome: 'stalled' }),
+  ]);
+});
+
+it('an end the reconciler records from BullMQ carries its attempt (the dead worker never wrote it)', async () => {
+  await recordedByWorker('j8', 'running', 0);
+  source.setJob('q', 'j8', { name: 'job_a', attemptsStarted: 2, processedBy: 'host-c:33' });
+  source.emit('q', 'failed', 'j8', { failedReason: 'job stalled more than allowable limit' });
+  await jest.advanceTimersByTimeAsync(GRACE + 100);
+  await t.idle();
+  expect((await store.get('j8'))?.attempts_log).toEqual([
+    expect.objectContaining({
+      attempt: 2,
+      worker: 'host-c:33',
+      outcome: 'failed',
+      error: 'job stalled more than allowable limit',
+    }),
+  ]);
+});

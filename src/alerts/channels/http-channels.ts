@@ -15,7 +15,8 @@ export class SlackChannel implements AlertChannel {
   ) {}
 
   deliveries(alert: Alert): Delivery[] {
-    const text = `*[${alert.severity.toUpperCase()}]* ${alertText(alert, escapeSlack)}`;
+    const label = alert.severity_label ?? alert.severity.toUpperCase();
+    const text = `*[${label}]* ${alertText(alert, escapeSlack)}`;
     return [{ target: this.name, send: () => postJson(this.webhookUrl, { text }, this.timeoutMs) }];
   }
 }

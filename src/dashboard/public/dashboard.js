@@ -81,11 +81,18 @@
     spark_title: 'Duration of the last {n} runs',
     spark_empty: 'No finished runs yet',
     trend_title: 'Durations of {n} runs, 7 days',
+    trend_title_sampled: 'Durations of the last {n} runs (since {since})',
+    sample_note: '{window}: p50/p95/p99 of the last {n} runs only (since {since})',
     run_title: 'Run {run}',
     http_error: 'HTTP {status}',
     refused_code: 'refused ({code})',
     session_expired: 'session expired',
     network_error: 'the server did not answer; check the connection and try again',
+    // Queue depth (jobs in the queue by state; plural nouns in Hebrew, unlike a run's status).
+    depth_waiting: 'waiting',
+    depth_delayed: 'delayed',
+    depth_active: 'active',
+    depth_failed: 'failed',
     ...(I18N.messages || {}),
   };
   /** A message with its {placeholders} filled in (values as given: data stays data). */
@@ -96,6 +103,9 @@
   const word = (w) => (I18N.words && Object.hasOwn(I18N.words, w) ? I18N.words[w] : w);
   /** "5.0 s" / "3 min" in the page's language. */
   const units = (text) => (I18N.units ? I18N.units(text) : text);
+  /** A stuck reason code (running_too_long) in the page's language (English shows the code). */
+  const reason = (code) =>
+    code && I18N.reasons && Object.hasOwn(I18N.reasons, code) ? I18N.reasons[code] : code || '';
   /** Why the API refused: under Hebrew the sentence for its error code, else the API's own message. */
   function why(err) {
     if (I18N.errors && err.code && Object.hasOwn(I18N.errors, err.code)) return I18N.errors[err.code];
@@ -261,7 +271,7 @@
         h('span', { class: `dot ${job.enabled ? 'on' : 'off'}` }),
         job.enabled ? 'enabled' : 'disabled',
       ),
-      h('td', { class: 'sched' }, job.schedule || '—'),
+      h('td', { class: 'sched' }, job.schedule_text || job.schedule || '—'),
       h(
         'td',
         { class: 'last' },
@@ -343,7 +353,7 @@
             h(
               'th',
               { colspan: heads.length },
-              cat,
+              h('span', { class: 'data' }, cat),
               ' ',
               h('span', { class: 'count' }, byCat.get(cat).length),
             ),
@@ -427,7 +437,7 @@
         { class: 'run-card-head' },
         h(
           'button',
-          { class: 'link', type: 'button', onclick: () => openRun(r.run_id) },
+          { class: 'link job-name', type: 'button', onclick: () => openRun(r.run_id) },
           job ? job.name : r.job_id,
         ),
         pill(r.status),
@@ -569,7 +579,7 @@
         onkeydown: (ev) => ev.key === 'Enter' && openRun(r.run_id),
       },
       h('td', {}, time(r.created_at, clock(r.created_at))),
-      h('td', {}, r.job_id),
+      h('td', { class: 'job-id' }, r.job_id),
       h('td', {}, pill(r.status), ...opsRunExtras(r).slice(0, 1)),
       h('td', {}, r.trigger),
       h('td', { class: 'mono' }, r.user_id || '—'),
@@ -665,7 +675,11 @@
     if (modalRunId !== runId) return;
     await (jobsListed || Promise.resolve()).catch(() => undefined);
     const job = jobs.get(run.job_id);
-    $('modal-title').replaceChildren(job ? job.name : run.job_id, ' ', pill(run.status));
+    $('modal-title').replaceChildren(
+      h('span', { class: 'job-name' }, job ? job.name : run.job_id),
+      ' ',
+      pill(run.status),
+    );
     const field = (k, v) => h('div', { class: 'fact' }, h('dt', {}, k), h('dd', {}, v));
     const facts = h(
       'dl',
@@ -737,8 +751,8 @@
       h(
         'div',
         { class: 'run-card-meta' },
-        h('span', {}, (w.queues || []).join(', ')),
-        h('span', { class: 'muted' }, `v${w.version}`),
+        h('span', { class: 'data' }, (w.queues || []).join(', ')),
+        h('span', { class: 'muted data' }, `v${w.version}`),
         h('span', { class: 'muted' }, time(w.started_at, `up ${ago(w.started_at).replace(/ ago$/, '')}`)),
         h('span', { class: 'muted' }, time(w.last_seen_at, `seen ${ago(w.last_seen_at)}`)),
       ),
@@ -763,7 +777,7 @@
       { class: 'depth', dataset: { queue: q.queue } },
       h('strong', { class: 'mono' }, q.queue),
       ...['waiting', 'delayed', 'active', 'failed'].map((k) =>
-        h('span', { class: `d-${k}` }, h('span', { class: 'muted' }, k), ' ', String(q[k])),
+        h('span', { class: `d-${k}` }, h('span', { class: 'muted' }, t(`depth_${k}`)), ' ', String(q[k])),
       ),
     );
   }
@@ -850,7 +864,7 @@
                 ' → ',
                 time(a.ended_at, clock(a.ended_at)),
                 a.started_at && a.ended_at
-                  ? ` (${dur(Date.parse(a.ended_at) - Date.parse(a.started_at))})`
+                  ? ` (${units(dur(Date.parse(a.ended_at) - Date.parse(a.started_at)))})`
                   : '',
               ),
               a.error ? h('div', { class: 'attempt-error' }, a.error) : null,
@@ -875,17 +889,26 @@
   // ---------- Trends (GET /api/jobs/:job_id/trends) ----------
   const pct = (r) => (r === null || r === undefined ? '—' : `${Math.round(r * 1000) / 10}%`);
   /** Durations over time, drawn by hand: one dot per finished run (x = created, y = duration), p95 line. */
-  function durationChart(series, p95) {
+  function durationChart(series, p95, sampled) {
     const W = 640;
     const H = 160;
-    const pad = { l: 48, r: 8, t: 8, b: 20 };
+    // Room on the left for the longest tick ("1.7 שנ׳" is wider than "1.7 s").
+    const pad = { l: 56, r: 8, t: 8, b: 20 };
     const svg = s('svg', {
       class: 'trend-chart',
       viewBox: `0 0 ${W} ${H}`,
       role: 'img',
       preserveAspectRatio: 'none',
     });
-    svg.append(s('title', {}, t('trend_title', { n: series.length })));
+    svg.append(
+      s(
+        'title',
+        {},
+        sampled
+          ? t('trend_title_sampled', { n: series.length, since: clock(series[0]?.created_at) })
+          : t('trend_title', { n: series.length }),
+      ),
+    );
     if (!series.length) return svg;
     const t0 = Date.parse(series[0].created_at);
     const t1 = Math.max(t0 + 1, Date.parse(series[series.length - 1].created_at));
@@ -943,6 +966,23 @@
           h('td', { class: 'num' }, dur(w.duration_ms.p95)),
           h('td', { class: 'num' }, dur(w.duration_ms.p99)),
         );
+      // Percentiles come from the store's bounded sample (the newest runs): say so when it is not the window.
+      const notes = [
+        ['24 h', trends.windows['24h']],
+        ['7 d', trends.windows['7d']],
+      ]
+        .filter(([, w]) => w.duration_ms.covers_window === false)
+        .map(([label, w]) =>
+          h(
+            'p',
+            { class: 'muted small sample-note', dataset: { window: label } },
+            t('sample_note', {
+              window: units(label),
+              n: w.duration_ms.sample,
+              since: clock(w.duration_ms.sample_since),
+            }),
+          ),
+        );
       body.replaceChildren(
         h(
           'div',
@@ -964,7 +1004,12 @@
             h('tbody', {}, row('24 h', trends.windows['24h']), row('7 d', trends.windows['7d'])),
           ),
         ),
-        durationChart(trends.series, trends.windows['7d'].duration_ms.p95),
+        ...notes,
+        durationChart(
+          trends.series,
+          trends.windows['7d'].duration_ms.p95,
+          trends.windows['7d'].duration_ms.covers_window === false,
+        ),
       );
     } catch (err) {
       body.replaceChildren(h('p', { class: 'alert' }, why(err)));
@@ -995,7 +1040,7 @@
     }
   }
   function watchTables() {
-    for (const root of [$('jobs-groups'), $('runs-table')]) {
+    for (const root of [$('jobs-groups'), $('runs-table'), $('audit-table'), $('trend-body')]) {
       if (!root) continue;
       const label = () => {
         for (const t of root.matches('table') ? [root] : root.querySelectorAll('table')) labelCells(t);
@@ -1086,7 +1131,7 @@
           {
             class: 'badge stuck',
             title: t('stuck_title', {
-              reason: r.stuck_reason || '',
+              reason: reason(r.stuck_reason),
               since: r.stuck_since ? clock(r.stuck_since) : '?',
             }),
           },
@@ -1188,9 +1233,11 @@
                 h(
                   'td',
                   {},
-                  e.outcome === 'ok' ? t('audit_done') : t('audit_refused', { code: e.code || '' }),
+                  e.outcome === 'ok'
+                    ? t('audit_done')
+                    : t('audit_refused', { code: I18N.errors?.[e.code] ?? e.code ?? '' }),
                 ),
-                h('td', { class: 'muted' }, e.detail || ''),
+                h('td', { class: 'muted data' }, e.detail || ''),
               ),
             )
           : [h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No actions yet.'))]),

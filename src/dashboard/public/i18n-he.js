@@ -1,7 +1,8 @@
 // Hebrew for the dashboard pages (LOCALE=he; the server sets <html lang="he" dir="rtl"> and loads this file
 // before dashboard.js). It translates the pages' own words where they appear, including what dashboard.js
 // renders later (a MutationObserver), and leaves data alone: ids, names, errors, logs, payloads and code.
-// Words follow src/monitor/schedule-words.ts (the same schedules and units ChatOps uses in Hebrew).
+// Schedules come from the API in Hebrew already (`schedule_text`, src/monitor/schedule-words.ts, the words ChatOps
+// uses); the units and the stuck reasons here are the same words (test/unit/locale-he.test.ts keeps them in step).
 (() => {
   if (document.documentElement.lang !== 'he') return;
   // Run statuses and triggers: the bot's words, rendered into the page by the server (src/monitor/run-words.ts).
@@ -17,7 +18,10 @@
     Audit: 'יומן פעולות',
     Stuck: 'תקועות',
     stuck: 'תקועה',
+    '⚠ stuck': '⚠ תקועה',
     paused: 'מושהית',
+    reconnecting: 'מתחבר מחדש',
+    'No actions yet.': 'עוד אין פעולות.',
     'Retry all matching': 'נסה שוב את כל המתאימות',
     'Cancel all matching': 'בטל את כל המתאימות',
     Cancel: 'ביטול',
@@ -33,6 +37,15 @@
     Subject: 'נושא',
     Outcome: 'תוצאה',
     Detail: 'פרטים',
+    // Audit actions (the API's action names)
+    trigger: 'הפעלה',
+    retry: 'הרצה חוזרת',
+    cancel: 'ביטול',
+    pause: 'השהיה',
+    resume: 'חידוש',
+    bulk: 'פעולה קבוצתית',
+    login: 'כניסה',
+    refused: 'נדחה',
     viewer: 'צופה',
     operator: 'מפעיל',
     admin: 'מנהל',
@@ -123,32 +136,29 @@
     'inclusive: runs created up to the end of this day': 'כולל: הרצות שנוצרו עד סוף היום הזה',
     Close: 'סגירה',
   };
-  const UNIT = { ms: 'מ״ש', s: 'שנ׳', min: 'דק׳', h: 'שע׳', d: 'יום' };
+  // Abbreviations take no plural; the day is a whole word: 1 יום, 7 ימים.
+  const UNIT = { ms: 'מ״ש', s: 'שנ׳', min: 'דק׳', h: 'שע׳', d: 'ימים' };
+  const unit = (n, u) => (u === 'd' && Number(n) === 1 ? 'יום' : UNIT[u]);
   const NUM_UNIT = /(\d+(?:\.\d+)?) (ms|s|min|h|d)\b/g;
-  const units = (t) => t.replace(NUM_UNIT, (_, n, u) => `${n} ${UNIT[u]}`);
-  const DAYS = {
-    Sun: 'יום א׳',
-    Mon: 'יום ב׳',
-    Tue: 'יום ג׳',
-    Wed: 'יום ד׳',
-    Thu: 'יום ה׳',
-    Fri: 'יום ו׳',
-    Sat: 'שבת',
+  const units = (t) => t.replace(NUM_UNIT, (_, n, u) => `${n} ${unit(n, u)}`);
+  // Why the stuck monitor flagged a run (the API's stuck_reason codes); src/monitor/schedule-words.ts has the same.
+  const REASONS = {
+    running_too_long: 'רצה יותר מדי זמן',
+    not_picked_up: 'אף עובד לא לקח אותה',
+    no_workers: 'אין עובד חי',
   };
+  // Most specific first: "seen 3 s ago" is not "(seen 3 s) ago".
   const PATTERNS = [
-    [/^every (.+)$/, (m) => `כל ${units(m[1])}`],
-    [/^daily at (\d\d:\d\d)$/, (m) => `כל יום ב-${m[1]}`],
-    [/^hourly at :(\d\d)$/, (m) => `כל שעה בדקה ${m[1]}`],
-    [/^(Sun|Mon|Tue|Wed|Thu|Fri|Sat) at (\d\d:\d\d)$/, (m) => `${DAYS[m[1]]} ב-${m[2]}`],
+    [/^seen (.+) ago$/, (m) => `נראה לפני ${units(m[1])}`],
+    [/^up (.+)$/, (m) => `פעיל ${units(m[1])}`],
     [/^(.+) ago$/, (m) => `לפני ${units(m[1])}`],
     [/^in (\d.+)$/, (m) => `בעוד ${units(m[1])}`],
-    [/^up (.+)$/, (m) => `פעיל ${units(m[1])}`],
-    [/^seen (.+) ago$/, (m) => `נראה לפני ${units(m[1])}`],
     [/^page (\d+)$/, (m) => `עמוד ${m[1]}`],
     [/^(\d+) runs$/, (m) => `${m[1]} הרצות`],
     [/^Attempts \((\d+)\)$/, (m) => `ניסיונות (${m[1]})`],
     [/^Logs \((\d+), last 50 kept\)$/, (m) => `לוגים (${m[1]}, נשמרות 50 האחרונות)`],
     [/^Sign in with the admin token \($/, () => 'כניסה עם טוקן המנהל ('],
+    [/^\) or a named token \($/, () => ') או עם טוקן בעל שם ('],
     [/^(\d+)\/(\d+) busy$/, (m) => `${m[1]}/${m[2]} תפוסים`],
     [/^p50 (.+) · p95 (.+)$/, (m) => `p50 ${units(m[1])} · p95 ${units(m[2])}`],
     [/^p95 (.+)$/, (m) => `p95 ${units(m[1])}`],
@@ -187,11 +197,17 @@
     spark_title: 'משך {n} ההרצות האחרונות',
     spark_empty: 'עוד אין הרצות שהסתיימו',
     trend_title: 'משכי {n} הרצות, 7 ימים',
+    trend_title_sampled: 'משכי {n} ההרצות האחרונות (מאז {since})',
+    sample_note: '{window}: p50/p95/p99 של {n} ההרצות האחרונות בלבד (מאז {since})',
     run_title: 'הרצה {run}',
     http_error: 'שגיאת שרת ({status})',
     refused_code: 'נדחה ({code})',
     session_expired: 'פג תוקף הכניסה',
     network_error: 'השרת לא ענה; בדקו את החיבור ונסו שוב',
+    depth_waiting: 'ממתינות',
+    depth_delayed: 'מושהות',
+    depth_active: 'פעילות',
+    depth_failed: 'נכשלו',
   };
   const ERRORS = {
     job_already_running: 'המשימה כבר רצה',
@@ -222,11 +238,11 @@
     internal_error: 'שגיאה פנימית',
     network: 'השרת לא ענה; בדקו את החיבור ונסו שוב',
   };
-  window.JM_I18N = { messages: MESSAGES, errors: ERRORS, words: WORDS, units };
+  window.JM_I18N = { messages: MESSAGES, errors: ERRORS, words: WORDS, units, reasons: REASONS };
 
   /** Data, never translated: ids, names, errors, logs, payloads, code. */
   const SKIP =
-    'script, style, pre, code, .mono, .job-name, .job-id, .msg, .error-box, .attempt-error, .alert, .toast, option[value]:not([value=""]), .worker-id, svg title';
+    'script, style, pre, code, .mono, .data, .job-name, .job-id, .msg, .error-box, .attempt-error, .alert, .toast, option[value]:not([value=""]), .worker-id, svg title';
   const DATE_OPTS = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' };
 
   function word(text) {
@@ -242,15 +258,18 @@
   function translateNode(node) {
     const el = node.parentElement;
     if (!el || el.closest(SKIP) || el.matches('.error-row td')) return;
-    const time = el.closest('time[datetime]');
-    // A date (not "x ago"/"in x", and not already Hebrew) in the browser's Hebrew format.
-    if (time && !time.dataset.he && !/ago$|^in |[\u0590-\u05FF]/.test(node.data.trim())) {
-      time.dataset.he = '1';
-      node.data = new Date(time.getAttribute('datetime')).toLocaleString('he-IL', DATE_OPTS);
+    // Words first ("x ago", "in x", "up x", "seen x ago" sit in <time> elements too).
+    const out = word(node.data);
+    if (out !== null) {
+      if (out !== node.data) node.data = out;
       return;
     }
-    const out = word(node.data);
-    if (out !== null && out !== node.data) node.data = out;
+    const time = el.closest('time[datetime]');
+    // Otherwise a date in a <time> (not already Hebrew): the browser's Hebrew format.
+    if (time && !time.dataset.he && !/[\u0590-\u05FF]/.test(node.data)) {
+      time.dataset.he = '1';
+      node.data = new Date(time.getAttribute('datetime')).toLocaleString('he-IL', DATE_OPTS);
+    }
   }
   function translateTree(root) {
     if (root.nodeType === Node.TEXT_NODE) return translateNode(root);
