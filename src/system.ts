@@ -46,6 +46,7 @@ import {
 import { Scheduler } from './scheduler/scheduler';
 import { BullmqScheduleControl } from './scheduler/schedule-control';
 import { RedisPauseStore } from './queues/redis-pauses';
+import { RedisRetryClaims } from './queues/redis-retry-claims';
 import { createRecordings, type Recordings, type RecordingsOptions } from './recordings';
 import { DOWNLOAD_JOB_ID } from './recordings/recording-service';
 import { MongoRunStore } from './store/mongo-run-store';
@@ -240,6 +241,9 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
   const service = new JobsService(registry, store, new BullmqEnqueuer(queues), {
     pauses,
     schedules: new BullmqScheduleControl(registry, queues, pauses),
+    // A failed run is retried once, whichever process (API, bot, bulk action) asks.
+    retries: new RedisRetryClaims(requestRedis, config.QUEUE_PREFIX),
+    logger: logger.child({ component: 'jobs' }),
   });
   const observability = new Observability({
     config,

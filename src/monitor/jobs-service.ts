@@ -6,6 +6,7 @@ import {
   jobNotFound,
   jobNotTriggerable,
   jobPaused,
+  runAlreadyRetried,
   runNotFailed,
   runNotFound,
   runNotActive,
@@ -25,7 +26,28 @@ import type { RunPage, RunQuery, RunStore } from './run-store';
 import { type RunEventLog, RunWriter } from './run-writer';
 import { AppError } from './errors';
 import type { JobPause, PauseStore, ScheduleControl } from './pauses';
+import { MemoryRetryClaims, type RetryClaims } from './retry-claims';
 import { describeSchedule } from './schedule-words';
+
+/** What the service logs (pino's shape; the domain imports no logger). */
+export interface ServiceLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** The optional parts of {@link JobsService}. */
+export interface JobsServiceOptions {
+  /** #12 pause/resume: where pauses live. Without it nothing can be paused. */
+  pauses?: PauseStore;
+  /** How schedules are switched off and on when a job is paused and resumed. */
+  schedules?: ScheduleControl;
+  /**
+   * "Retried once" across processes (Redis in production).
+   * @defaultValue in memory: once per process only
+   */
+  retries?: RetryClaims;
+  /** Where best-effort writes that failed are reported. */
+  logger?: ServiceLogger;
+}
 
 /** A job's pause state as the API, dashboard and ChatOps show it. */
 export interface PauseState {
@@ -108,15 +130,24 @@ export class JobsService {
   /** Every run-state write of this service goes through it (the same rules the tracker uses). */
   private readonly writer: RunWriter;
   private readonly retryHandlers = new Map<string, RetryHandler>();
+  /** "Retried once" (see {@link JobsServiceOptions.retries}). */
+  private readonly retries: RetryClaims;
 
   constructor(
     readonly registry: JobRegistry,
     readonly store: RunStore,
     private readonly enqueuer: JobEnqueuer,
-    /** #12 pause/resume: where pauses live and how schedules are switched off and on (optional). */
-    private readonly pausing: { pauses?: PauseStore; schedules?: ScheduleControl } = {},
+    /** Pauses, schedules, retry claims and a logger (see {@link JobsServiceOptions}). */
+    private readonly pausing: JobsServiceOptions = {},
   ) {
     this.writer = new RunWriter(store, enqueuer);
+    this.retries = pausing.retries ?? new MemoryRetryClaims();
+  }
+
+  /** @throws job_paused (409) when an operator paused the job. */
+  private async assertNotPaused(jobId: string): Promise<void> {
+    const paused = await this.pausing.pauses?.get(jobId);
+    if (paused) throw jobPaused(jobId, paused.paused_by);
   }
 
   /** Every job with its pause state (`paused`, `paused_by`, `paused_at`), for the API and the dashboard. */
@@ -131,8 +162,11 @@ export class JobsService {
   }
 
   /**
-   * Pauses a job (admin): the scheduler makes no runs of it and triggers answer 409 `job_paused` until it
-   * is resumed; survives restarts. Pausing a paused job keeps the first pause. @throws job_not_found
+   * Pauses a job (admin) until it is resumed; survives restarts. Static job: the scheduler makes no runs of it
+   * and triggers answer 409 `job_paused`. Dynamic job: {@link enqueueDynamic} answers 409 `job_paused` (the
+   * recordings file route answers 500 `recording_downloads_paused`). Retries of either are refused the same
+   * way. Runs already queued still run (cancel them to stop them). Pausing a paused job keeps the first pause.
+   * @throws job_not_found
    */
   async pause(jobId: string, by: string): Promise<{ job_id: string } & PauseState> {
     const def = this.registry.get(jobId);
@@ -185,7 +219,12 @@ export class JobsService {
    */
   async jobsOverview(category?: string): Promise<JobOverview[]> {
     const defs = this.registry.jobs.filter((j) => category === undefined || j.category === category);
-    const paused: Record<string, JobPause> = (await this.pausing.pauses?.all().catch(() => ({}))) ?? {};
+    const paused: Record<string, JobPause> =
+      (await this.pausing.pauses?.all().catch((err) => {
+        // The overview still answers without pause badges.
+        this.pausing.logger?.warn({ err }, 'jobs_pauses_read_failed');
+        return {};
+      })) ?? {};
     return Promise.all(
       defs.map(async (def) => {
         const [active, finished] = await Promise.all([
@@ -247,8 +286,7 @@ export class JobsService {
     if (!def) throw jobNotFound(jobId);
     if (!def.can_trigger) throw jobNotTriggerable(jobId);
     if (!def.enabled) throw jobDisabled(jobId);
-    const paused = await this.pausing.pauses?.get(jobId);
-    if (paused) throw jobPaused(jobId, paused.paused_by);
+    await this.assertNotPaused(jobId);
     const exclusive = exclusiveKey(def);
     if (exclusive) {
       const { runs } = await this.store.list({ job_id: jobId, status: [...ACTIVE_STATUSES], limit: 1 });
@@ -266,8 +304,10 @@ export class JobsService {
 
   /**
    * Runs a failed run's job again with the same payload and user; the new run's trigger is `manual`,
-   * `retry_of` names the old run and the old run gets `retried_by` (a mark).
-   * @throws run_not_found; run_not_failed (409) when the run did not fail; the trigger() refusals.
+   * `retry_of` names the old run and the old run gets `retried_by` (a mark). A failed run is retried once,
+   * whichever process asks (a claim in {@link JobsServiceOptions.retries}); retry the new run if it fails too.
+   * @throws run_not_found; run_not_failed (409) when the run did not fail; run_already_retried (409, with
+   *   the retry's `run_id`); job_paused (409); the trigger() refusals for a static job; job_already_running.
    */
   async retry(
     runId: string,
@@ -275,9 +315,29 @@ export class JobsService {
   ): Promise<{ run_id: string; retry_of: string }> {
     const run = await this.getRun(runId);
     if (run.status !== 'failed') throw runNotFailed(runId, run.status);
+    if (run.retried_by) throw runAlreadyRetried(runId, run.retried_by);
     const def = this.registry.get(run.job_id);
     if (!def) throw jobNotFound(run.job_id);
-    const triggered_by = by.triggered_by ?? null;
+    await this.assertNotPaused(def.job_id);
+    const claim = await this.retries.claim(runId);
+    if (!claim.ok) throw runAlreadyRetried(runId, claim.retried_by);
+    let out: { run_id: string };
+    try {
+      out = await this.retryOnce(run, def, by.triggered_by ?? null);
+    } catch (err) {
+      await this.retries.release(runId, claim.token);
+      throw err;
+    }
+    await this.retries.confirm(runId, out.run_id);
+    await this.writer.mark(run, { retried_by: out.run_id }).catch((err) => {
+      // The claim holds the link for the refusals; only the run's display misses it.
+      this.pausing.logger?.warn({ err, run_id: runId, retried_by: out.run_id }, 'run_retried_by_mark_failed');
+    });
+    return { run_id: out.run_id, retry_of: run.run_id };
+  }
+
+  /** The retry itself, once the claim is held (see {@link retry}). */
+  private async retryOnce(run: JobRun, def: JobDefinition, triggered_by: string | null) {
     let out: { run_id: string };
     const handler = this.retryHandlers.get(def.job_id);
     if (handler) out = await handler(run, { triggered_by });
@@ -301,8 +361,7 @@ export class JobsService {
         retry_of: run.run_id,
       });
     }
-    await this.writer.mark(run, { retried_by: out.run_id }).catch(() => undefined);
-    return { run_id: out.run_id, retry_of: run.run_id };
+    return out;
   }
 
   /**
@@ -333,7 +392,8 @@ export class JobsService {
   /**
    * Enqueues a dynamic job on behalf of application code (a user action). The run's trigger is `api`.
    * `exclusiveKey` defaults to the job's concurrency rule ({@link exclusiveKey}); a deduplicated call
-   * returns the run already waiting or running. @throws job_not_found when the registry has no such job.
+   * returns the run already waiting or running. @throws job_not_found when the registry has no such job;
+   * job_paused (409) while an operator has paused it.
    */
   async enqueueDynamic(
     jobId: string,
@@ -349,6 +409,7 @@ export class JobsService {
   ): Promise<{ run_id: string; deduplicated: boolean }> {
     const def = this.registry.get(jobId);
     if (!def) throw jobNotFound(jobId);
+    await this.assertNotPaused(jobId);
     const envelope: JobEnvelope = {
       trigger: 'api',
       user_id: opts.user_id ?? null,
@@ -404,7 +465,7 @@ export class JobsService {
         // Search terms are indexed when the run is created: here, for a run created at enqueue.
         ...searchIdentity(envelope.payload, def.search_keys),
       })
-      .catch(() => undefined);
+      .catch((err) => this.pausing.logger?.warn({ err, run_id: runId }, 'run_record_pending_failed'));
   }
 }
 
