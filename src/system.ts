@@ -403,8 +403,15 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
         });
       },
     });
-    // #12 bulk retry/cancel: state in Redis, unfinished ones resumed when the API starts.
-    const bulk = new BulkActions(store, new RedisBulkStore(requestRedis, config.QUEUE_PREFIX), actions);
+    // #12 bulk retry/cancel: state in Redis; unfinished ones resumed when the API starts and every
+    // BULK_RESUME_SECONDS (one left by a process that died, once its claim lapses).
+    const resumeEveryMs = config.BULK_RESUME_SECONDS * 1000;
+    const bulk = new BulkActions(
+      store,
+      new RedisBulkStore(requestRedis, config.QUEUE_PREFIX, Math.max(5000, 2 * resumeEveryMs)),
+      actions,
+      { resumeEveryMs, logger: apiLogger },
+    );
     const app = createApp({
       service,
       actions,
@@ -436,7 +443,7 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
       store: config.MONGO_URL ? 'mongodb' : 'redis',
     });
     list.push(api);
-    list.push({ name: 'bulk', start: () => bulk.resumePending(), stop: () => bulk.stop() });
+    list.push({ name: 'bulk', start: () => bulk.run(), stop: () => bulk.stop() });
   }
 
   if (chatops) list.push(botRole(chatops));

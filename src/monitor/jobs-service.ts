@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { exclusiveKey } from './concurrency';
 import {
   jobAlreadyRunning,
@@ -102,6 +102,8 @@ export interface TriggerBy {
   triggered_by?: string | null;
   /** The failed run this one retries. */
   retry_of?: string | null;
+  /** The new run's id (a retry's, see {@link retryRunId}); default a fresh one. */
+  run_id?: string;
 }
 
 /** A job as the API and ChatOps show it; `schedule` is the schedule in words ("every 1 h"). */
@@ -120,6 +122,15 @@ export interface JobOverview extends PublicJob {
 /** New run ids: 12 hex characters behind a letter, so BullMQ never takes them for integers. */
 export function newRunId(prefix: 'm' | 'a' = 'm'): string {
   return `${prefix}${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * The id of a failed run's retry, derived from the failed run's id (same shape as {@link newRunId}): a retry
+ * made twice — by a bulk action resuming after its process died half-way, or two callers racing past the
+ * claim — adds the same BullMQ job id, which BullMQ keeps once.
+ */
+export function retryRunId(failedRunId: string, prefix: 'm' | 'a'): string {
+  return `${prefix}${createHash('sha256').update(`retry:${failedRunId}`, 'utf8').digest('hex').slice(0, 12)}`;
 }
 
 /**
@@ -299,7 +310,7 @@ export class JobsService {
       triggered_by: by.triggered_by ?? null,
       ...(by.retry_of ? { retry_of: by.retry_of } : {}),
     };
-    return this.enqueue(def, envelope, exclusive);
+    return this.enqueue(def, envelope, exclusive, by.run_id);
   }
 
   /**
@@ -312,6 +323,13 @@ export class JobsService {
   async retry(
     runId: string,
     by: Pick<TriggerBy, 'triggered_by'> = {},
+    opts: {
+      /**
+       * A bulk action resuming the run its dead predecessor was handling: a claim still "being made" is taken
+       * over (the retry's id is derived from the run's, so making it again adds no second job).
+       */
+      resume?: boolean;
+    } = {},
   ): Promise<{ run_id: string; retry_of: string }> {
     const run = await this.getRun(runId);
     if (run.status !== 'failed') throw runNotFailed(runId, run.status);
@@ -319,7 +337,7 @@ export class JobsService {
     const def = this.registry.get(run.job_id);
     if (!def) throw jobNotFound(run.job_id);
     await this.assertNotPaused(def.job_id);
-    const claim = await this.retries.claim(runId);
+    const claim = await this.retries.claim(runId, { takeOverPending: opts.resume });
     if (!claim.ok) throw runAlreadyRetried(runId, claim.retried_by);
     let out: { run_id: string };
     try {
@@ -338,15 +356,28 @@ export class JobsService {
 
   /** The retry itself, once the claim is held (see {@link retry}). */
   private async retryOnce(run: JobRun, def: JobDefinition, triggered_by: string | null) {
-    let out: { run_id: string };
     const handler = this.retryHandlers.get(def.job_id);
-    if (handler) out = await handler(run, { triggered_by });
-    else if (def.is_dynamic) {
+    if (handler) return handler(run, { triggered_by });
+    const id = retryRunId(run.run_id, def.is_dynamic ? 'a' : 'm');
+    try {
+      return await this.retryAs(id, run, def, triggered_by);
+    } catch (err) {
+      // Our own retry, made before (a process that died after enqueueing it): done, not refused.
+      if (err instanceof AppError && err.code === 'job_already_running' && err.extra.run_id === id)
+        return { run_id: id };
+      throw err;
+    }
+  }
+
+  private async retryAs(id: string, run: JobRun, def: JobDefinition, triggered_by: string | null) {
+    let out: { run_id: string };
+    if (def.is_dynamic) {
       // A dynamic run only makes sense with its payload, which lives in its BullMQ job.
       const envelope = (await this.enqueuer.envelopeOf?.(run)) ?? null;
       if (!envelope) throw runPayloadGone(run.run_id);
       const res = await this.enqueueDynamic(def.job_id, envelope.payload, {
         user_id: run.user_id,
+        runId: id,
         retry_of: run.run_id,
         triggered_by,
       });
@@ -359,6 +390,7 @@ export class JobsService {
         payload: await this.enqueuer.payloadOf?.(run),
         triggered_by,
         retry_of: run.run_id,
+        run_id: id,
       });
     }
     return out;
@@ -430,10 +462,11 @@ export class JobsService {
     def: JobDefinition,
     envelope: JobEnvelope,
     exclusive: string | null,
+    runId = newRunId('m'),
   ): Promise<{ run_id: string }> {
     const createdAt = new Date();
     const res = await this.enqueuer.enqueue(def, envelope, {
-      runId: newRunId('m'),
+      runId,
       exclusiveKey: exclusive ?? undefined,
     });
     if (res.deduplicated) throw jobAlreadyRunning(def.job_id, res.runId);

@@ -10,7 +10,8 @@ export type RetryClaim =
  * (src/queues/redis-retry-claims.ts); a claim never confirmed (its process died) lapses after a minute.
  */
 export interface RetryClaims {
-  claim(runId: string): Promise<RetryClaim>;
+  /** With `takeOverPending`, a claim still being made (not confirmed) is taken over instead of refused. */
+  claim(runId: string, opts?: { takeOverPending?: boolean }): Promise<RetryClaim>;
   confirm(runId: string, newRunId: string): Promise<void>;
   release(runId: string, token: string): Promise<void>;
 }
@@ -20,9 +21,11 @@ export class MemoryRetryClaims implements RetryClaims {
   private readonly held = new Map<string, string>();
   private n = 0;
 
-  async claim(runId: string): Promise<RetryClaim> {
+  async claim(runId: string, opts: { takeOverPending?: boolean } = {}): Promise<RetryClaim> {
     const cur = this.held.get(runId);
-    if (cur !== undefined) return { ok: false, retried_by: cur.startsWith('pending:') ? null : cur };
+    const pending = cur?.startsWith('pending:') ?? false;
+    if (cur !== undefined && !(pending && opts.takeOverPending))
+      return { ok: false, retried_by: pending ? null : cur };
     const token = `pending:${++this.n}`;
     this.held.set(runId, token);
     return { ok: true, token };

@@ -8,6 +8,15 @@ import { RedisKeys } from './redis-keys';
 const PENDING_MS = 60_000;
 const PENDING = 'pending:';
 
+/**
+ * Takes the claim (nil), or answers who holds it. ARGV[3]=1 takes over a claim still pending (its maker may
+ * have died; the retry's id is deterministic, so making it again is harmless).
+ */
+const CLAIM_LUA = `local cur = redis.call('GET', KEYS[1])
+if cur and not (ARGV[3] == '1' and string.sub(cur, 1, 8) == 'pending:') then return cur end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false`;
+
 /** Deletes the claim only while it is still this caller's pending one. */
 const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
@@ -27,12 +36,17 @@ export class RedisRetryClaims implements RetryClaims {
     this.keys = new RedisKeys(prefix);
   }
 
-  async claim(runId: string): Promise<RetryClaim> {
+  async claim(runId: string, opts: { takeOverPending?: boolean } = {}): Promise<RetryClaim> {
     const token = `${PENDING}${randomBytes(8).toString('hex')}`;
-    const key = this.keys.retryClaim(runId);
-    if ((await this.redis.set(key, token, 'PX', PENDING_MS, 'NX')) === 'OK') return { ok: true, token };
-    const held = await this.redis.get(key);
-    if (held === null) return this.claim(runId); // expired between the two commands
+    const held = (await this.redis.eval(
+      CLAIM_LUA,
+      1,
+      this.keys.retryClaim(runId),
+      token,
+      String(PENDING_MS),
+      opts.takeOverPending ? '1' : '0',
+    )) as string | null;
+    if (held === null) return { ok: true, token };
     return { ok: false, retried_by: held.startsWith(PENDING) ? null : held };
   }
 
