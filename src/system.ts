@@ -394,6 +394,7 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
       queues,
       redis: requestRedis,
       logger: apiLogger,
+      audit: actions.audit,
       onLogin: (req, signedIn) => {
         const p = signedIn ? { ...signedIn, via: 'dashboard' as const } : null;
         void actions.audit.record(p as Principal | null, {
