@@ -57,6 +57,8 @@ export interface Messages {
     job_not_found: (job: string) => string;
     run_not_found: (run: string) => string;
     run_not_failed: (run: string, status: string) => string;
+    /** #12: a failed run is retried once. */
+    run_already_retried: (run: string, retry: string) => string;
     other: (message: string) => string;
   };
   moreInDashboard: string;
@@ -76,6 +78,8 @@ export interface Messages {
     run_not_active: (run: string, status: string) => string;
     job_paused: (job: string) => string;
     forbidden_role: string;
+    /** DASHBOARD_READ_ONLY caps the bot at viewer too. */
+    read_only: string;
   };
 }
 
@@ -143,6 +147,7 @@ const en: Messages = {
     job_not_found: (job) => `❓ No job ${job}.`,
     run_not_found: (run) => `❓ No run ${run} (it may be older than the 7 days kept).`,
     run_not_failed: (run, status) => `🚫 Run ${run} is ${status}; only failed runs can be retried.`,
+    run_already_retried: (run, retry) => `🔁 Run ${run} was already retried: run ${retry}.`,
     other: (message) => `⚠️ That did not work: ${message}`,
   },
   moreInDashboard: '… more in the dashboard',
@@ -152,7 +157,8 @@ const en: Messages = {
     pause: '⏸️ Pause',
     resume: '▶️ Resume',
     confirmStop: (job, run) => `⛔ Stop ${job} (run ${run})?`,
-    confirmPause: (job) => `⏸️ Pause ${job}? No scheduled runs and no Run now until resumed.`,
+    confirmPause: (job) =>
+      `⏸️ Pause ${job}? No new runs of it (schedule, Run now, retries, enqueues) until resumed.`,
     confirmResume: (job) => `▶️ Resume ${job}? Its schedule starts again.`,
     stopped: (job, run) => `⛔ ${job}: run ${run} cancelled.`,
     stopping: (job, run) => `⛔ ${job}: cancelling run ${run}…`,
@@ -162,6 +168,8 @@ const en: Messages = {
       `🚫 Run ${run} is ${status}; only pending or running runs can be stopped.`,
     job_paused: (job) => `⏸️ Not started: ${job} is paused.`,
     forbidden_role: '🔒 Only the bot owners (TELEGRAM_OWNER_IDS) may pause or resume jobs.',
+    read_only:
+      '🔒 This deployment is read-only (DASHBOARD_READ_ONLY): no runs, retries, stops or pauses from here.',
   },
 };
 
@@ -229,6 +237,7 @@ const he: Messages = {
     job_not_found: (job) => `❓ אין Job בשם ${job}.`,
     run_not_found: (run) => `❓ אין הרצה ${run} (אולי היא ישנה מ-7 הימים שנשמרים).`,
     run_not_failed: (run, status) => `🚫 הרצה ${run} במצב ${status}; אפשר להריץ שוב רק הרצות שנכשלו.`,
+    run_already_retried: (run, retry) => `🔁 הרצה ${run} כבר הורצה מחדש: הרצה ${retry}.`,
     other: (message) => `⚠️ הפעולה לא הצליחה: ${message}`,
   },
   moreInDashboard: '… עוד בדשבורד',
@@ -238,7 +247,8 @@ const he: Messages = {
     pause: '⏸️ השהה',
     resume: '▶️ המשך',
     confirmStop: (job, run) => `⛔ לעצור את ${job} (הרצה ${run})?`,
-    confirmPause: (job) => `⏸️ להשהות את ${job}? לא יהיו הרצות מתוזמנות ולא הרצה ידנית עד שימשיכו.`,
+    confirmPause: (job) =>
+      `⏸️ להשהות את ${job}? לא יהיו הרצות חדשות שלו (תזמון, הרצה ידנית, הרצות חוזרות) עד שימשיכו.`,
     confirmResume: (job) => `▶️ להמשיך את ${job}? התזמון שלו יחזור לפעול.`,
     stopped: (job, run) => `⛔ ${job}: הרצה ${run} בוטלה.`,
     stopping: (job, run) => `⛔ ${job}: מבטל את הרצה ${run}…`,
@@ -247,6 +257,8 @@ const he: Messages = {
     run_not_active: (run, status) => `🚫 הרצה ${run} במצב ${status}; אפשר לעצור רק הרצות שממתינות או רצות.`,
     job_paused: (job) => `⏸️ לא הופעל: ${job} מושהה.`,
     forbidden_role: '🔒 רק בעלי הבוט (TELEGRAM_OWNER_IDS) יכולים להשהות או להמשיך Jobs.',
+    read_only:
+      '🔒 ההתקנה הזו לקריאה בלבד (DASHBOARD_READ_ONLY): אין מכאן הרצות, הרצות חוזרות, עצירות או השהיות.',
   },
 };
 

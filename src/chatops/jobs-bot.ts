@@ -56,6 +56,8 @@ export interface JobsBotOptions {
   workers?: WorkersSource;
   /** When each job's scheduler fires next (`/jobs <job_id>` shows it). */
   schedules?: ScheduleReader;
+  /** DASHBOARD_READ_ONLY: everyone is a viewer here too (no action buttons; presses refused `read_only`). */
+  readOnly?: boolean;
 }
 
 /** Everything the command and button handlers share. */
@@ -71,6 +73,8 @@ export interface BotDeps {
   now: () => number;
   /** Visibility commands (src/chatops/vis-commands.ts). */
   vis: { workers?: WorkersSource; locale: Locale; schedules?: ScheduleReader };
+  /** DASHBOARD_READ_ONLY (see {@link JobsBotOptions.readOnly}). */
+  readOnly?: boolean;
 }
 
 /**
@@ -90,6 +94,7 @@ export function createJobsBot(opts: JobsBotOptions): Bot {
     confirmTtlMs: opts.confirmTtlMs ?? 10 * 60_000,
     now: opts.now ?? Date.now,
     vis: { workers: opts.workers, locale: opts.locale ?? 'en', schedules: opts.schedules },
+    readOnly: opts.readOnly,
   };
   const refusals = opts.refusals ?? new MemoryRefusals();
   const bot = new Bot(opts.token, {
@@ -159,39 +164,50 @@ async function jobsCommand(rawArg: string, deps: BotDeps, send: Send, owner = fa
   const arg = rawArg.toLowerCase();
   if (await visCommand(rawArg, { ...deps.vis, fc, service }, send)) return;
   if (arg === '') return send(formatOverview(await service.jobsOverview(), fc));
+  // DASHBOARD_READ_ONLY: the same answers, without action buttons.
+  const acts = !deps.readOnly;
   if (arg === 'active') {
     const runs = await service.activeRuns(100);
-    return send(formatActive(runs, fc), stopKeyboard(runs, deps));
+    return send(formatActive(runs, fc), acts ? stopKeyboard(runs, deps) : undefined);
   }
   if (arg === 'failed') {
     const runs = await service.latestFailures(10);
-    return send(formatFailed(runs, fc), retryKeyboard(runs, deps));
+    return send(formatFailed(runs, fc), acts ? retryKeyboard(runs, deps) : undefined);
   }
   const def = service.registry.get(arg);
   if (def) {
     const { job, runs } = await service.getJob(arg, 5);
     const kb = new InlineKeyboard();
-    if (job.can_trigger) kb.text(fc.t.runNow, encodeAction({ kind: 'run_ask', ref: refFor(job.job_id) }));
-    if (job.can_trigger && runs[0]?.status === 'failed') {
+    if (acts && job.can_trigger)
+      kb.text(fc.t.runNow, encodeAction({ kind: 'run_ask', ref: refFor(job.job_id) }));
+    // Any failed run, static or dynamic (a failed download, sync or batch): the service applies the rules.
+    if (acts && runs[0]?.status === 'failed') {
       kb.text(fc.t.retry, encodeAction({ kind: 'retry_ask', ref: refFor(runs[0].run_id) }));
     }
-    // #12: Pause/Resume only for the bot's owners (TELEGRAM_OWNER_IDS).
-    if (owner && !job.is_dynamic && job.paused !== undefined)
-      addPauseButton(kb, job.job_id, job.paused, deps);
+    // #12: Pause/Resume (static and dynamic jobs) only for the bot's owners (TELEGRAM_OWNER_IDS).
+    if (acts && owner && job.paused !== undefined) addPauseButton(kb, job.job_id, job.paused, deps);
     const next =
-      def.enabled && !def.is_dynamic ? await deps.vis.schedules?.nextRunAt(def).catch(() => null) : null;
+      def.enabled && !def.is_dynamic
+        ? await deps.vis.schedules?.nextRunAt(def).catch((err) => {
+            deps.logger.warn({ err, job_id: def.job_id }, 'bot_next_run_failed');
+            return null;
+          })
+        : null;
     return send(formatJobDetails(job, runs, fc, next), kb.inline_keyboard[0]?.length ? kb : undefined);
   }
   if (service.categories().includes(arg)) return send(formatOverview(await service.jobsOverview(arg), fc));
   return send(formatUsage(service.categories(), fc, rawArg));
 }
 
-/** One "🔁 Retry <job> <when>" button per failed run of a job that can be run by hand. */
+/**
+ * One "🔁 Retry <job> <when>" button per failed run not retried yet, static or dynamic (the service refuses
+ * what its rules refuse, e.g. a job removed from the registry).
+ */
 function retryKeyboard(runs: JobRun[], deps: BotDeps): InlineKeyboard | undefined {
   const kb = new InlineKeyboard();
   let any = false;
   for (const run of runs) {
-    if (!deps.service.registry.get(run.job_id)?.can_trigger) continue;
+    if (run.retried_by) continue;
     const when = formatWhen(run.ended_at ?? run.created_at, deps.fc.timeZone);
     kb.text(
       `${deps.fc.t.retry} ${run.job_id} ${when}`,
