@@ -200,14 +200,13 @@ async function jobsCommand(rawArg: string, deps: BotDeps, send: Send, owner = fa
 }
 
 /**
- * One "🔁 Retry <job> <when>" button per failed run not retried yet, static or dynamic (the service refuses
- * what its rules refuse, e.g. a job removed from the registry).
+ * One "🔁 Retry <job> <when>" button per failed run, static or dynamic (the service refuses what its rules
+ * refuse: a run already retried, a paused job, …), as the dashboard shows Retry on every failed run.
  */
 function retryKeyboard(runs: JobRun[], deps: BotDeps): InlineKeyboard | undefined {
   const kb = new InlineKeyboard();
   let any = false;
   for (const run of runs) {
-    if (run.retried_by) continue;
     const when = formatWhen(run.ended_at ?? run.created_at, deps.fc.timeZone);
     kb.text(
       `${deps.fc.t.retry} ${run.job_id} ${when}`,
