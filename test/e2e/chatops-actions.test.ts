@@ -137,6 +137,8 @@ describe('ChatOps action buttons through the Bot API', () => {
       paused_by: 'telegram:333 (@lead)',
     });
     await expect(sys.service.enqueueDynamic('dyn_boom', {})).rejects.toMatchObject({ code: 'job_paused' });
+    // Everyone's /jobs dyn_boom says so.
+    expect(text(await say(fake, '/jobs dyn_boom', ONCALL))).toMatch(/State: dynamic · ⏸️ paused/);
     const resume = buttons(await say(fake, '/jobs dyn_boom', OWNER)).find((b) => b.text === '▶️ Resume');
     const askR = await press(fake, resume!.data, OWNER);
     await press(fake, buttons(askR)[0].data, OWNER);
