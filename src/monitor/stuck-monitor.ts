@@ -105,7 +105,10 @@ export class StuckMonitor {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
-    await this.opts.lock.release().catch(() => undefined);
+    // The lock expires by itself; a release that fails only makes the next monitor wait for that.
+    await this.opts.lock
+      .release()
+      .catch((err) => this.opts.logger.warn({ err }, 'stuck_monitor_release_failed'));
   }
 
   private schedule(): void {
