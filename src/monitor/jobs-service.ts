@@ -149,27 +149,27 @@ export class JobsService {
     readonly store: RunStore,
     private readonly enqueuer: JobEnqueuer,
     /** Pauses, schedules, retry claims and a logger (see {@link JobsServiceOptions}). */
-    private readonly pausing: JobsServiceOptions = {},
+    private readonly options: JobsServiceOptions = {},
   ) {
     this.writer = new RunWriter(store, enqueuer);
-    this.retries = pausing.retries ?? new MemoryRetryClaims();
+    this.retries = options.retries ?? new MemoryRetryClaims();
   }
 
   /** @throws job_paused (409) when an operator paused the job. */
   private async assertNotPaused(jobId: string): Promise<void> {
-    const paused = await this.pausing.pauses?.get(jobId);
+    const paused = await this.options.pauses?.get(jobId);
     if (paused) throw jobPaused(jobId, paused.paused_by);
   }
 
   /** Every job with its pause state (`paused`, `paused_by`, `paused_at`), for the API and the dashboard. */
   async listJobsWithState(): Promise<(PublicJob & PauseState)[]> {
-    const paused = (await this.pausing.pauses?.all()) ?? {};
+    const paused = (await this.options.pauses?.all()) ?? {};
     return this.listJobs().map((j) => ({ ...j, ...pauseState(paused[j.job_id]) }));
   }
 
   /** One job's pause state. */
   async pauseOf(jobId: string): Promise<PauseState> {
-    return pauseState((await this.pausing.pauses?.get(jobId)) ?? undefined);
+    return pauseState((await this.options.pauses?.get(jobId)) ?? undefined);
   }
 
   /**
@@ -182,10 +182,10 @@ export class JobsService {
   async pause(jobId: string, by: string): Promise<{ job_id: string } & PauseState> {
     const def = this.registry.get(jobId);
     if (!def) throw jobNotFound(jobId);
-    const pauses = this.pausing.pauses;
+    const pauses = this.options.pauses;
     if (!pauses) throw new AppError('pause_unavailable', 503, 'pausing jobs is not configured here');
     const p = await pauses.pause(jobId, { paused_by: by, paused_at: new Date().toISOString() });
-    await this.pausing.schedules?.remove(jobId, def.queue);
+    await this.options.schedules?.remove(jobId, def.queue);
     return { job_id: jobId, ...pauseState(p) };
   }
 
@@ -193,10 +193,10 @@ export class JobsService {
   async resume(jobId: string): Promise<{ job_id: string } & PauseState> {
     const def = this.registry.get(jobId);
     if (!def) throw jobNotFound(jobId);
-    const pauses = this.pausing.pauses;
+    const pauses = this.options.pauses;
     if (!pauses) throw new AppError('pause_unavailable', 503, 'pausing jobs is not configured here');
     await pauses.resume(jobId);
-    await this.pausing.schedules?.restore(jobId);
+    await this.options.schedules?.restore(jobId);
     return { job_id: jobId, ...pauseState(undefined) };
   }
 
@@ -209,7 +209,7 @@ export class JobsService {
     const def = this.registry.get(jobId);
     if (!def) throw jobNotFound(jobId);
     const page = await this.store.list({ job_id: jobId, limit: runs });
-    const pause = this.pausing.pauses ? await this.pauseOf(jobId) : {};
+    const pause = this.options.pauses ? await this.pauseOf(jobId) : {};
     return { job: { ...toPublic(def), ...pause }, runs: page.runs };
   }
 
@@ -231,9 +231,9 @@ export class JobsService {
   async jobsOverview(category?: string): Promise<JobOverview[]> {
     const defs = this.registry.jobs.filter((j) => category === undefined || j.category === category);
     const paused: Record<string, JobPause> =
-      (await this.pausing.pauses?.all().catch((err) => {
+      (await this.options.pauses?.all().catch((err) => {
         // The overview still answers without pause badges.
-        this.pausing.logger?.warn({ err }, 'jobs_pauses_read_failed');
+        this.options.logger?.warn({ err }, 'jobs_pauses_read_failed');
         return {};
       })) ?? {};
     return Promise.all(
@@ -349,7 +349,7 @@ export class JobsService {
     await this.retries.confirm(runId, out.run_id);
     await this.writer.mark(run, { retried_by: out.run_id }).catch((err) => {
       // The claim holds the link for the refusals; only the run's display misses it.
-      this.pausing.logger?.warn({ err, run_id: runId, retried_by: out.run_id }, 'run_retried_by_mark_failed');
+      this.options.logger?.warn({ err, run_id: runId, retried_by: out.run_id }, 'run_retried_by_mark_failed');
     });
     return { run_id: out.run_id, retry_of: run.run_id };
   }
@@ -498,7 +498,7 @@ export class JobsService {
         // Search terms are indexed when the run is created: here, for a run created at enqueue.
         ...searchIdentity(envelope.payload, def.search_keys),
       })
-      .catch((err) => this.pausing.logger?.warn({ err, run_id: runId }, 'run_record_pending_failed'));
+      .catch((err) => this.options.logger?.warn({ err, run_id: runId }, 'run_record_pending_failed'));
   }
 }
 
