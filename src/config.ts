@@ -278,8 +278,16 @@ const envSchema = z.object({
   ),
   /** How long a dashboard login lasts. */
   SESSION_TTL_HOURS: num(12),
-  /** true: the dashboard and Bull Board show no trigger/retry, and the API refuses them (403 read_only). */
+  /**
+   * true: everyone is capped at viewer — the dashboard and ChatOps show no action, Bull Board is read-only, and
+   * every action (API, dashboard, ChatOps) is refused with 403 `read_only`.
+   */
   DASHBOARD_READ_ONLY: envBool.default(false),
+  /**
+   * How often each API process looks for unfinished bulk actions (#12); one whose process died is finished by
+   * another once its claim (twice this, at least 5 s) lapses.
+   */
+  BULK_RESUME_SECONDS: num(30),
   /** Seconds between heartbeats on GET /api/jobs/stream. */
   SSE_HEARTBEAT_SECONDS: num(15),
 

@@ -39,6 +39,7 @@ import { ApiRole, connectionsPart, trackerRole, workerRole } from './roles';
 import { Scheduler } from './scheduler/scheduler';
 import { BullmqScheduleControl } from './scheduler/schedule-control';
 import { RedisPauseStore } from './queues/redis-pauses';
+import { RedisRetryClaims } from './queues/redis-retry-claims';
 import { createRecordings, type Recordings, type RecordingsOptions } from './recordings';
 import { DOWNLOAD_JOB_ID } from './recordings/recording-service';
 import { MongoRunStore } from './store/mongo-run-store';
@@ -306,6 +307,8 @@ function buildRoles(config: Config, logger: Logger, options: StartOptions, c: Co
     logger: logger.child({ component: 'jobs' }),
     pauses,
     schedules: new BullmqScheduleControl(registry, queues, pauses),
+    // A failed run is retried once, whichever process (API, bot, bulk action) asks.
+    retries: new RedisRetryClaims(requestRedis, config.QUEUE_PREFIX),
   });
   const tracker = roles.has('monitor') && alertsConfig ? buildTracker(config, logger, c) : undefined;
   const observability = new Observability({
@@ -490,6 +493,7 @@ function apiParts(s: Shared): RoleParts {
     queues,
     redis: requestRedis,
     logger: apiLogger,
+    audit: actions.audit,
     onLogin: (req, signedIn) => {
       const p = signedIn ? { ...signedIn, via: 'dashboard' as const } : null;
       void actions.audit.record(p as Principal | null, {
@@ -499,12 +503,14 @@ function apiParts(s: Shared): RoleParts {
       });
     },
   });
-  // #12 bulk retry/cancel: state in Redis, unfinished ones resumed when the API starts.
+  // #12 bulk retry/cancel: state in Redis; unfinished ones resumed when the API starts and every
+  // BULK_RESUME_SECONDS (one left by a process that died, once its claim lapses).
+  const resumeEveryMs = config.BULK_RESUME_SECONDS * 1000;
   const bulk = new BulkActions(
     store,
-    new RedisBulkStore(requestRedis, config.QUEUE_PREFIX),
+    new RedisBulkStore(requestRedis, config.QUEUE_PREFIX, Math.max(5000, 2 * resumeEveryMs)),
     actions,
-    apiLogger.child({ component: 'bulk' }),
+    { resumeEveryMs, logger: apiLogger.child({ component: 'bulk' }) },
   );
   const app = createApp({
     service: s.service,
@@ -539,7 +545,7 @@ function apiParts(s: Shared): RoleParts {
     store: config.MONGO_URL ? 'mongodb' : 'redis',
   });
   return {
-    parts: [api, { name: 'bulk', start: () => bulk.resumePending(), stop: () => bulk.stop() }],
+    parts: [api, { name: 'bulk', start: () => bulk.run(), stop: () => bulk.stop() }],
     exposes: { api, dashboard },
   };
 }

@@ -1,13 +1,13 @@
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
-import { type BulkActions, MAX_BULK_IDS } from '../monitor/bulk';
+import { type BulkActions, type BulkFilter, MAX_BULK_IDS } from '../monitor/bulk';
+import type { RunQuery } from '../monitor/run-store';
 import { AppError } from '../monitor/errors';
 import type { OperatorActions } from '../monitor/operator-actions';
-import { RUN_STATUSES, RUN_TRIGGERS } from '../monitor/run';
 import type { AccessRole, Principal } from '../monitor/principal';
 import { principalOf } from './auth';
 import { requireRole } from './roles';
-import { JOB_ID, param, RUN_ID } from './validation';
+import { JOB_ID, param, parseRunsFilter, RUN_ID } from './validation';
 
 export interface ActionsRouterOptions {
   /** DASHBOARD_READ_ONLY: every action answers 403 `read_only`. */
@@ -24,27 +24,20 @@ const bulkSchema = z
       .min(1)
       .max(MAX_BULK_IDS)
       .optional(),
-    filter: z
-      .strictObject({
-        job_id: z.string().regex(JOB_ID, { error: 'expected a job id' }).optional(),
-        status: z.array(z.enum(RUN_STATUSES)).min(1).optional(),
-        user_id: z.string().max(128).optional(),
-        trigger: z.enum(RUN_TRIGGERS).optional(),
-        since: z
-          .union([z.number().int().nonnegative(), z.iso.datetime().transform((v) => Date.parse(v))])
-          .optional(),
-        before: z
-          .union([z.number().int().nonnegative(), z.iso.datetime().transform((v) => Date.parse(v))])
-          .optional(),
-        stuck: z.boolean().optional(),
-      })
-      .optional(),
+    /** The fields of GET /api/jobs/runs, checked by the same rules (parseRunsFilter) below. */
+    filter: z.unknown().optional(),
     dry_run: z.boolean().optional(),
   })
-  .refine((b) => !!b.run_ids !== !!b.filter, {
+  .refine((b) => !!b.run_ids !== (b.filter !== undefined), {
     error: 'give run_ids or filter (one of them)',
     path: ['run_ids'],
   });
+
+/** A runs query as a bulk filter (no paging fields). */
+function toBulkFilter(q: RunQuery): BulkFilter {
+  const { limit: _l, cursor: _c, ...filter } = q;
+  return filter;
+}
 
 /** The caller (set by the guard); an admin when a test app mounts the routes without one. */
 export function who(res: Response): Principal {
@@ -82,11 +75,13 @@ export function actionsRouter(actions: OperatorActions, opts: ActionsRouterOptio
         });
       }
       const b = parsed.data;
+      const filter = b.filter === undefined ? undefined : toBulkFilter(parseRunsFilter(b.filter));
       if (b.dry_run) {
-        const matched = b.run_ids ? new Set(b.run_ids).size : await bulk.count(b.filter ?? {});
-        return void res.json({ matched });
+        if (b.run_ids) return void res.json({ matched: new Set(b.run_ids).size });
+        // The count for the confirmation, and the range it covers (a filter without `since`: the last 7 days).
+        return void res.json(await bulk.count(filter ?? {}));
       }
-      res.status(202).json(await bulk.start(who(res), b.action, { run_ids: b.run_ids, filter: b.filter }));
+      res.status(202).json(await bulk.start(who(res), b.action, { run_ids: b.run_ids, filter }));
     });
 
     r.get('/runs/bulk/:bulk_id', async (req, res) => {

@@ -41,7 +41,7 @@ export const readOnly = () =>
   new AppError(
     'read_only',
     403,
-    'the dashboard is read-only (DASHBOARD_READ_ONLY=true): trigger and retry are off',
+    'read-only deployment (DASHBOARD_READ_ONLY=true): every action is off (trigger, retry, cancel, pause, resume, bulk, logout-all)',
   );
 export const csrfFailed = () =>
   new AppError('csrf_failed', 403, 'missing or wrong CSRF token; reload the page and try again');

@@ -85,6 +85,47 @@ export function parseRunsQuery(query: unknown): RunQuery {
   return (until === undefined ? rest : { ...rest, before: until }) as RunQuery;
 }
 
+/** The fields of GET /api/jobs/runs a filter takes (no paging: `limit`, `cursor`), plus `before` (alias of `until`). */
+const FILTER_FIELDS = ['job_id', 'status', 'user_id', 'trigger', 'stuck', 'since', 'until', 'q'] as const;
+
+/**
+ * Parses a bulk action's `filter` (JSON) with the very rules of `GET /api/jobs/runs` ({@link parseRunsQuery}):
+ * the same fields (`job_id`, `status` as an array or `a,b`, `user_id`, `trigger`, `stuck` as a boolean or
+ * `true|false`, `since`, `until` as ISO or epoch ms, `q`), plus `before`, the older name of `until`.
+ * @throws 400 invalid_body naming the field (`filter.<name>`).
+ */
+export function parseRunsFilter(filter: unknown): RunQuery {
+  const bad = (field: string, message: string) =>
+    new AppError('invalid_body', 400, `${field}: ${message}`, { field });
+  if (!filter || typeof filter !== 'object' || Array.isArray(filter))
+    throw bad('filter', 'expected an object of GET /api/jobs/runs filters');
+  const raw = { ...(filter as Record<string, unknown>) };
+  if ('before' in raw) {
+    if ('until' in raw) throw bad('filter.before', 'give until or before (the same bound), not both');
+    raw.until = raw.before;
+    delete raw.before;
+  }
+  const query: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (!(FILTER_FIELDS as readonly string[]).includes(k)) throw bad(`filter.${k}`, 'unknown filter');
+    if (k === 'status' && Array.isArray(v) && v.length && v.every((x) => typeof x === 'string'))
+      query[k] = v.join(',');
+    else if ((k === 'stuck' && typeof v === 'boolean') || (typeof v === 'number' && Number.isFinite(v)))
+      query[k] = String(v);
+    else if (typeof v === 'string' || v === undefined) query[k] = v;
+    else throw bad(`filter.${k}`, 'expected text (or a list of statuses, a boolean stuck, epoch ms)');
+  }
+  try {
+    return parseRunsQuery(query);
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'invalid_query') {
+      const field = String(err.extra.field ?? 'filter');
+      throw bad(`filter.${field}`, err.message.replace(/^[^:]*: /, ''));
+    }
+    throw err;
+  }
+}
+
 const WINDOW_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
 /** Longest stats window: the run retention (7 days). */
 export const MAX_WINDOW_MS = 7 * 86_400_000;

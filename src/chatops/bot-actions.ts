@@ -20,6 +20,12 @@ export async function handleAction(ctx: Context, deps: BotDeps): Promise<void> {
   const action = decodeAction(ctx.callbackQuery?.data ?? '');
   await ctx.answerCallbackQuery();
   if (!action) return;
+  // DASHBOARD_READ_ONLY caps everyone at viewer, here too: a button from an older message is refused.
+  if (deps.readOnly && action.kind !== 'cancel') {
+    await deps.actions.refused(telegramPrincipal(ctx, deps), 'read_only', `telegram ${action.kind}`);
+    await ctx.reply(escapeHtml(t.ops.read_only), HTML_OPTS);
+    return;
+  }
   if (isOpsAction(action)) return handleOpsAction(ctx, deps, action);
   const edit = (html: string) => ctx.editMessageText(html, HTML_OPTS);
   const confirm = (html: string, kind: 'run_confirm' | 'retry_confirm', ref: string) =>
@@ -93,15 +99,16 @@ export async function handleAction(ctx: Context, deps: BotDeps): Promise<void> {
 
 /**
  * Who pressed the button: named `<user id> (@username)` (so `triggered_by` reads `telegram:<id> (@user)`),
- * role admin when listed in TELEGRAM_OWNER_IDS, else operator; runs they start are stored under their user id.
+ * role admin when listed in TELEGRAM_OWNER_IDS, else operator (viewer under DASHBOARD_READ_ONLY); runs they
+ * start are stored under their user id.
  */
-export function telegramPrincipal(ctx: Context, deps: Pick<BotDeps, 'owners'>): Principal {
+export function telegramPrincipal(ctx: Context, deps: Pick<BotDeps, 'owners' | 'readOnly'>): Principal {
   const from = ctx.from;
   const id = from ? String(from.id) : String(ctx.chat?.id ?? 'unknown');
   const owner = deps.owners?.allows(ctx.chat?.id, from?.id) ?? false;
   return {
     name: `${id}${from?.username ? ` (@${from.username})` : ''}`,
-    role: owner ? 'admin' : 'operator',
+    role: deps.readOnly ? 'viewer' : owner ? 'admin' : 'operator',
     via: 'telegram',
     ...(from ? { user_id: String(from.id) } : {}),
   };

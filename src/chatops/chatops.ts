@@ -83,6 +83,7 @@ export function createChatOps(
     locale: config.LOCALE,
     webappUrl: config.WEBAPP_URL,
     apiRoot: config.TELEGRAM_API_ROOT,
+    readOnly: config.DASHBOARD_READ_ONLY,
     ...extra,
   });
   const secret = webhookSecret(config, token);

@@ -160,7 +160,7 @@ function runLine(run: JobRun, fc: FormatContext): string {
 
 /** `/jobs <job_id>`: the job's definition and its latest runs. */
 export function formatJobDetails(
-  job: PublicJob,
+  job: PublicJob & { paused?: boolean },
   runs: JobRun[],
   fc: FormatContext,
   /** When its job scheduler fires next (epoch ms), shown as "Next run"; omitted when unknown. */
@@ -174,7 +174,7 @@ export function formatJobDetails(
     `🔧 ${bold(clip(job.name, 80))} (${code(job.job_id)})`,
     `${t.category}: ${escapeHtml(job.category)} · ${t.type}: ${escapeHtml(wordsFor(fc.locale).jobType[job.job_type] ?? job.job_type)}`,
     `${t.schedule}: ${escapeHtml(schedule)}`,
-    `${t.state}: ${escapeHtml(state)} · ${t.triggerable}: ${job.can_trigger ? t.yes : t.no}`,
+    `${t.state}: ${escapeHtml(state)}${job.paused ? ` · ⏸️ ${escapeHtml(t.paused)}` : ''} · ${t.triggerable}: ${job.can_trigger ? t.yes : t.no}`,
   ];
   if (nextRunAt)
     lines.push(

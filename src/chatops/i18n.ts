@@ -60,6 +60,8 @@ export interface Messages {
     run_not_failed: (run: string, status: string) => string;
     /** The run store or the queues can't be reached (StoreUnavailableError): nothing was done. */
     store_unavailable: string;
+    /** #12: a failed run is retried once. */
+    run_already_retried: (run: string, retry: string) => string;
     other: (message: string) => string;
   };
   moreInDashboard: string;
@@ -79,6 +81,8 @@ export interface Messages {
     run_not_active: (run: string, status: string) => string;
     job_paused: (job: string) => string;
     forbidden_role: string;
+    /** DASHBOARD_READ_ONLY caps the bot at viewer too. */
+    read_only: string;
   };
 }
 
@@ -140,6 +144,7 @@ const en: Messages = {
     run_not_found: (run) => `❓ No run ${run} (it may be older than the 7 days kept).`,
     run_not_failed: (run, status) => `🚫 Run ${run} is ${status}; only failed runs can be retried.`,
     store_unavailable: '⏳ The job store is unreachable right now, nothing was done. Try again in a minute.',
+    run_already_retried: (run, retry) => `🔁 Run ${run} was already retried: run ${retry}.`,
     other: (message) => `⚠️ That did not work: ${message}`,
   },
   moreInDashboard: '… more in the dashboard',
@@ -149,7 +154,8 @@ const en: Messages = {
     pause: '⏸️ Pause',
     resume: '▶️ Resume',
     confirmStop: (job, run) => `⛔ Stop ${job} (run ${run})?`,
-    confirmPause: (job) => `⏸️ Pause ${job}? No scheduled runs and no Run now until resumed.`,
+    confirmPause: (job) =>
+      `⏸️ Pause ${job}? No new runs of it (schedule, Run now, retries, enqueues) until resumed.`,
     confirmResume: (job) => `▶️ Resume ${job}? Its schedule starts again.`,
     stopped: (job, run) => `⛔ ${job}: run ${run} cancelled.`,
     stopping: (job, run) => `⛔ ${job}: cancelling run ${run}…`,
@@ -159,6 +165,8 @@ const en: Messages = {
       `🚫 Run ${run} is ${status}; only pending or running runs can be stopped.`,
     job_paused: (job) => `⏸️ Not started: ${job} is paused.`,
     forbidden_role: '🔒 Only the bot owners (TELEGRAM_OWNER_IDS) may pause or resume jobs.',
+    read_only:
+      '🔒 This deployment is read-only (DASHBOARD_READ_ONLY): no runs, retries, stops or pauses from here.',
   },
 };
 
@@ -220,6 +228,7 @@ const he: Messages = {
     run_not_found: (run) => `❓ אין הרצה ${run} (אולי היא ישנה מ-7 הימים שנשמרים).`,
     run_not_failed: (run, status) => `🚫 הרצה ${run} במצב ${status}; אפשר להריץ שוב רק הרצות שנכשלו.`,
     store_unavailable: '⏳ מאגר ההרצות לא זמין כרגע, לא בוצע דבר. נסו שוב בעוד דקה.',
+    run_already_retried: (run, retry) => `🔁 הרצה ${run} כבר הורצה מחדש: הרצה ${retry}.`,
     other: (message) => `⚠️ הפעולה לא הצליחה: ${message}`,
   },
   moreInDashboard: '… עוד בדשבורד',
@@ -229,7 +238,8 @@ const he: Messages = {
     pause: '⏸️ השהה',
     resume: '▶️ המשך',
     confirmStop: (job, run) => `⛔ לעצור את ${job} (הרצה ${run})?`,
-    confirmPause: (job) => `⏸️ להשהות את ${job}? לא יהיו הרצות מתוזמנות ולא הרצה ידנית עד שימשיכו.`,
+    confirmPause: (job) =>
+      `⏸️ להשהות את ${job}? לא יהיו הרצות חדשות שלו (תזמון, הרצה ידנית, הרצות חוזרות) עד שימשיכו.`,
     confirmResume: (job) => `▶️ להמשיך את ${job}? התזמון שלו יחזור לפעול.`,
     stopped: (job, run) => `⛔ ${job}: הרצה ${run} בוטלה.`,
     stopping: (job, run) => `⛔ ${job}: מבטל את הרצה ${run}…`,
@@ -238,6 +248,8 @@ const he: Messages = {
     run_not_active: (run, status) => `🚫 הרצה ${run} במצב ${status}; אפשר לעצור רק הרצות שממתינות או רצות.`,
     job_paused: (job) => `⏸️ לא הופעל: ${job} מושהה.`,
     forbidden_role: '🔒 רק בעלי הבוט (TELEGRAM_OWNER_IDS) יכולים להשהות או להמשיך משימות.',
+    read_only:
+      '🔒 ההתקנה הזו לקריאה בלבד (DASHBOARD_READ_ONLY): אין מכאן הרצות, הרצות חוזרות, עצירות או השהיות.',
   },
 };
 

@@ -57,6 +57,8 @@ export interface JobsBotOptions {
   workers?: WorkersSource;
   /** When each job's scheduler fires next (`/jobs <job_id>` shows it). */
   schedules?: ScheduleReader;
+  /** DASHBOARD_READ_ONLY: everyone is a viewer here too (no action buttons; presses refused `read_only`). */
+  readOnly?: boolean;
 }
 
 /** Everything the command and button handlers share. */
@@ -72,6 +74,8 @@ export interface BotDeps {
   now: () => number;
   /** Visibility commands (src/chatops/vis-commands.ts). */
   vis: { workers?: WorkersSource; locale: Locale; schedules?: ScheduleReader };
+  /** DASHBOARD_READ_ONLY (see {@link JobsBotOptions.readOnly}). */
+  readOnly?: boolean;
 }
 
 /**
@@ -91,6 +95,7 @@ export function createJobsBot(opts: JobsBotOptions): Bot {
     confirmTtlMs: opts.confirmTtlMs ?? 10 * 60_000,
     now: opts.now ?? Date.now,
     vis: { workers: opts.workers, locale: opts.locale ?? 'en', schedules: opts.schedules },
+    readOnly: opts.readOnly,
   };
   const refusals = opts.refusals ?? new MemoryRefusals();
   const bot = new Bot(opts.token, {
@@ -168,25 +173,28 @@ async function jobsCommand(rawArg: string, deps: BotDeps, send: Send, owner = fa
   const arg = rawArg.toLowerCase();
   if (await visCommand(rawArg, { ...deps.vis, fc, service }, send)) return;
   if (arg === '') return send(await overview(deps));
+  // DASHBOARD_READ_ONLY: the same answers, without action buttons.
+  const acts = !deps.readOnly;
   if (arg === 'active') {
     const runs = await service.activeRuns(100);
-    return send(formatActive(runs, fc), stopKeyboard(runs, deps));
+    return send(formatActive(runs, fc), acts ? stopKeyboard(runs, deps) : undefined);
   }
   if (arg === 'failed') {
     const runs = await service.latestFailures(10);
-    return send(formatFailed(runs, fc), retryKeyboard(runs, deps));
+    return send(formatFailed(runs, fc), acts ? retryKeyboard(runs, deps) : undefined);
   }
   const def = service.registry.get(arg);
   if (def) {
     const { job, runs } = await service.getJob(arg, 5);
     const kb = new InlineKeyboard();
-    if (job.can_trigger) kb.text(fc.t.runNow, encodeAction({ kind: 'run_ask', ref: refFor(job.job_id) }));
-    if (job.can_trigger && runs[0]?.status === 'failed') {
+    if (acts && job.can_trigger)
+      kb.text(fc.t.runNow, encodeAction({ kind: 'run_ask', ref: refFor(job.job_id) }));
+    // Any failed run, static or dynamic (a failed download, sync or batch): the service applies the rules.
+    if (acts && runs[0]?.status === 'failed') {
       kb.text(fc.t.retry, encodeAction({ kind: 'retry_ask', ref: refFor(runs[0].run_id) }));
     }
-    // #12: Pause/Resume only for the bot's owners (TELEGRAM_OWNER_IDS).
-    if (owner && !job.is_dynamic && job.paused !== undefined)
-      addPauseButton(kb, job.job_id, job.paused, deps);
+    // #12: Pause/Resume (static and dynamic jobs) only for the bot's owners (TELEGRAM_OWNER_IDS).
+    if (acts && owner && job.paused !== undefined) addPauseButton(kb, job.job_id, job.paused, deps);
     const next =
       def.enabled && !def.is_dynamic
         ? await deps.vis.schedules?.nextRunAt(def).catch((err: unknown) => {
@@ -222,12 +230,14 @@ async function overview(deps: BotDeps, category?: string): Promise<string> {
   return formatOverview(jobs, deps.fc, nextRuns);
 }
 
-/** One "🔁 Retry <job> <when>" button per failed run of a job that can be run by hand. */
+/**
+ * One "🔁 Retry <job> <when>" button per failed run, static or dynamic (the service refuses what its rules
+ * refuse: a run already retried, a paused job, …), as the dashboard shows Retry on every failed run.
+ */
 function retryKeyboard(runs: JobRun[], deps: BotDeps): InlineKeyboard | undefined {
   const kb = new InlineKeyboard();
   let any = false;
   for (const run of runs) {
-    if (!deps.service.registry.get(run.job_id)?.can_trigger) continue;
     const when = formatWhen(run.ended_at ?? run.created_at, deps.fc.timeZone);
     kb.text(
       `${deps.fc.t.retry} ${run.job_id} ${when}`,

@@ -51,6 +51,12 @@ export function errorReply(
       return t.refused.run_not_failed(run, status);
     case 'run_not_active':
       return t.ops.run_not_active(run, status);
+    case 'run_already_retried': {
+      // Here `run_id` names the retry that exists; the refused run is the one the user asked for.
+      const retry = idOf('run_id');
+      const asked = code(subject.runId ?? '');
+      return t.refused.run_already_retried(asked, code(retry)) + (retry ? logsLine(deps.fc, retry, '') : '');
+    }
     default:
       return t.refused.other(escapeHtml(err.message));
   }

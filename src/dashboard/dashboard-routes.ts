@@ -3,7 +3,16 @@ import express, { type NextFunction, type Request, type Response, Router } from 
 import { rateLimit } from 'express-rate-limit';
 import type { Logger } from 'pino';
 import { type TokenCheck, TokenDirectory, tokenMatches } from '../api/auth';
-import { csrfFailed, signInRequired, tooManyLoginAttempts } from '../api/http-errors';
+import {
+  csrfFailed,
+  forbiddenRole,
+  readOnly,
+  signInRequired,
+  tooManyLoginAttempts,
+} from '../api/http-errors';
+import type { AuditLog } from '../monitor/audit';
+import { AppError } from '../monitor/errors';
+import { type Principal, roleAtLeast } from '../monitor/principal';
 import { publicDir } from './assets';
 import { dashboardPage, loginPage } from './pages';
 import { readCookie, type SessionManager } from './session';
@@ -27,6 +36,8 @@ export interface DashboardRoutesOptions {
   logger: Logger;
   /** Called after each login attempt with who signed in, or null when the token was wrong (the audit log). */
   onLogin?: (req: Request, who: { name: string; role: string } | null) => void;
+  /** Where logout-all (done or refused) is recorded. */
+  audit?: AuditLog;
   /** Login attempts allowed per IP per 5 minutes. */
   loginLimit?: number;
   /** LOCALE of the pages (default en). */
@@ -129,14 +140,33 @@ export function dashboardRouter(o: DashboardRoutesOptions): Router {
     res.redirect(303, HOME);
   });
 
-  /** Ends every dashboard session of every browser (signed in, with the CSRF token). */
+  /**
+   * Ends every dashboard session of every browser: admins only (403 `forbidden_role`; `read_only` under
+   * DASHBOARD_READ_ONLY), signed in, with the CSRF token. Done and refused attempts are audited.
+   */
   r.post('/logout-all', form, noStore, async (req, res) => {
     const session = await o.sessions.load(req);
     if (!session) throw signInRequired();
     if (!o.sessions.csrfOk(req, session)) throw csrfFailed();
+    const granted = session.who ?? { name: 'admin', role: 'admin' as const };
+    const who: Principal = { ...granted, role: o.readOnly ? 'viewer' : granted.role, via: 'dashboard' };
+    const refusal = o.readOnly
+      ? readOnly()
+      : !roleAtLeast(who.role, 'admin')
+        ? forbiddenRole('admin', who.role)
+        : null;
+    if (refusal) {
+      o.logger.warn(
+        { ip: req.ip, name: who.name, role: who.role, code: refusal.code },
+        'dashboard_logout_all_refused',
+      );
+      await o.audit?.record(who, { action: 'logout_all', code: refusal.code, detail: `ip ${req.ip}` });
+      throw refusal;
+    }
     await o.sessions.endAll();
     await o.sessions.clear(req, res);
-    o.logger.warn({ ip: req.ip }, 'dashboard_logout_all');
+    o.logger.warn({ ip: req.ip, name: who.name }, 'dashboard_logout_all');
+    await o.audit?.record(who, { action: 'logout_all', detail: `ip ${req.ip}` });
     res.redirect(303, HOME);
   });
 

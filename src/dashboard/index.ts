@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { type AltAuth, TokenDirectory } from '../api/auth';
 import type { JobsRouterOptions } from '../api/jobs-routes';
 import type { Config } from '../config';
+import type { AuditLog } from '../monitor/audit';
 import { JobStatsService } from '../monitor/job-stats';
 import type { JobRegistry } from '../monitor/registry';
 import { RunEventHub } from '../monitor/run-events';
@@ -28,6 +29,8 @@ export interface DashboardDeps {
   logger: Logger;
   /** Called after each dashboard login attempt (null: wrong token); the audit log records it. */
   onLogin?: (req: Request, who: { name: string; role: string } | null) => void;
+  /** Where logout-all is recorded. */
+  audit?: AuditLog;
 }
 
 /** What the API role needs from the dashboard module. */
@@ -75,6 +78,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
           readOnly,
           logger: d.logger,
           onLogin: d.onLogin,
+          audit: d.audit,
           locale: d.config.LOCALE,
         }),
       );

@@ -89,7 +89,10 @@ export function dashboardPage(o: {
   readOnly: boolean;
   expiresAt: number;
   locale?: PageLocale;
-  /** The signed-in token's name and (effective) role; the page shows only the actions the role allows. */
+  /**
+   * The signed-in token's name and (effective) role; the page shows only the actions the role allows (Log out
+   * everywhere: admins).
+   */
   user?: string;
   role?: string;
 }): string {
@@ -110,10 +113,14 @@ export function dashboardPage(o: {
       <input type="hidden" name="_csrf" value="${esc(o.csrf)}">
       <button type="submit" class="btn ghost">Log out</button>
     </form>
-    <form method="post" action="/jobs/monitor/logout-all">
+${
+  role === 'admin'
+    ? `    <form method="post" action="/jobs/monitor/logout-all">
       <input type="hidden" name="_csrf" value="${esc(o.csrf)}">
       <button type="submit" class="btn ghost" title="End every dashboard session, in every browser">Log out everywhere</button>
-    </form>
+    </form>`
+    : ''
+}
   </div>
 </header>
 <main class="page">

@@ -2,7 +2,16 @@ import type { AccessRole, Principal } from './principal';
 import { triggeredBy } from './principal';
 
 /** What an operator did (or tried to do). */
-export type AuditAction = 'trigger' | 'retry' | 'cancel' | 'pause' | 'resume' | 'bulk' | 'login' | 'refused';
+export type AuditAction =
+  | 'trigger'
+  | 'retry'
+  | 'cancel'
+  | 'pause'
+  | 'resume'
+  | 'bulk'
+  | 'login'
+  | 'logout_all'
+  | 'refused';
 
 /** One line of the audit log. */
 export interface AuditEntry {

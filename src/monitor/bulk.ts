@@ -8,10 +8,13 @@ import type { RunQuery, RunStore } from './run-store';
 /** What a bulk action does to each run. */
 export type BulkKind = 'retry' | 'cancel';
 
-/** The runs a bulk action covers: a list of ids, or a filter (as GET /api/jobs/runs takes it). */
+/**
+ * The runs a bulk action covers by filter: the filters of GET /api/jobs/runs (`until` is `before` here, as in
+ * RunQuery), parsed by the same rules (src/api/validation.ts parseRunsFilter).
+ */
 export type BulkFilter = Pick<
   RunQuery,
-  'job_id' | 'status' | 'user_id' | 'trigger' | 'since' | 'before' | 'stuck'
+  'job_id' | 'status' | 'user_id' | 'trigger' | 'since' | 'before' | 'stuck' | 'q'
 >;
 
 /** A bulk action's progress, as `GET /api/jobs/runs/bulk/{id}` returns it. */
@@ -37,6 +40,12 @@ export interface BulkState {
   next: number;
   cursor: string | null;
   exhausted: boolean;
+  /**
+   * The run being acted on when the state was saved (before its action; null once it is counted). A process
+   * that resumes finds it set when its predecessor died in between: that run may have been handled already,
+   * so a refusal saying exactly that (already retried, already cancelled) counts as done, not as refused.
+   */
+  inflight?: string | null;
 }
 
 /** Where bulk states live (Redis: `{jm}:bulk:<id>` kept 7 days, and the set of unfinished ones). */
@@ -48,7 +57,33 @@ export interface BulkStore {
   finished(id: string): Promise<void>;
   /** Takes the right to process a bulk action (one process at a time); false when another has it. */
   claim(id: string): Promise<boolean>;
+  /** Extends a claim this process holds; false when it lapsed and another process may have it now. */
+  renew(id: string): Promise<boolean>;
   release(id: string): Promise<void>;
+}
+
+/** The confirmation's numbers: how many runs a filter matches now, and the range of `created_at` it covers. */
+export interface BulkCount {
+  matched: number;
+  /** True when there are more than {@link MAX_COUNTED} (then `matched` is that cap). */
+  more: boolean;
+  /** ISO; a filter without `since` starts 7 days back. */
+  since: string;
+  /** ISO, exclusive; null for "up to now". */
+  until: string | null;
+}
+
+/** Options of {@link BulkActions}. */
+export interface BulkOptions {
+  /**
+   * How often unfinished bulk actions are looked for, so that one an API process left when it died (its claim
+   * lapses) is finished by another.
+   * @defaultValue 30000 (BULK_RESUME_SECONDS)
+   */
+  resumeEveryMs?: number;
+  /** Where failures of the background work are reported: `bulk_failed`, `bulk_resume_failed`. */
+  logger: Pick<Logger, 'warn' | 'error'>;
+  now?: () => number;
 }
 
 /** Without a time range, a filter covers the runs of the last 7 days (the run retention). */
@@ -57,27 +92,52 @@ export const BULK_DEFAULT_WINDOW_MS = 7 * 86_400_000;
 export const MAX_BULK_IDS = 1000;
 /** Runs read per chunk. */
 const CHUNK = 50;
+/** Most runs the confirmation counts. */
+export const MAX_COUNTED = 10_000;
 
 export const bulkNotFound = (id: string) => new AppError('bulk_not_found', 404, `no bulk action "${id}"`);
 
 /**
  * Bulk retry/cancel: the same rules as the single actions (each run goes through {@link OperatorActions},
  * so each is audited and refused the same way), applied in chunks in the background. The state is saved
- * after every run, so an API process that restarts resumes unfinished bulk actions where they stopped
- * ({@link resumePending}).
+ * before and after every run, so an API process that restarts resumes unfinished bulk actions where they
+ * stopped, and every API process looks for unfinished ones every {@link BulkOptions.resumeEveryMs}: one left by
+ * a process that died is finished by another once its claim lapses ({@link run}).
  */
 export class BulkActions {
   private readonly running = new Set<Promise<void>>();
+  /** Bulk ids this process is working on. */
+  private readonly active = new Set<string>();
   private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly now: () => number;
 
   constructor(
     private readonly store: RunStore,
     private readonly bulks: BulkStore,
     private readonly actions: OperatorActions,
-    /** Where a bulk action that stops on an error is logged (`bulk_failed`, with the bulk id). */
-    private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
-  ) {}
+    private readonly opts: BulkOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Resumes unfinished bulk actions now, then every {@link BulkOptions.resumeEveryMs} (the API role's start). */
+  async run(): Promise<void> {
+    this.stopped = false;
+    await this.resumePending();
+    const every = this.opts.resumeEveryMs ?? 30_000;
+    const tick = () => {
+      this.timer = setTimeout(() => {
+        this.resumePending()
+          .catch((err) => this.opts.logger.warn({ err }, 'bulk_resume_failed'))
+          .finally(() => {
+            if (!this.stopped) tick();
+          });
+      }, every);
+      this.timer.unref();
+    };
+    tick();
+  }
 
   /** Starts a bulk action; returns its id at once (202). */
   async start(who: Principal, action: BulkKind, target: { run_ids?: string[]; filter?: BulkFilter }) {
@@ -112,8 +172,11 @@ export class BulkActions {
     return { bulk_id: state.bulk_id };
   }
 
-  /** How many runs a filter matches now (for the dashboard's confirmation), at most 10,000. */
-  async count(filter: BulkFilter): Promise<number> {
+  /**
+   * How many runs a filter matches now (at most {@link MAX_COUNTED}) and the time range it covers, for the
+   * dashboard's confirmation.
+   */
+  async count(filter: BulkFilter): Promise<BulkCount> {
     let n = 0;
     let cursor: string | null = null;
     const since = filter.since ?? this.now() - BULK_DEFAULT_WINDOW_MS;
@@ -121,34 +184,54 @@ export class BulkActions {
       const page = await this.store.list({ ...filter, since, limit: 200, cursor });
       n += page.runs.length;
       cursor = page.next_cursor;
-    } while (cursor && n < 10_000);
-    return n;
+    } while (cursor && n < MAX_COUNTED);
+    return {
+      matched: Math.min(n, MAX_COUNTED),
+      more: n > MAX_COUNTED || (n >= MAX_COUNTED && !!cursor),
+      since: new Date(since).toISOString(),
+      until: filter.before === undefined ? null : new Date(filter.before).toISOString(),
+    };
   }
 
   /** A bulk action's progress. @throws bulk_not_found */
   async get(id: string) {
     const s = await this.bulks.get(id);
     if (!s) throw bulkNotFound(id);
-    const { next: _n, cursor: _c, chunk: _k, chunk_pos: _p, exhausted: _e, run_ids: _r, ...pub } = s;
+    const {
+      next: _n,
+      cursor: _c,
+      chunk: _k,
+      chunk_pos: _p,
+      exhausted: _e,
+      run_ids: _r,
+      inflight: _i,
+      ...pub
+    } = s;
     return pub;
   }
 
-  /** Resumes every unfinished bulk action (call when an API process starts). */
+  /** Resumes every unfinished bulk action this process is not already working on (when one is free). */
   async resumePending(): Promise<void> {
-    for (const id of await this.bulks.pending()) this.kick(id);
+    if (this.stopped) return;
+    for (const id of await this.bulks.pending()) if (!this.active.has(id)) this.kick(id);
   }
 
-  /** Stops taking new runs and waits for the current ones; unfinished bulk actions stay pending. */
+  /** Stops looking, stops taking new runs and waits for the current ones; unfinished ones stay pending. */
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
     await Promise.all([...this.running]);
   }
 
   private kick(id: string): void {
-    // A failure (the store or Redis went away) leaves the action pending: the next API start resumes it.
+    this.active.add(id);
+    // A failure (the store or Redis went away) leaves the action pending: a later resume finishes it.
     const p = this.process(id)
-      .catch((err: unknown) => this.logger.error({ err, bulk_id: id }, 'bulk_failed'))
-      .finally(() => this.running.delete(p));
+      .catch((err: unknown) => this.opts.logger.error({ err, bulk_id: id }, 'bulk_failed'))
+      .finally(() => {
+        this.running.delete(p);
+        this.active.delete(id);
+      });
     this.running.add(p);
   }
 
@@ -163,9 +246,16 @@ export class BulkActions {
           await this.bulks.save(state);
           if (!more) break;
         }
-        await this.applyOne(state, state.chunk[state.chunk_pos]);
-        state.chunk_pos++;
+        const runId = state.chunk[state.chunk_pos];
+        const resumed = state.inflight === runId;
+        state.inflight = runId;
         await this.bulks.save(state);
+        await this.applyOne(state, runId, resumed);
+        state.chunk_pos++;
+        state.inflight = null;
+        await this.bulks.save(state);
+        // Our claim lapsed (a pause longer than its TTL): another process may be on it now; leave it to that one.
+        if (!(await this.bulks.renew(id))) return;
       }
       if (this.stopped) return;
       state.status = 'done';
@@ -194,13 +284,27 @@ export class BulkActions {
     return state.chunk.length > 0;
   }
 
-  private async applyOne(state: BulkState, runId: string): Promise<void> {
+  /**
+   * Applies the action to one run and counts the outcome. `resumed`: a process that died may have applied it
+   * already, so "already retried" / "already cancelled" count as done (the action is idempotent across a crash).
+   */
+  private async applyOne(state: BulkState, runId: string, resumed: boolean): Promise<void> {
     try {
-      if (state.action === 'retry') await this.actions.retry(state.by, runId);
+      if (state.action === 'retry') await this.actions.retry(state.by, runId, { resume: resumed });
       else await this.actions.cancel(state.by, runId);
       state.done++;
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'error';
+      if (code === 'error')
+        this.opts.logger.warn({ err, bulk_id: state.bulk_id, run_id: runId }, 'bulk_run_failed');
+      const alreadyDone =
+        resumed &&
+        err instanceof AppError &&
+        (code === 'run_already_retried' || (code === 'run_not_active' && err.extra.status === 'cancelled'));
+      if (alreadyDone) {
+        state.done++;
+        return;
+      }
       state.refused++;
       state.reasons[code] = (state.reasons[code] ?? 0) + 1;
     }

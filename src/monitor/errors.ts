@@ -40,6 +40,20 @@ export const runNotFailed = (runId: string, status: string) =>
     status,
   });
 
+/**
+ * 409: the run was already retried once (`run_id` names that retry); retry the new run if it failed too.
+ * `run_id` is null while the first retry is still being set up.
+ */
+export const runAlreadyRetried = (runId: string, retriedBy: string | null) =>
+  new AppError(
+    'run_already_retried',
+    409,
+    retriedBy
+      ? `run "${runId}" was already retried by run "${retriedBy}"; retry that run if it failed too`
+      : `run "${runId}" is being retried right now`,
+    { run_id: retriedBy },
+  );
+
 /** 409: the job is paused by an operator (resume it first). */
 export const jobPaused = (jobId: string, by: string) =>
   new AppError('job_paused', 409, `"${jobId}" is paused (by ${by}); resume it first`, {
@@ -76,6 +90,16 @@ export const workerNotProcessingQueue = (attempts: number) =>
   new AppError('worker_not_processing_queue', 500, 'the recording download queue is not being processed', {
     attempts,
   });
+/**
+ * 500: an operator paused recording_download, so no download is enqueued; clients stop (like for
+ * worker_not_processing_queue) instead of polling a download that will not start.
+ */
+export const recordingDownloadsPaused = () =>
+  new AppError(
+    'recording_downloads_paused',
+    500,
+    'recording downloads are paused by an operator; try again later',
+  );
 /** 400: the recording URL may not be downloaded (scheme, credentials, a private or loopback address). */
 export const recordingUrlNotAllowed = (reason: string) =>
   new AppError('recording_url_not_allowed', 400, `recording_url is not allowed: ${reason}`, { reason });

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import type { Logger } from 'pino';
+import { createHash, randomBytes } from 'node:crypto';
 import { exclusiveKey } from './concurrency';
 import {
   jobAlreadyRunning,
@@ -7,6 +6,7 @@ import {
   jobNotFound,
   jobNotTriggerable,
   jobPaused,
+  runAlreadyRetried,
   runNotFailed,
   runNotFound,
   runNotActive,
@@ -26,7 +26,28 @@ import type { RunPage, RunQuery, RunStore } from './run-store';
 import { type RunEventLog, RunWriter } from './run-writer';
 import { AppError } from './errors';
 import type { JobPause, PauseStore, ScheduleControl } from './pauses';
+import { MemoryRetryClaims, type RetryClaims } from './retry-claims';
 import { describeSchedule } from './schedule-words';
+
+/** What the service logs (pino's shape; the domain imports no logger). */
+export interface ServiceLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** The optional parts of {@link JobsService}. */
+export interface JobsServiceOptions {
+  /** #12 pause/resume: where pauses live. Without it nothing can be paused. */
+  pauses?: PauseStore;
+  /** How schedules are switched off and on when a job is paused and resumed. */
+  schedules?: ScheduleControl;
+  /**
+   * "Retried once" across processes (Redis in production).
+   * @defaultValue in memory: once per process only
+   */
+  retries?: RetryClaims;
+  /** Where best-effort writes that failed are reported (never dropped silently). */
+  logger: ServiceLogger;
+}
 
 /** A job's pause state as the API, dashboard and ChatOps show it. */
 export interface PauseState {
@@ -81,6 +102,8 @@ export interface TriggerBy {
   triggered_by?: string | null;
   /** The failed run this one retries. */
   retry_of?: string | null;
+  /** The new run's id (a retry's, see {@link retryRunId}); default a fresh one. */
+  run_id?: string;
 }
 
 /** A job as the API and ChatOps show it; `schedule` is the schedule in words ("every 1 h"). */
@@ -101,14 +124,13 @@ export function newRunId(prefix: 'm' | 'a' = 'm'): string {
   return `${prefix}${randomBytes(6).toString('hex')}`;
 }
 
-/** What a {@link JobsService} needs besides the registry, the store and the enqueuer. */
-export interface JobsServiceOptions {
-  /** Where best-effort writes that fail are logged (`run_pending_write_failed`, `retried_by_mark_failed`). */
-  logger: Logger;
-  /** #12 pause/resume: where pauses live (without it, pause/resume answer 503 `pause_unavailable`). */
-  pauses?: PauseStore;
-  /** #12 pause/resume: how a paused job's schedule is switched off and on. */
-  schedules?: ScheduleControl;
+/**
+ * The id of a failed run's retry, derived from the failed run's id (same shape as {@link newRunId}): a retry
+ * made twice — by a bulk action resuming after its process died half-way, or two callers racing past the
+ * claim — adds the same BullMQ job id, which BullMQ keeps once.
+ */
+export function retryRunId(failedRunId: string, prefix: 'm' | 'a'): string {
+  return `${prefix}${createHash('sha256').update(`retry:${failedRunId}`, 'utf8').digest('hex').slice(0, 12)}`;
 }
 
 /**
@@ -119,43 +141,51 @@ export class JobsService {
   /** Every run-state write of this service goes through it (the same rules the tracker uses). */
   private readonly writer: RunWriter;
   private readonly retryHandlers = new Map<string, RetryHandler>();
-
-  private readonly pausing: { pauses?: PauseStore; schedules?: ScheduleControl };
-  private readonly logger: Logger;
+  /** "Retried once" (see {@link JobsServiceOptions.retries}). */
+  private readonly retries: RetryClaims;
 
   constructor(
     readonly registry: JobRegistry,
     readonly store: RunStore,
     private readonly enqueuer: JobEnqueuer,
-    opts: JobsServiceOptions,
+    /** Pauses, schedules, retry claims and a logger (see {@link JobsServiceOptions}). */
+    private readonly options: JobsServiceOptions,
   ) {
     this.writer = new RunWriter(store, enqueuer);
-    this.logger = opts.logger;
-    this.pausing = { pauses: opts.pauses, schedules: opts.schedules };
+    this.retries = options.retries ?? new MemoryRetryClaims();
+  }
+
+  /** @throws job_paused (409) when an operator paused the job. */
+  private async assertNotPaused(jobId: string): Promise<void> {
+    const paused = await this.options.pauses?.get(jobId);
+    if (paused) throw jobPaused(jobId, paused.paused_by);
   }
 
   /** Every job with its pause state (`paused`, `paused_by`, `paused_at`), for the API and the dashboard. */
   async listJobsWithState(): Promise<(PublicJob & PauseState)[]> {
-    const paused = (await this.pausing.pauses?.all()) ?? {};
+    const paused = (await this.options.pauses?.all()) ?? {};
     return this.listJobs().map((j) => ({ ...j, ...pauseState(paused[j.job_id]) }));
   }
 
   /** One job's pause state. */
   async pauseOf(jobId: string): Promise<PauseState> {
-    return pauseState((await this.pausing.pauses?.get(jobId)) ?? undefined);
+    return pauseState((await this.options.pauses?.get(jobId)) ?? undefined);
   }
 
   /**
-   * Pauses a job (admin): the scheduler makes no runs of it and triggers answer 409 `job_paused` until it
-   * is resumed; survives restarts. Pausing a paused job keeps the first pause. @throws job_not_found
+   * Pauses a job (admin) until it is resumed; survives restarts. Static job: the scheduler makes no runs of it
+   * and triggers answer 409 `job_paused`. Dynamic job: {@link enqueueDynamic} answers 409 `job_paused` (the
+   * recordings file route answers 500 `recording_downloads_paused`). Retries of either are refused the same
+   * way. Runs already queued still run (cancel them to stop them). Pausing a paused job keeps the first pause.
+   * @throws job_not_found
    */
   async pause(jobId: string, by: string): Promise<{ job_id: string } & PauseState> {
     const def = this.registry.get(jobId);
     if (!def) throw jobNotFound(jobId);
-    const pauses = this.pausing.pauses;
+    const pauses = this.options.pauses;
     if (!pauses) throw new AppError('pause_unavailable', 503, 'pausing jobs is not configured here');
     const p = await pauses.pause(jobId, { paused_by: by, paused_at: new Date().toISOString() });
-    await this.pausing.schedules?.remove(jobId, def.queue);
+    await this.options.schedules?.remove(jobId, def.queue);
     return { job_id: jobId, ...pauseState(p) };
   }
 
@@ -163,10 +193,10 @@ export class JobsService {
   async resume(jobId: string): Promise<{ job_id: string } & PauseState> {
     const def = this.registry.get(jobId);
     if (!def) throw jobNotFound(jobId);
-    const pauses = this.pausing.pauses;
+    const pauses = this.options.pauses;
     if (!pauses) throw new AppError('pause_unavailable', 503, 'pausing jobs is not configured here');
     await pauses.resume(jobId);
-    await this.pausing.schedules?.restore(jobId);
+    await this.options.schedules?.restore(jobId);
     return { job_id: jobId, ...pauseState(undefined) };
   }
 
@@ -179,7 +209,7 @@ export class JobsService {
     const def = this.registry.get(jobId);
     if (!def) throw jobNotFound(jobId);
     const page = await this.store.list({ job_id: jobId, limit: runs });
-    const pause = this.pausing.pauses ? await this.pauseOf(jobId) : {};
+    const pause = this.options.pauses ? await this.pauseOf(jobId) : {};
     return { job: { ...toPublic(def), ...pause }, runs: page.runs };
   }
 
@@ -202,8 +232,8 @@ export class JobsService {
     const defs = this.registry.jobs.filter((j) => category === undefined || j.category === category);
     // The overview is still useful without the pause marks: a pause store outage is logged, not fatal.
     const paused: Record<string, JobPause> =
-      (await this.pausing.pauses?.all().catch((err: unknown) => {
-        this.logger.warn({ err }, 'jobs_overview_pauses_failed');
+      (await this.options.pauses?.all().catch((err: unknown) => {
+        this.options.logger.warn({ err }, 'jobs_overview_pauses_failed');
         return {};
       })) ?? {};
     return Promise.all(
@@ -267,8 +297,7 @@ export class JobsService {
     if (!def) throw jobNotFound(jobId);
     if (!def.can_trigger) throw jobNotTriggerable(jobId);
     if (!def.enabled) throw jobDisabled(jobId);
-    const paused = await this.pausing.pauses?.get(jobId);
-    if (paused) throw jobPaused(jobId, paused.paused_by);
+    await this.assertNotPaused(jobId);
     const exclusive = exclusiveKey(def);
     if (exclusive) {
       const { runs } = await this.store.list({ job_id: jobId, status: [...ACTIVE_STATUSES], limit: 1 });
@@ -281,32 +310,74 @@ export class JobsService {
       triggered_by: by.triggered_by ?? null,
       ...(by.retry_of ? { retry_of: by.retry_of } : {}),
     };
-    return this.enqueue(def, envelope, exclusive);
+    return this.enqueue(def, envelope, exclusive, by.run_id);
   }
 
   /**
    * Runs a failed run's job again with the same payload and user; the new run's trigger is `manual`,
-   * `retry_of` names the old run and the old run gets `retried_by` (a mark).
-   * @throws run_not_found; run_not_failed (409) when the run did not fail; the trigger() refusals.
+   * `retry_of` names the old run and the old run gets `retried_by` (a mark). A failed run is retried once,
+   * whichever process asks (a claim in {@link JobsServiceOptions.retries}); retry the new run if it fails too.
+   * @throws run_not_found; run_not_failed (409) when the run did not fail; run_already_retried (409, with
+   *   the retry's `run_id`); job_paused (409); the trigger() refusals for a static job; job_already_running.
    */
   async retry(
     runId: string,
     by: Pick<TriggerBy, 'triggered_by'> = {},
+    opts: {
+      /**
+       * A bulk action resuming the run its dead predecessor was handling: a claim still "being made" is taken
+       * over (the retry's id is derived from the run's, so making it again adds no second job).
+       */
+      resume?: boolean;
+    } = {},
   ): Promise<{ run_id: string; retry_of: string }> {
     const run = await this.getRun(runId);
     if (run.status !== 'failed') throw runNotFailed(runId, run.status);
+    if (run.retried_by) throw runAlreadyRetried(runId, run.retried_by);
     const def = this.registry.get(run.job_id);
     if (!def) throw jobNotFound(run.job_id);
-    const triggered_by = by.triggered_by ?? null;
+    await this.assertNotPaused(def.job_id);
+    const claim = await this.retries.claim(runId, { takeOverPending: opts.resume });
+    if (!claim.ok) throw runAlreadyRetried(runId, claim.retried_by);
     let out: { run_id: string };
+    try {
+      out = await this.retryOnce(run, def, by.triggered_by ?? null);
+    } catch (err) {
+      await this.retries.release(runId, claim.token);
+      throw err;
+    }
+    await this.retries.confirm(runId, out.run_id);
+    await this.writer.mark(run, { retried_by: out.run_id }).catch((err) => {
+      // The claim holds the link for the refusals; only the run's display misses it.
+      this.options.logger.warn({ err, run_id: runId, retried_by: out.run_id }, 'run_retried_by_mark_failed');
+    });
+    return { run_id: out.run_id, retry_of: run.run_id };
+  }
+
+  /** The retry itself, once the claim is held (see {@link retry}). */
+  private async retryOnce(run: JobRun, def: JobDefinition, triggered_by: string | null) {
     const handler = this.retryHandlers.get(def.job_id);
-    if (handler) out = await handler(run, { triggered_by });
-    else if (def.is_dynamic) {
+    if (handler) return handler(run, { triggered_by });
+    const id = retryRunId(run.run_id, def.is_dynamic ? 'a' : 'm');
+    try {
+      return await this.retryAs(id, run, def, triggered_by);
+    } catch (err) {
+      // Our own retry, made before (a process that died after enqueueing it): done, not refused.
+      if (err instanceof AppError && err.code === 'job_already_running' && err.extra.run_id === id)
+        return { run_id: id };
+      throw err;
+    }
+  }
+
+  private async retryAs(id: string, run: JobRun, def: JobDefinition, triggered_by: string | null) {
+    let out: { run_id: string };
+    if (def.is_dynamic) {
       // A dynamic run only makes sense with its payload, which lives in its BullMQ job.
       const envelope = (await this.enqueuer.envelopeOf?.(run)) ?? null;
       if (!envelope) throw runPayloadGone(run.run_id);
       const res = await this.enqueueDynamic(def.job_id, envelope.payload, {
         user_id: run.user_id,
+        runId: id,
         retry_of: run.run_id,
         triggered_by,
       });
@@ -319,16 +390,10 @@ export class JobsService {
         payload: await this.enqueuer.payloadOf?.(run),
         triggered_by,
         retry_of: run.run_id,
+        run_id: id,
       });
     }
-    // Best effort: the retry is queued; a store outage only loses the link back from the failed run.
-    await this.writer.mark(run, { retried_by: out.run_id }).catch((err: unknown) => {
-      this.logger.warn(
-        { err, run_id: run.run_id, retry_run_id: out.run_id, job_id: run.job_id },
-        'retried_by_mark_failed',
-      );
-    });
-    return { run_id: out.run_id, retry_of: run.run_id };
+    return out;
   }
 
   /**
@@ -359,7 +424,8 @@ export class JobsService {
   /**
    * Enqueues a dynamic job on behalf of application code (a user action). The run's trigger is `api`.
    * `exclusiveKey` defaults to the job's concurrency rule ({@link exclusiveKey}); a deduplicated call
-   * returns the run already waiting or running. @throws job_not_found when the registry has no such job.
+   * returns the run already waiting or running. @throws job_not_found when the registry has no such job;
+   * job_paused (409) while an operator has paused it.
    */
   async enqueueDynamic(
     jobId: string,
@@ -375,6 +441,7 @@ export class JobsService {
   ): Promise<{ run_id: string; deduplicated: boolean }> {
     const def = this.registry.get(jobId);
     if (!def) throw jobNotFound(jobId);
+    await this.assertNotPaused(jobId);
     const envelope: JobEnvelope = {
       trigger: 'api',
       user_id: opts.user_id ?? null,
@@ -395,10 +462,11 @@ export class JobsService {
     def: JobDefinition,
     envelope: JobEnvelope,
     exclusive: string | null,
+    runId = newRunId('m'),
   ): Promise<{ run_id: string }> {
     const createdAt = new Date();
     const res = await this.enqueuer.enqueue(def, envelope, {
-      runId: newRunId('m'),
+      runId,
       exclusiveKey: exclusive ?? undefined,
     });
     if (res.deduplicated) throw jobAlreadyRunning(def.job_id, res.runId);
@@ -431,7 +499,7 @@ export class JobsService {
         ...searchIdentity(envelope.payload, def.search_keys),
       })
       .catch((err: unknown) => {
-        this.logger.warn({ err, run_id: runId, job_id: def.job_id }, 'run_pending_write_failed');
+        this.options.logger.warn({ err, run_id: runId, job_id: def.job_id }, 'run_pending_write_failed');
       });
   }
 }

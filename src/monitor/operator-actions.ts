@@ -27,10 +27,14 @@ export class OperatorActions {
     });
   }
 
-  /** Retries a failed run (see {@link JobsService.retry}). */
-  retry(who: Principal, runId: string): Promise<{ run_id: string; retry_of: string }> {
+  /** Retries a failed run (see {@link JobsService.retry}; `resume` is for a bulk action resuming). */
+  retry(
+    who: Principal,
+    runId: string,
+    opts: { resume?: boolean } = {},
+  ): Promise<{ run_id: string; retry_of: string }> {
     return this.audited(who, 'retry', { run_id: runId }, async () => {
-      const out = await this.service.retry(runId, { triggered_by: triggeredBy(who) });
+      const out = await this.service.retry(runId, { triggered_by: triggeredBy(who) }, opts);
       return { out, detail: { detail: `new run ${out.run_id}` } };
     });
   }

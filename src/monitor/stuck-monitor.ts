@@ -2,10 +2,11 @@ import type { Logger } from 'pino';
 import type { EventBus } from './events';
 import type { JobRegistry } from './registry';
 import { ACTIVE_STATUSES, type JobRun, RUN_RETENTION_SECONDS, type RunMarks } from './run';
-import type { RunStore } from './run-store';
+import type { RunQuery, RunStore } from './run-store';
 import {
   countByJob,
   findStuck,
+  idleQueues,
   type QueueHealth,
   queuesWithoutWorkers,
   registryStuckPolicy,
@@ -75,6 +76,8 @@ export interface StuckMonitorOptions {
 
 /** At most this many active runs are examined per scan (pages of 200). */
 const MAX_SCANNED = 10_000;
+/** At most this many pending runs per job of a queue without workers are flagged `no_workers` per scan. */
+const MAX_IDLE_PER_JOB = 1_000;
 
 /**
  * The stuck-job monitor: every interval, the process holding the monitor lock scans the active runs and
@@ -132,21 +135,28 @@ export class StuckMonitor {
     }
   }
 
-  /** One scan (exposed for tests and for a manual check). */
+  /**
+   * One scan (exposed for tests and for a manual check): the active runs old enough to be stuck, the runs
+   * flagged before (so a flag goes away once the run is fine again) and, for queues without a live worker,
+   * every pending run (flagged `no_workers` at once); then marks, `job_stuck` for overdue ones, and
+   * `queue_no_workers`.
+   */
   async scan(): Promise<ScanResult> {
     const started = Date.now();
     const now = this.now();
-    const runs = await this.activeRunsBefore(
-      stuckCutoff(
-        now,
-        this.policy,
-        this.opts.registry.jobs.map((j) => j.job_id),
-      ),
+    const health = await this.opts.queues.health();
+    const idle = idleQueues(health);
+    const before = stuckCutoff(
+      now,
+      this.policy,
+      this.opts.registry.jobs.map((j) => j.job_id),
     );
-    const { active, stuck } = await this.endLostRuns(runs, findStuck(runs, now, this.policy));
+    const runs = await this.runsToJudge(before, idle);
+    const { active, stuck } = await this.endLostRuns(runs, findStuck(runs, now, this.policy, idle), before);
     await this.markStuck(active, stuck, now);
     let reported = 0;
     for (const s of stuck) {
+      if (!s.overdue) continue;
       const first = await this.opts.events.emitOnce(
         `stuck:${s.run_id}:${s.episode}`,
         RUN_RETENTION_SECONDS,
@@ -155,11 +165,10 @@ export class StuckMonitor {
       );
       if (first) reported++;
     }
-    const health = await this.opts.queues.health();
-    const idle = queuesWithoutWorkers(health);
+    const withoutWorkers = queuesWithoutWorkers(health);
     for (const q of health) {
       const key = `no_workers:${q.queue}`;
-      if (idle.includes(q)) {
+      if (withoutWorkers.includes(q)) {
         await this.opts.events.emitOnce(key, RUN_RETENTION_SECONDS, 'queue_no_workers', {
           queue: q.queue,
           waiting: q.waiting,
@@ -172,7 +181,7 @@ export class StuckMonitor {
       scanned: runs.length,
       stuck,
       reported,
-      queuesWithoutWorkers: idle,
+      queuesWithoutWorkers: withoutWorkers,
       stuckByJob: countByJob(stuck),
     };
     await this.opts.onScan?.(result);
@@ -181,7 +190,7 @@ export class StuckMonitor {
         scanned: result.scanned,
         stuck: stuck.length,
         reported,
-        queues_without_workers: idle.map((q) => q.queue),
+        queues_without_workers: withoutWorkers.map((q) => q.queue),
         duration_ms: Date.now() - started,
       },
       'stuck_jobs_check',
@@ -200,11 +209,16 @@ export class StuckMonitor {
   private async endLostRuns(
     runs: readonly JobRun[],
     stuck: StuckRun[],
+    before: number,
   ): Promise<{ active: readonly JobRun[]; stuck: StuckRun[] }> {
     const probe = this.opts.queues;
     const markFailed = this.opts.markFailed;
-    if (!runs.length || !probe.lostJobs || !markFailed) return { active: runs, stuck };
-    const lost = await probe.lostJobs(runs);
+    // Old enough runs and overdue stuck ones: a pending run flagged `no_workers` a moment after it was
+    // enqueued is not looked up (its job may still be being added).
+    const overdue = new Set(stuck.filter((s) => s.overdue).map((s) => s.run_id));
+    const judged = runs.filter((r) => Date.parse(r.created_at) < before || overdue.has(r.run_id));
+    if (!judged.length || !probe.lostJobs || !markFailed) return { active: runs, stuck };
+    const lost = await probe.lostJobs(judged);
     if (!lost.size) return { active: runs, stuck };
     const ended: { run_id: string; job_id: string; queue: string; status: string }[] = [];
     for (const run of runs) {
@@ -253,19 +267,32 @@ export class StuckMonitor {
     }
   }
 
-  private async activeRunsBefore(before: number): Promise<JobRun[]> {
+  /**
+   * The runs one scan judges, each once: active runs created before the cutoff, active runs flagged stuck
+   * (any age), and the pending runs of every job whose queue has no live worker (any age).
+   */
+  private async runsToJudge(before: number, idle: ReadonlySet<string>): Promise<JobRun[]> {
+    const byId = new Map<string, JobRun>();
+    const add = (list: JobRun[]) => {
+      for (const r of list) if (!byId.has(r.run_id)) byId.set(r.run_id, r);
+    };
+    add(await this.pages({ status: [...ACTIVE_STATUSES], before }, MAX_SCANNED));
+    add(await this.pages({ status: [...ACTIVE_STATUSES], stuck: true }, MAX_SCANNED));
+    for (const job of this.opts.registry.jobs) {
+      if (idle.has(job.queue))
+        add(await this.pages({ job_id: job.job_id, status: ['pending'] }, MAX_IDLE_PER_JOB));
+    }
+    return [...byId.values()];
+  }
+
+  private async pages(query: Omit<RunQuery, 'limit' | 'cursor'>, max: number): Promise<JobRun[]> {
     const runs: JobRun[] = [];
     let cursor: string | null = null;
     do {
-      const page = await this.opts.store.list({
-        status: [...ACTIVE_STATUSES],
-        before,
-        limit: 200,
-        cursor,
-      });
+      const page = await this.opts.store.list({ ...query, limit: 200, cursor });
       runs.push(...page.runs);
       cursor = page.next_cursor;
-    } while (cursor && runs.length < MAX_SCANNED);
+    } while (cursor && runs.length < max);
     return runs;
   }
 }

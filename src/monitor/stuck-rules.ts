@@ -1,8 +1,7 @@
 import type { JobRegistry } from './registry';
-import type { JobRun } from './run';
+import type { JobRun, StuckReason } from './run';
 
-/** Why a run counts as stuck. */
-export type StuckReason = 'running_too_long' | 'not_picked_up';
+export type { StuckReason } from './run';
 
 /** A run the monitor reports as stuck. */
 export interface StuckRun {
@@ -10,8 +9,13 @@ export interface StuckRun {
   job_id: string;
   queue: string;
   reason: StuckReason;
-  /** Minutes since it started (running) or became due (not picked up), one decimal, rounded down. */
+  /** Minutes since it started (running) or became due (not picked up, no workers), one decimal, rounded down. */
   minutes: number;
+  /**
+   * Past its job's threshold: reported (`job_stuck`). A run flagged `no_workers` is flagged at once, but
+   * reported only once it is overdue too (the queue's own `queue_no_workers` event comes first).
+   */
+  overdue: boolean;
   /**
    * Identifies this stuck episode: a run that is picked up again (a retry, a stall recovery) gets a new
    * start time and therefore a new episode; the same episode is reported once.
@@ -57,6 +61,8 @@ export interface StuckVerdict {
   reason: StuckReason;
   since: number;
   seconds: number;
+  /** Past the threshold (always true except for `no_workers`, which needs no threshold). */
+  overdue: boolean;
 }
 
 /**
@@ -64,11 +70,24 @@ export interface StuckVerdict {
  * the recordings' fail-fast policy both use it. Running: started longer ago than the threshold
  * (`running_too_long`; a record with no start is judged by its creation). Pending: never started, no
  * attempt yet, and created longer ago than the threshold (`not_picked_up`). A pending run that already ran
- * an attempt is waiting for its retry and is not stuck. Finished runs never are. Pure.
+ * an attempt is waiting for its retry and is not stuck. With `queueIdle` (its queue has no live worker, as
+ * the monitor's probe found), every pending run is stuck at once with `no_workers`, which takes precedence
+ * over `not_picked_up`: nothing can pick it up. Finished runs never are. Pure.
  */
-export function stuckVerdict(run: StuckInput, now: number, limitMs: number): StuckVerdict | null {
+export function stuckVerdict(
+  run: StuckInput,
+  now: number,
+  limitMs: number,
+  queueIdle = false,
+): StuckVerdict | null {
   let since: number;
   let reason: StuckReason;
+  if (run.status === 'pending' && queueIdle) {
+    since = Date.parse(run.created_at);
+    if (!Number.isFinite(since)) return null;
+    const ms = Math.max(0, now - since);
+    return { reason: 'no_workers', since, seconds: Math.floor(ms / 1000), overdue: ms > limitMs };
+  }
   if (run.status === 'running') {
     since = Date.parse(run.started_at ?? run.created_at);
     reason = 'running_too_long';
@@ -79,19 +98,27 @@ export function stuckVerdict(run: StuckInput, now: number, limitMs: number): Stu
     return null;
   }
   if (!Number.isFinite(since) || now - since <= limitMs) return null;
-  return { reason, since, seconds: Math.floor((now - since) / 1000) };
+  return { reason, since, seconds: Math.floor((now - since) / 1000), overdue: true };
 }
 
 /** A stuck verdict in words, as a run failed for it records in error_message. */
 export function describeStuck(v: Pick<StuckVerdict, 'reason' | 'seconds'>): string {
-  return v.reason === 'running_too_long'
-    ? `running ${v.seconds} s without completion`
-    : `queued ${v.seconds} s without worker pickup`;
+  if (v.reason === 'running_too_long') return `running ${v.seconds} s without completion`;
+  if (v.reason === 'no_workers') return `queued ${v.seconds} s with no live worker on its queue`;
+  return `queued ${v.seconds} s without worker pickup`;
 }
 
-/** {@link stuckVerdict} with the job's own threshold from the policy, as the monitor reports it. Pure. */
-export function stuckStatus(run: JobRun, now: number, policy: StuckPolicy): StuckRun | null {
-  const v = stuckVerdict(run, now, thresholdMs(policy, run.job_id));
+/**
+ * {@link stuckVerdict} with the job's own threshold from the policy, as the monitor reports it; `idleQueues`
+ * are the queues without a live worker (for `no_workers`). Pure.
+ */
+export function stuckStatus(
+  run: JobRun,
+  now: number,
+  policy: StuckPolicy,
+  idleQueues: ReadonlySet<string> = new Set(),
+): StuckRun | null {
+  const v = stuckVerdict(run, now, thresholdMs(policy, run.job_id), idleQueues.has(run.queue));
   if (!v) return null;
   return {
     run_id: run.run_id,
@@ -99,15 +126,21 @@ export function stuckStatus(run: JobRun, now: number, policy: StuckPolicy): Stuc
     queue: run.queue,
     reason: v.reason,
     minutes: Math.max(0, Math.floor((now - v.since) / 6_000) / 10),
+    overdue: v.overdue,
     episode: `${v.reason}:${v.since}`,
   };
 }
 
-/** Every stuck run among `runs` at `now`. Pure. */
-export function findStuck(runs: readonly JobRun[], now: number, policy: StuckPolicy): StuckRun[] {
+/** Every stuck run among `runs` at `now` (see {@link stuckStatus}). Pure. */
+export function findStuck(
+  runs: readonly JobRun[],
+  now: number,
+  policy: StuckPolicy,
+  idleQueues: ReadonlySet<string> = new Set(),
+): StuckRun[] {
   const out: StuckRun[] = [];
   for (const run of runs) {
-    const s = stuckStatus(run, now, policy);
+    const s = stuckStatus(run, now, policy, idleQueues);
     if (s) out.push(s);
   }
   return out;
@@ -120,6 +153,11 @@ export interface QueueHealth {
   waiting: number;
   /** Live BullMQ workers reading the queue (all processes). */
   workers: number;
+}
+
+/** Queues no live worker reads (whatever they hold): their pending runs are stuck with `no_workers`. Pure. */
+export function idleQueues(health: readonly QueueHealth[]): Set<string> {
+  return new Set(health.filter((h) => h.workers === 0).map((h) => h.queue));
 }
 
 /** Queues with waiting jobs and no worker to take them. Pure. */

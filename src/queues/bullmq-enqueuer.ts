@@ -25,6 +25,25 @@ export interface EnqueueDurability {
 }
 
 /**
+ * Takes a job out of the lists of jobs waiting for a worker (KEYS 1-4: wait, paused, prioritized, delayed), if it
+ * is in one: `taken`. `gone` when the job's hash (KEYS[5]) does not exist; `scheduler` for a job scheduler's
+ * current job (KEYS[6] is the schedulers' zset: BullMQ refuses to remove that one too); `other` for a job in any
+ * other state (active, completed, failed).
+ */
+const TAKE_WAITING_LUA = `local id = ARGV[1]
+if redis.call('EXISTS', KEYS[5]) == 0 then return 'gone' end
+local rjk = redis.call('HGET', KEYS[5], 'rjk')
+if rjk then
+  local prev = redis.call('ZSCORE', KEYS[6], rjk)
+  if prev and id == 'repeat:' .. rjk .. ':' .. prev then return 'scheduler' end
+end
+if redis.call('LREM', KEYS[1], 1, id) == 1 then return 'taken' end
+if redis.call('LREM', KEYS[2], 1, id) == 1 then return 'taken' end
+if redis.call('ZREM', KEYS[3], id) == 1 then return 'taken' end
+if redis.call('ZREM', KEYS[4], id) == 1 then return 'taken' end
+return 'other'`;
+
+/**
  * JobEnqueuer on BullMQ: the run id is the BullMQ job id; exclusivity uses BullMQ deduplication; our own
  * lifecycle events go to the queue's events stream next to BullMQ's.
  */
@@ -88,15 +107,32 @@ export class BullmqEnqueuer implements JobEnqueuer {
   }
 
   /**
-   * Removes a run's job if no worker holds it: `removed`; `active` when a worker holds it (or it finished
-   * meanwhile); `gone` when the queue has no such job.
+   * Removes a run's job only while it waits (wait, paused, prioritized or delayed): one Lua script checks and
+   * takes it out of that list atomically, so a worker can't take it in between, and a job that a worker holds
+   * or that has already finished (completed, failed: the store may still say running) is left alone. Then
+   * BullMQ's own remove deletes the job's data. `removed`; `active` when the job is not waiting (running,
+   * finished, or the scheduler's next run, which only its scheduler may remove); `gone` when the queue has no
+   * such job.
    */
   async removeWaiting(run: JobRun): Promise<'removed' | 'active' | 'gone'> {
     const q = this.queues.get(run.queue);
-    const job = await q.getJob(run.run_id);
-    if (!job) return 'gone';
-    const n = await q.remove(run.run_id);
-    return n === 1 ? 'removed' : 'active';
+    const k = q.keys;
+    const taken = (await this.queues.opts.connection.eval(
+      TAKE_WAITING_LUA,
+      6,
+      k.wait,
+      k.paused,
+      k.prioritized,
+      k.delayed,
+      q.toKey(run.run_id),
+      k.repeat,
+      run.run_id,
+    )) as 'taken' | 'gone' | 'scheduler' | 'other';
+    if (taken === 'gone') return 'gone';
+    if (taken !== 'taken') return 'active';
+    // In no list now, so no worker can take it: BullMQ removes its hash, logs and deduplication key.
+    await q.remove(run.run_id);
+    return 'removed';
   }
 
   /**

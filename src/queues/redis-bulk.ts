@@ -7,8 +7,8 @@ const KEEP_SECONDS = 7 * 86_400;
 
 /**
  * Bulk action states in Redis: `{jm}:bulk:<id>` (JSON, kept 7 days) and the set `{jm}:bulk:pending` of
- * unfinished ones; a per-bulk lock (`{jm}:bulk:<id>:lock`, expiring) keeps two API processes from working
- * on the same one.
+ * unfinished ones; a per-bulk lock (`{jm}:bulk:<id>:lock`, expiring after `lockMs` unless renewed after each
+ * run) keeps two API processes from working on the same one, and lets another take over when its holder dies.
  */
 export class RedisBulkStore implements BulkStore {
   private readonly keys: RedisKeys;
@@ -28,7 +28,10 @@ export class RedisBulkStore implements BulkStore {
       .set(this.keys.bulk(state.bulk_id), JSON.stringify(state), 'EX', KEEP_SECONDS);
     if (state.status !== 'done') multi.sadd(this.keys.bulkPending, state.bulk_id);
     await multi.exec();
-    await this.locks.get(state.bulk_id)?.acquire();
+  }
+
+  async renew(id: string): Promise<boolean> {
+    return (await this.locks.get(id)?.acquire()) ?? false;
   }
 
   async get(id: string): Promise<BulkState | null> {

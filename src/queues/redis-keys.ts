@@ -236,6 +236,14 @@ export class RedisKeys {
     return `${this.tag}:runs:cancel-request:${runId}`;
   }
 
+  /**
+   * The retry of a failed run: `pending:<token>` (60 s) while it is being made, then the new run's id (7 days).
+   * Taken with SET NX, so a failed run is retried once whichever process (or bulk action) asks.
+   */
+  retryClaim(runId: string): string {
+    return `${this.tag}:runs:retry:${runId}`;
+  }
+
   /** A bulk action's state (JSON), kept 7 days. */
   bulk(id: string): string {
     return `${this.tag}:bulk:${id}`;

@@ -1,8 +1,11 @@
 import type { Logger } from 'pino';
 import { recordingSourceReadOnly } from '../api/http-errors';
 import {
+  AppError,
   invalidRecordingUrl,
+  jobAlreadyRunning,
   recordingDownloadFailed,
+  recordingDownloadsPaused,
   recordingNotFound,
   recordingUrlNotAllowed,
   workerNotProcessingQueue,
@@ -88,7 +91,9 @@ export class RecordingService {
   /**
    * The file, or how long to wait for it. The first request enqueues the download; a stuck or failed one
    * is recovered (counted) up to max attempts per window. @throws recording_not_found (404),
-   * worker_not_processing_queue (500), recording_download_failed (500: the provider or URL failed for good).
+   * worker_not_processing_queue (500), recording_download_failed (500: the provider or URL failed for good),
+   * recording_downloads_paused (500: an operator paused recording_download and a download would have to start;
+   * nothing is enqueued and no attempt is counted).
    */
   async getFile(callSid: string, userId: string | null): Promise<FileAnswer> {
     const file = await this.files.find(callSid);
@@ -110,6 +115,7 @@ export class RecordingService {
         case 'wait':
           return this.preparing(d.status, attempts);
         case 'enqueue':
+          await this.assertNotPaused();
           await this.enqueue(callSid, url!, d.generation, userId);
           return this.preparing('queued', attempts);
         case 'advance': {
@@ -119,6 +125,7 @@ export class RecordingService {
             const late = await this.files.find(callSid);
             if (late) return { kind: 'file', file: late };
           }
+          await this.assertNotPaused();
           const r = await this.state.advance(callSid, generation, d.count);
           if (r.outcome === 'lost') continue;
           if (d.failReason && run) {
@@ -191,17 +198,29 @@ export class RecordingService {
   }
 
   /**
-   * An operator's retry of a failed download (`POST /api/jobs/runs/{id}/retry`): the call gets a fresh retry
-   * window (its attempts are forgotten) and a new download generation, so the player's next request sees
-   * 202 again and then the file. @throws recording_not_found when the call no longer has a recording URL.
+   * An operator's retry of a failed download (`POST /api/jobs/runs/{id}/retry`; JobsService has checked the
+   * pause and that the run was not retried before): the call gets a fresh retry window (its attempts are
+   * forgotten) and a new download generation, so the player's next request sees 202 again and then the file.
+   * A download of the call that is already waiting or running (the player's own recovery, another retry) is
+   * kept: 409 job_already_running with its run id (cancel it first to start over).
+   * @throws recording_not_found when the call no longer has a recording URL; job_already_running.
    */
   async retryDownload(run: JobRun, by: { triggered_by: string | null }): Promise<{ run_id: string }> {
     const parsed = parseDownloadRunId(run.run_id);
     if (!parsed) throw recordingNotFound();
     const url = await this.source.getRecordingUrl(parsed.callSid);
     if (!url) throw recordingNotFound();
-    await this.state.reset(parsed.callSid);
-    const generation = await this.state.generation(parsed.callSid);
+    const current = await this.state.generation(parsed.callSid);
+    if (current > 0) {
+      const active = await this.jobs.findRun(downloadRunId(parsed.callSid, current));
+      if (active && ACTIVE_STATUSES.includes(active.status))
+        throw jobAlreadyRunning(DOWNLOAD_JOB_ID, active.run_id);
+    }
+    const moved = await this.state.restart(parsed.callSid, current);
+    // Another request moved the call meanwhile: its download is the one running now.
+    if (moved.outcome === 'lost')
+      throw jobAlreadyRunning(DOWNLOAD_JOB_ID, downloadRunId(parsed.callSid, moved.generation));
+    const generation = moved.generation;
     const res = await this.enqueue(parsed.callSid, url, generation, run.user_id, {
       retry_of: run.run_id,
       triggered_by: by.triggered_by,
@@ -213,6 +232,11 @@ export class RecordingService {
     return { run_id: res.run_id };
   }
 
+  /** @throws recording_downloads_paused while an operator has paused recording_download. */
+  private async assertNotPaused(): Promise<void> {
+    if ((await this.jobs.pauseOf(DOWNLOAD_JOB_ID)).paused) throw recordingDownloadsPaused();
+  }
+
   private async enqueue(
     callSid: string,
     url: string,
@@ -221,11 +245,18 @@ export class RecordingService {
     extra: { retry_of?: string; triggered_by?: string | null } = {},
   ) {
     const runId = downloadRunId(callSid, generation);
-    const res = await this.jobs.enqueueDynamic(
-      DOWNLOAD_JOB_ID,
-      { call_sid: callSid, url, generation },
-      { user_id: userId, runId, ...extra },
-    );
+    const res = await this.jobs
+      .enqueueDynamic(
+        DOWNLOAD_JOB_ID,
+        { call_sid: callSid, url, generation },
+        { user_id: userId, runId, ...extra },
+      )
+      .catch((err) => {
+        // Paused between our check and the enqueue: the same answer as the check's.
+        if (err instanceof AppError && err.code === 'job_paused' && !extra.retry_of)
+          throw recordingDownloadsPaused();
+        throw err;
+      });
     this.logger.info({ call_sid: callSid, run_id: res.run_id, generation }, 'recording_download_enqueued');
     return res;
   }

@@ -18,6 +18,15 @@ end
 redis.call('SET', KEYS[1], cur + 1)
 return {cur + 1, n}`;
 
+// An operator's retry: moves the call to its next generation if it is still at the expected one, and forgets
+// its recovery attempts (a fresh window).
+const RESTART = `
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur ~= tonumber(ARGV[1]) then return {-1, cur} end
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[1], cur + 1)
+return {cur + 1, 0}`;
+
 /** Result of {@link RecordingState.advance}. */
 export type AdvanceResult =
   | { outcome: 'advanced'; generation: number; attempts: number }
@@ -73,6 +82,24 @@ export class RecordingState {
     if (a === -1) return { outcome: 'lost', generation: b };
     if (a === 0) return { outcome: 'exhausted', attempts: b };
     return { outcome: 'advanced', generation: a, attempts: b };
+  }
+
+  /**
+   * An operator's retry: compare-and-set to generation `from + 1` with the attempts forgotten (a fresh retry
+   * window); `lost` when another request moved the call first.
+   */
+  async restart(
+    callSid: string,
+    from: number,
+  ): Promise<{ outcome: 'advanced'; generation: number } | { outcome: 'lost'; generation: number }> {
+    const [a, b] = (await this.redis.eval(
+      RESTART,
+      2,
+      this.genKey(callSid),
+      this.attemptsKey(callSid),
+      String(from),
+    )) as [number, number];
+    return a === -1 ? { outcome: 'lost', generation: b } : { outcome: 'advanced', generation: a };
   }
 
   /** A new URL for the call: forget the attempts and supersede any download of the old one. */

@@ -6,7 +6,8 @@ import { isMongoOutage, withStoreErrors } from './unavailable';
 
 /**
  * The audit log in one Redis stream (`{jm}:audit`): XADD with `MINID <now - 7 days>`, so every write
- * trims entries older than the retention (and a MAXLEN cap bounds a burst). Reads are XREVRANGE.
+ * trims entries older than the retention (and a MAXLEN cap bounds a burst). Reads are XREVRANGE down to
+ * `now - 7 days` only, so entries are never shown past the retention even when nothing was written since.
  */
 export class RedisAuditStore implements AuditStore {
   private readonly key: string;
@@ -19,16 +20,21 @@ export class RedisAuditStore implements AuditStore {
     this.key = new RedisKeys(prefix).auditStream;
   }
 
-  async append(entry: AuditEntry): Promise<void> {
+  /** The oldest stream id still within the retention. */
+  private minId(): string {
     const now = (this.opts.now ?? Date.now)();
-    const minId = Math.max(0, now - (this.opts.retentionMs ?? AUDIT_RETENTION_MS));
+    return String(Math.max(0, now - (this.opts.retentionMs ?? AUDIT_RETENTION_MS)));
+  }
+
+  async append(entry: AuditEntry): Promise<void> {
+    const minId = this.minId();
     const { id: _id, ...body } = entry;
-    await this.redis.xadd(this.key, 'MINID', String(minId), '*', 'e', JSON.stringify(body));
+    await this.redis.xadd(this.key, 'MINID', minId, '*', 'e', JSON.stringify(body));
     await this.redis.xtrim(this.key, 'MAXLEN', '~', this.opts.maxLen ?? 100_000);
   }
 
   async latest(limit: number): Promise<AuditEntry[]> {
-    const rows = await this.redis.xrevrange(this.key, '+', '-', 'COUNT', limit);
+    const rows = await this.redis.xrevrange(this.key, '+', this.minId(), 'COUNT', limit);
     const out: AuditEntry[] = [];
     for (const [id, fields] of rows) {
       const i = fields.indexOf('e');
@@ -45,7 +51,8 @@ export class RedisAuditStore implements AuditStore {
 
 /**
  * The audit log in MongoDB (`audit_log`), used when MONGO_URL is set: `at` is a Date with a TTL index
- * (7 days), so MongoDB deletes old entries itself; reads use the same index, newest first.
+ * (7 days), so MongoDB deletes old entries itself; reads use the same index, newest first, and skip entries
+ * past the retention that the TTL monitor (which runs once a minute) has not deleted yet.
  */
 export class MongoAuditStore implements AuditStore {
   private ready: Promise<unknown> | undefined;
@@ -53,6 +60,7 @@ export class MongoAuditStore implements AuditStore {
   constructor(
     private readonly collection: Collection<Document>,
     private readonly retentionMs = AUDIT_RETENTION_MS,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Creates the TTL index (idempotent). */
@@ -73,7 +81,12 @@ export class MongoAuditStore implements AuditStore {
   }
 
   async latest(limit: number): Promise<AuditEntry[]> {
-    const docs = await this.collection.find({}).sort({ at: -1, _id: -1 }).limit(limit).toArray();
+    const since = new Date(this.now() - this.retentionMs);
+    const docs = await this.collection
+      .find({ at: { $gte: since } })
+      .sort({ at: -1, _id: -1 })
+      .limit(limit)
+      .toArray();
     return docs.map((d) => mongoAuditDoc(d));
   }
 }

@@ -161,8 +161,9 @@ describe('dashboard in a real browser', () => {
     await expect(row.locator('.job-name').textContent()).resolves.toBe('Cache Warming');
     await expect(row.locator('.sched').textContent()).resolves.toBe('every 1 h');
     await page.locator('tr[data-job="queue_cleanup"] time').first().waitFor();
-    // Dynamic jobs have no Run now button.
-    expect(await page.locator('tr[data-job="drive_sync"] button').count()).toBe(0);
+    // Dynamic jobs have no Run now button (an admin may still pause them).
+    expect(await page.locator('tr[data-job="drive_sync"] button[data-run]').count()).toBe(0);
+    expect(await page.locator('tr[data-job="drive_sync"] button[data-pause]').count()).toBe(1);
     // The token never reaches the page.
     expect(await page.content()).not.toContain(TEST_TOKEN);
 

@@ -1,6 +1,8 @@
 /**
  * #12 cancel: a pending run is removed from its queue and recorded cancelled by the API process; a running
- * run is cancelled across TWO worker processes (child processes, pub/sub), whichever of them runs it.
+ * run is cancelled across TWO worker processes (child processes, pub/sub), whichever of them runs it: each
+ * worker takes one run at a time, so two long runs land on different processes, and the cancel requests go
+ * through the API of this process, which runs no worker.
  */
 import request from 'supertest';
 import type { JobRun } from '../../src/monitor/run';
@@ -45,31 +47,37 @@ describe('POST /api/jobs/runs/{run_id}/cancel', () => {
   });
 
   it('running, across two worker processes: honouring and ignoring processors both end cancelled', async () => {
+    // The process whose API takes the cancel requests runs no worker: the request must cross processes.
+    expect(sys.workers).toBeUndefined();
     const env = {
       ROLES: 'worker',
       REDIS_URL,
       QUEUE_PREFIX: prefix,
       JOBS_CONFIG: jobsFile,
-      WORKER_CONCURRENCY: '2',
+      // One run at a time each: two long runs can only run on two different processes.
+      WORKER_CONCURRENCY: '1',
     };
     const [w1, w2] = await Promise.all([spawnRole(env), spawnRole(env)]);
-    const workers = new Set([w1.worker, w2.worker]);
+    expect(w1.worker).not.toBe(w2.worker);
 
     // Honours the signal: ends at once.
     const waits = await Promise.all(
       [1, 2].map(() => sys.service.enqueueDynamic('wait_job', { ms: 60_000 }, { user_id: 'u1' })),
     );
+    const running = await Promise.all(waits.map((w) => until(w.run_id, 'running')));
+    // Both workers took one.
+    expect(new Set(running.map((r) => r!.worker))).toEqual(new Set([w1.worker, w2.worker]));
     for (const w of waits) {
-      const running = await until(w.run_id, 'running');
-      expect(workers.has(running!.worker!)).toBe(true);
       const res = await request(sys.url).post(`/api/jobs/runs/${w.run_id}/cancel`).set(bearer);
       expect(res.status).toBe(202);
       expect(res.body).toEqual({ run_id: w.run_id, status: 'cancelling' });
     }
-    for (const w of waits) {
+    for (const [i, w] of waits.entries()) {
       const ended = await until(w.run_id, 'cancelled');
       expect(ended!.error_message).toMatch(/cancelled by api:admin/);
       expect(ended!.result).toBeNull();
+      // Ended on the worker that ran it (its own process aborted it).
+      expect(ended!.worker).toBe(running[i]!.worker);
     }
 
     // Ignores the signal (slow_job runs to its end): recorded cancelled when it returns, result not taken.

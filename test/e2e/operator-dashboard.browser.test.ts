@@ -16,7 +16,11 @@ const JOBS_YML = `
 jobs:
   - { job_id: wait_job, name: Waiter, category: ops, job_type: repeating, interval_seconds: 86400, enabled: true, allow_concurrent: true, callback_name: cancellable, queue: tq }
   - { job_id: boom_job, name: Boom, category: ops, job_type: repeating, interval_seconds: 86400, enabled: true, allow_concurrent: true, callback_name: boom, queue: tq }
+  - { job_id: boom2_job, name: Boom two, category: ops, job_type: repeating, interval_seconds: 86400, enabled: true, allow_concurrent: true, callback_name: boom, queue: tq }
+dynamic_jobs:
+  - { job_id: dyn_boom, name: Dynamic boom, category: ops, callback_name: boom, queue: tq }
 `;
+const DAY = 86_400_000;
 
 let sys: TestSystem;
 let browser: Browser;
@@ -108,6 +112,40 @@ describe('operator actions in the dashboard', () => {
     await page.context().close();
   });
 
+  it('retries a failed DYNAMIC run from its history row, with its payload', async () => {
+    const { run_id: old } = await sys.service.enqueueDynamic(
+      'dyn_boom',
+      { drive: 'd-7' },
+      { user_id: 'u-7' },
+    );
+    await waitFor(async () => (await runOf(old))?.status === 'failed', 30_000);
+    const { page, errors } = await signedIn(TEST_TOKEN);
+    const row = page.locator(`#runs-body tr[data-run-id="${old}"]`);
+    await row.waitFor();
+    await row.locator('button', { hasText: 'Retry' }).click();
+    await expect(page.locator('#confirm-text').textContent()).resolves.toContain(old);
+    await page.click('#confirm-yes');
+    await page.locator('#toast', { hasText: 'Retrying dyn_boom' }).waitFor();
+    const retried = await waitFor(async () => {
+      const { runs } = await sys.store.list({ job_id: 'dyn_boom', limit: 50 });
+      return runs.find((r) => r.retry_of === old) ?? null;
+    }, 30_000);
+    expect(retried).toMatchObject({ user_id: 'u-7', triggered_by: 'dashboard:admin' });
+    expect((await sys.queues.get('tq').getJob(retried!.run_id))?.data).toMatchObject({
+      payload: { drive: 'd-7' },
+    });
+
+    // A second retry of the same run is refused by the server, and the page says why.
+    await row.locator('button', { hasText: 'Retry' }).click();
+    await page.click('#confirm-yes');
+    await page.locator('#toast', { hasText: 'Retry refused' }).waitFor();
+    expect(await page.locator('#toast').textContent()).toContain('already retried');
+    // Admins can pause a dynamic job too.
+    await page.locator('tr[data-job="dyn_boom"] button[data-pause="dyn_boom"]').waitFor();
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
   it('shows the stuck badge on a run the stuck monitor marked (active card and history)', async () => {
     const { run_id } = await sys.service.trigger('wait_job', { trigger: 'manual' });
     await waitFor(async () => (await runOf(run_id))?.status === 'running', 30_000);
@@ -150,12 +188,70 @@ describe('operator actions in the dashboard', () => {
     await page.context().close();
   });
 
+  it('"Retry all matching" sends every history filter (search, dates) and names the range in the confirmation', async () => {
+    const now = Date.now();
+    await seedRuns(sys.store, [
+      {
+        run_id: 'seed-q-1',
+        job_id: 'boom2_job',
+        status: 'failed',
+        created_ms: now - 2 * DAY,
+        user_id: 'carol',
+        error: 'x',
+      },
+      {
+        run_id: 'seed-q-2',
+        job_id: 'boom2_job',
+        status: 'failed',
+        created_ms: now - 2 * DAY,
+        user_id: 'dave',
+        error: 'x',
+      },
+      {
+        run_id: 'seed-q-3',
+        job_id: 'boom2_job',
+        status: 'failed',
+        created_ms: now - 5 * DAY,
+        user_id: 'carol',
+        error: 'x',
+      },
+    ]);
+    const { page, errors } = await signedIn(TEST_TOKEN);
+    const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    await page.fill('#filters input[name="q"]', 'carol');
+    await page.fill('#filters input[name="since"]', day(now - 3 * DAY));
+    await page.fill('#filters input[name="until"]', day(now));
+    await page.selectOption('#filters select[name="job_id"]', 'boom2_job');
+    await page.locator('#runs-body tr[data-run-id="seed-q-1"]').waitFor();
+    expect(await page.locator('#runs-body tr[data-run-id]').count()).toBe(1);
+
+    await page.click('#bulk-retry');
+    await page.locator('#confirm-modal[open]').waitFor();
+    const [from, to] = await page.evaluate(
+      ([a, b]) => [a, b].map((d) => new Date(`${d}T00:00:00`).toLocaleDateString()),
+      [day(now - 3 * DAY), day(now)],
+    );
+    await expect(page.locator('#confirm-text').textContent()).resolves.toBe(
+      `Retry all 1 matching runs (created ${from} – ${to})?`,
+    );
+    await page.click('#confirm-yes');
+    await page.locator('#toast', { hasText: 'Retry all: 1 done, 0 refused' }).waitFor({ timeout: 60_000 });
+    // Exactly what the table showed: not dave's run, not carol's older one.
+    expect((await runOf('seed-q-1')).retried_by).toBeTruthy();
+    expect((await runOf('seed-q-2')).retried_by).toBeNull();
+    expect((await runOf('seed-q-3')).retried_by).toBeNull();
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
   it('a viewer sees no action buttons', async () => {
     const { page } = await signedIn(VIEWER);
     await page.locator('#runs-body tr[data-run-id="seed-boom-1"]').waitFor();
-    expect(await page.locator('button', { hasText: /^(Run now|Retry|Cancel|Pause|Resume)$/ }).count()).toBe(
-      0,
-    );
+    expect(
+      await page
+        .locator('button', { hasText: /^(Run now|Retry|Cancel|Pause|Resume|Log out everywhere)$/ })
+        .count(),
+    ).toBe(0);
     await expect(page.locator('#whoami').textContent()).resolves.toBe('grafana · viewer');
     await page.context().close();
   });

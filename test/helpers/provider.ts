@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 /** How the fake provider answers one path. */
 export type ProviderBehaviour =
   | { kind: 'file'; body: Buffer; contentType?: string; delayMs?: number }
+  /** Holds every request until {@link FakeProvider.release} is called for the path, then serves the body. */
+  | { kind: 'gated'; body: Buffer }
   | { kind: 'status'; status: number }
   /** Answers `failures` times with `status`, then serves the body. */
   | { kind: 'flaky'; status: number; failures: number; body: Buffer }
@@ -22,6 +24,10 @@ export interface FakeProvider {
   url(path: string): string;
   set(path: string, behaviour: ProviderBehaviour): void;
   hits(path: string): number;
+  /** Lets the requests a 'gated' path holds (and every later one) get the file. */
+  release(path: string): void;
+  /** Resolves once a 'gated' path holds a request. */
+  held(path: string): Promise<void>;
   /** Resolves once a 'hang' path has written its partial bytes. */
   partialSent(path: string): Promise<void>;
   close(): Promise<void>;
@@ -36,6 +42,22 @@ export async function startProvider(host = '127.0.0.1'): Promise<FakeProvider> {
   const counts = new Map<string, number>();
   const partial = new Map<string, () => void>();
   const partialDone = new Map<string, Promise<void>>();
+  const gates = new Map<
+    string,
+    { open: Promise<void>; release: () => void; held: Promise<void>; hold: () => void }
+  >();
+  const gate = (path: string) => {
+    let g = gates.get(path);
+    if (!g) {
+      let release = () => {};
+      let hold = () => {};
+      const open = new Promise<void>((r) => (release = r));
+      const held = new Promise<void>((r) => (hold = r));
+      g = { open, release, held, hold };
+      gates.set(path, g);
+    }
+    return g;
+  };
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const n = (counts.get(path) ?? 0) + 1;
@@ -54,6 +76,14 @@ export async function startProvider(host = '127.0.0.1'): Promise<FakeProvider> {
         if (b.delayMs) setTimeout(() => sendFile(b.body, b.contentType), b.delayMs);
         else sendFile(b.body, b.contentType);
         return;
+      case 'gated': {
+        const g = gate(path);
+        g.hold();
+        void g.open.then(() => {
+          if (!res.destroyed) sendFile(b.body);
+        });
+        return;
+      }
       case 'status':
         res.writeHead(b.status).end(`status ${b.status}`);
         return;
@@ -115,6 +145,8 @@ export async function startProvider(host = '127.0.0.1'): Promise<FakeProvider> {
       }
     },
     hits: (path) => counts.get(path) ?? 0,
+    release: (path) => gate(path).release(),
+    held: (path) => gate(path).held,
     partialSent: (path) => partialDone.get(path) ?? Promise.reject(new Error(`${path} is not a hang path`)),
     close: () =>
       new Promise<void>((r) => {

@@ -22,6 +22,8 @@ let nextMessageId = 1000;
 export interface Who {
   chatId: number;
   userId?: number;
+  /** The sender's @username (without the @), when they have one. */
+  username?: string;
   chatType?: 'private' | 'group' | 'supergroup';
 }
 
@@ -29,7 +31,12 @@ const chatOf = (who: Who) =>
   who.chatType && who.chatType !== 'private'
     ? { id: who.chatId, type: who.chatType, title: 'ops' }
     : { id: who.chatId, type: 'private' as const, first_name: 'On-call' };
-const userOf = (who: Who) => ({ id: who.userId ?? who.chatId, is_bot: false, first_name: 'On-call' });
+const userOf = (who: Who) => ({
+  id: who.userId ?? who.chatId,
+  is_bot: false,
+  first_name: 'On-call',
+  ...(who.username ? { username: who.username } : {}),
+});
 
 /** A text message update; a leading /command gets its bot_command entity, as Telegram sends it. */
 export function messageUpdate(text: string, who: Who): Update {

@@ -88,7 +88,7 @@ describe('audit log', () => {
 });
 
 describe('RedisAuditStore', () => {
-  it('keeps 7 days: a write trims older entries', async () => {
+  it('keeps 7 days: older entries are never read, and a write trims them', async () => {
     const redis = testRedis();
     const prefix = uniquePrefix('audit');
     try {
@@ -106,8 +106,11 @@ describe('RedisAuditStore', () => {
         'e',
         JSON.stringify(old),
       );
-      expect((await log.latest(10)).map((e) => e.job_id)).toEqual(['old_job']);
+      // Past the retention: never shown, even before a write trims it.
+      expect(await log.latest(10)).toEqual([]);
+      expect(await redis.xlen(new RedisKeys(prefix).auditStream)).toBe(1);
       await log.record(who, { action: 'trigger', job_id: 'new_job' });
+      expect(await redis.xlen(new RedisKeys(prefix).auditStream)).toBe(1);
       const entries = await log.latest(10);
       expect(entries.map((e) => e.job_id)).toEqual(['new_job']);
     } finally {

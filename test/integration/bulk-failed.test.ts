@@ -40,7 +40,7 @@ it('logs bulk_failed with the bulk id and the error (stack kept); a later resume
   const logs = memoryLogger();
   const service = new JobsService(JobRegistry.fromYaml(YML), store, enqueuer, { logger: logs.logger });
   const bulks = new RedisBulkStore(redis, prefix);
-  const bulk = new BulkActions(store, bulks, new OperatorActions(service), logs.logger);
+  const bulk = new BulkActions(store, bulks, new OperatorActions(service), { logger: logs.logger });
 
   const list = store.list.bind(store);
   store.list = async () => {
@@ -56,7 +56,7 @@ it('logs bulk_failed with the bulk id and the error (stack kept); a later resume
 
   // the store is back: an API process that starts resumes the action
   store.list = list;
-  const again = new BulkActions(store, bulks, new OperatorActions(service), logs.logger);
+  const again = new BulkActions(store, bulks, new OperatorActions(service), { logger: logs.logger });
   await again.resumePending();
   const done = await waitFor(async () => {
     const s = await again.get(bulk_id);

@@ -6,17 +6,36 @@
 import { sessionKeys } from '../../src/dashboard/session';
 import { login } from '../helpers/dashboard';
 import { testRedis, uniquePrefix } from '../helpers/redis';
-import { startTestSystem, type TestSystem } from '../helpers/system';
+import { startTestSystem, TEST_TOKEN, type TestSystem } from '../helpers/system';
 
 jest.setTimeout(90_000);
 
 const SECRET_A = 'a'.repeat(40);
 const SECRET_B = 'b'.repeat(40);
+const OPERATOR = 'operator-token-0123456789abcdef';
 let sys: TestSystem;
 
 beforeAll(async () => {
-  sys = await startTestSystem({ ROLES: 'api', SESSION_SECRET: SECRET_A, SESSION_TTL_HOURS: '2' });
+  sys = await startTestSystem({
+    ROLES: 'api',
+    SESSION_SECRET: SECRET_A,
+    SESSION_TTL_HOURS: '2',
+    API_TOKENS: `ci:operator:${OPERATOR}`,
+  });
 });
+
+/** The audit entries of logout-all, newest first, as `actor outcome code`. */
+async function logoutAllAudit(base = sys.url): Promise<string[]> {
+  const res = await fetch(`${base}/api/jobs/audit?limit=100`, {
+    headers: { authorization: `Bearer ${TEST_TOKEN}` },
+  });
+  const { entries } = (await res.json()) as {
+    entries: { action: string; actor: string; outcome: string; code?: string }[];
+  };
+  return entries
+    .filter((e) => e.action === 'logout_all')
+    .map((e) => `${e.actor} ${e.outcome} ${e.code ?? '-'}`);
+}
 afterAll(() => sys?.cleanup());
 
 const get = (base: string, path: string, cookie: string) =>
@@ -71,6 +90,7 @@ describe('revocable dashboard sessions', () => {
     expect(await access(b.cookie)).toEqual(SIGNED_OUT);
     expect(await access(a.cookie)).toEqual(SIGNED_OUT);
     expect(sys.logs.events()).toContain('dashboard_logout_all');
+    expect((await logoutAllAudit())[0]).toBe('dashboard:admin ok -');
     // Signing in again works.
     const c = await login(sys.url);
     expect(await access(c.cookie)).toEqual(SIGNED_IN);
@@ -83,6 +103,47 @@ describe('revocable dashboard sessions', () => {
     expect(noCsrf.status).toBe(403);
     expect(await noCsrf.json()).toMatchObject({ error: 'csrf_failed' });
     expect(await access(a.cookie)).toEqual(SIGNED_IN);
+  });
+
+  it('logout-all is for admins: an operator is refused (403 forbidden_role, audited) and sees no button', async () => {
+    const admin = await login(sys.url);
+    const op = await login(sys.url, OPERATOR);
+    const page = async (cookie: string) => (await get(sys.url, '/jobs/monitor', cookie)).text();
+    expect(await page(admin.cookie)).toContain('action="/jobs/monitor/logout-all"');
+    expect(await page(op.cookie)).not.toContain('logout-all');
+    expect(await page(op.cookie)).not.toContain('Log out everywhere');
+
+    const res = await post('/jobs/monitor/logout-all', op.cookie, op.csrf);
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({
+      error: 'forbidden_role',
+      required_role: 'admin',
+      role: 'operator',
+    });
+    // Nobody was signed out.
+    expect(await access(admin.cookie)).toEqual(SIGNED_IN);
+    expect(await access(op.cookie)).toEqual(SIGNED_IN);
+    expect((await logoutAllAudit())[0]).toBe('dashboard:ci refused forbidden_role');
+  });
+
+  it('under DASHBOARD_READ_ONLY even an admin is refused with 403 read_only, and sees no button', async () => {
+    const ro = await startTestSystem({ ROLES: 'api', DASHBOARD_READ_ONLY: 'true', SESSION_SECRET: SECRET_A });
+    try {
+      const a = await login(ro.url);
+      expect(await (await get(ro.url, '/jobs/monitor', a.cookie)).text()).not.toContain('logout-all');
+      const res = await fetch(`${ro.url}/jobs/monitor/logout-all`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: a.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: a.csrf }).toString(),
+      });
+      expect(res.status).toBe(403);
+      expect(await res.json()).toMatchObject({ error: 'read_only' });
+      expect(await access(a.cookie, ro.url)).toEqual(SIGNED_IN);
+      expect((await logoutAllAudit(ro.url))[0]).toBe('dashboard:admin refused read_only');
+    } finally {
+      await ro.cleanup();
+    }
   });
 
   it('is shared by API processes with one Redis; rotating SESSION_SECRET ends every session', async () => {

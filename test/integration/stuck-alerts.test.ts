@@ -114,7 +114,7 @@ describe('queue without workers', () => {
   let c: TestSystem;
   afterAll(() => c?.cleanup());
 
-  it('reports a queue with waiting jobs and no worker once, and its run as not picked up', async () => {
+  it('reports a queue with waiting jobs and no worker once, and its run (once overdue) as no_workers', async () => {
     // A deployment whose worker processes are all down: api and monitor only.
     c = await startTestSystem(
       {
@@ -131,7 +131,8 @@ describe('queue without workers', () => {
     expect(noWorkers).toBe('*[CRITICAL]* 🚨 Queue orphans has 1 waiting job(s) and no live worker');
     const notPicked = await waitFor(() => slackTexts().find((t) => t.includes(run_id)), 30_000);
     expect(notPicked).toContain('⚠️ Job orphan_job has been stuck for');
-    expect(notPicked).toContain('(not_picked_up)');
+    expect(notPicked).toContain('(no_workers)');
+    expect(await c.store.get(run_id)).toMatchObject({ stuck: true, stuck_reason: 'no_workers' });
     const seen = cScans().length;
     await waitFor(() => cScans().length >= seen + 3, 20_000);
     expect(slackTexts().filter((t) => t.includes('Queue orphans'))).toHaveLength(1);

@@ -46,7 +46,7 @@ describe('MongoAuditStore', () => {
   it('writes `at` as a Date under a 7-day TTL index and reads newest first with ids', async () => {
     const { coll, docs, indexes } = fakeCollection();
     let now = Date.parse('2026-01-01T00:00:00Z');
-    const log = new AuditLog(new MongoAuditStore(coll), undefined, () => now);
+    const log = new AuditLog(new MongoAuditStore(coll, undefined, () => now), undefined, () => now);
     const who = { name: 'ci', role: 'operator' as const, via: 'api' as const };
     await log.record(who, { action: 'trigger', job_id: 'a_job', run_id: 'm1' });
     now += 1000;
@@ -72,5 +72,11 @@ describe('MongoAuditStore', () => {
     ]);
     expect(latest[0].id).toMatch(/^[0-9a-f]{24}$/);
     expect(await log.latest(1)).toHaveLength(1);
+
+    // Eight days on, before MongoDB's TTL monitor deleted them: not shown.
+    now += 8 * 86_400_000;
+    expect(await log.latest(10)).toEqual([]);
+    await log.record(who, { action: 'retry', run_id: 'm2' });
+    expect((await log.latest(10)).map((e) => e.action)).toEqual(['retry']);
   });
 });

@@ -57,6 +57,7 @@ it('puts every project key in one Cluster slot', () => {
     keys.pausedJobs,
     keys.bulk('b1'),
     keys.bulkPending,
+    keys.retryClaim('r'),
   ];
   expect(new Set(own.map((k) => calculateSlot(k)))).toEqual(new Set([calculateSlot(keys.tag)]));
 });

@@ -6,6 +6,7 @@ import {
   countByJob,
   describeStuck,
   findStuck,
+  idleQueues,
   queuesWithoutWorkers,
   registryStuckPolicy,
   type StuckPolicy,
@@ -56,6 +57,28 @@ describe('stuck rules', () => {
     });
     expect(stuckStatus(retrying, NOW, policy)).toBeNull();
     expect(stuckStatus(run({ status: 'pending', created_at: minutesAgo(5) }), NOW, policy)).toBeNull();
+  });
+
+  it('flags every pending run of a queue without workers as no_workers, ahead of not_picked_up', () => {
+    const idle = new Set(['q']);
+    const young = run({ status: 'pending', created_at: minutesAgo(2) });
+    expect(stuckStatus(young, NOW, policy, idle)).toMatchObject({
+      reason: 'no_workers',
+      overdue: false,
+      minutes: 2,
+    });
+    const old = run({ status: 'pending', created_at: minutesAgo(21) });
+    expect(stuckStatus(old, NOW, policy, idle)).toMatchObject({ reason: 'no_workers', overdue: true });
+    expect(stuckStatus(old, NOW, policy, new Set(['other']))).toMatchObject({ reason: 'not_picked_up' });
+    // A running run is judged by its time alone (its worker is there, or stall recovery will tell).
+    expect(stuckStatus(run({ status: 'running', started_at: minutesAgo(1) }), NOW, policy, idle)).toBeNull();
+    expect(stuckStatus(run({ status: 'failed' }), NOW, policy, idle)).toBeNull();
+    expect([
+      ...idleQueues([
+        { queue: 'q', waiting: 0, workers: 0 },
+        { queue: 'r', waiting: 3, workers: 2 },
+      ]),
+    ]).toEqual(['q']);
   });
 
   it('never flags finished runs', () => {

@@ -60,7 +60,7 @@
     cancelled: '{job}: cancelled',
     cancelling: '{job}: cancelling…',
     cancel_refused: 'Cancel refused: {why}',
-    pause_confirm: 'Pause {job}? No scheduled runs and no Run now until resumed.',
+    pause_confirm: 'Pause {job}? No new runs of it (schedule, Run now, retries, enqueues) until resumed.',
     resume_confirm: 'Resume {job}? Its schedule starts again.',
     paused: '{job}: paused',
     resumed: '{job}: resumed',
@@ -68,8 +68,12 @@
     resume_refused: 'Resume refused: {why}',
     paused_title: 'paused by {who} at {at}',
     stuck_title: 'stuck: {reason} since {since}',
-    bulk_retry_confirm: 'Retry all {n} matching runs (last 7 days)?',
-    bulk_cancel_confirm: 'Cancel all {n} matching runs (last 7 days)?',
+    bulk_retry_confirm: 'Retry all {n} matching runs ({range})?',
+    bulk_cancel_confirm: 'Cancel all {n} matching runs ({range})?',
+    bulk_range_default: 'last 7 days',
+    bulk_range: 'created {from} – {to}',
+    bulk_range_now: 'now',
+    bulk_more: '{n}+',
     bulk_retry_started: 'Retry all: started ({bulk})',
     bulk_cancel_started: 'Cancel all: started ({bulk})',
     bulk_retry_done: 'Retry all: {done} done, {refused} refused{why}',
@@ -553,9 +557,9 @@
   }
 
   function historyRow(r) {
-    const job = jobs.get(r.job_id);
+    // Every failed run, static or dynamic: the server applies the rules (already retried, paused, …).
     const retry =
-      r.status === 'failed' && job && job.can_trigger && !READ_ONLY
+      r.status === 'failed' && !READ_ONLY
         ? h(
             'button',
             {
@@ -1183,7 +1187,7 @@
           'paused',
         ),
       );
-    if (!READ_ONLY && ROLE === 'admin' && !job.is_dynamic) {
+    if (!READ_ONLY && ROLE === 'admin') {
       out.push(
         h(
           'button',
@@ -1247,27 +1251,40 @@
     }
   }
 
-  /** The history filters as a bulk filter (the same fields GET /api/jobs/runs takes). */
+  /**
+   * The history filters as a bulk filter: every field the history sends to GET /api/jobs/runs (job, status,
+   * stuck, trigger, user, search, from, to), with the same values, so "all matching" is what the table shows.
+   */
   function bulkFilter() {
     const f = {};
-    const v = hist.filters;
-    if (v.job_id) f.job_id = v.job_id;
-    if (v.status) f.status = [v.status];
-    if (v.user_id) f.user_id = v.user_id;
-    if (v.trigger) f.trigger = v.trigger;
-    if (v.stuck) f.stuck = v.stuck === 'true';
+    for (const k of ['job_id', 'status', 'stuck', 'trigger', 'user_id', 'q', 'since', 'until']) {
+      const v = hist.filters[k];
+      if (v) f[k] = String(v);
+    }
     return f;
+  }
+
+  /** The range a bulk confirmation names, from the server's count: the default week, or the dates asked. */
+  function bulkRange(count, filter) {
+    if (!filter.since && !filter.until) return t('bulk_range_default');
+    const day = (iso) => new Date(iso).toLocaleDateString(LOCALE_TAG);
+    return t('bulk_range', {
+      from: day(count.since),
+      // `until` is exclusive (the start of the day after "To"): name the last day it covers.
+      to: count.until ? day(Date.parse(count.until) - 1) : t('bulk_range_now'),
+    });
   }
 
   async function bulkAll(action) {
     const filter = bulkFilter();
     try {
-      const { matched } = await api('/api/jobs/runs/bulk', {
+      const count = await api('/api/jobs/runs/bulk', {
         method: 'POST',
         headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
         body: JSON.stringify({ action, filter, dry_run: true }),
       });
-      if (!(await confirmAction(t(`bulk_${action}_confirm`, { n: matched })))) return;
+      const n = count.more ? t('bulk_more', { n: count.matched }) : count.matched;
+      if (!(await confirmAction(t(`bulk_${action}_confirm`, { n, range: bulkRange(count, filter) })))) return;
       const { bulk_id } = await api('/api/jobs/runs/bulk', {
         method: 'POST',
         headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
