@@ -11,7 +11,6 @@ import {
   tooManyLoginAttempts,
 } from '../api/http-errors';
 import type { AuditLog } from '../monitor/audit';
-import { AppError } from '../monitor/errors';
 import { type Principal, roleAtLeast } from '../monitor/principal';
 import { publicDir } from './assets';
 import { dashboardPage, loginPage } from './pages';
