@@ -165,13 +165,21 @@ export function createChatOps(
       initAbort.abort();
       if (!bot.isRunning()) return;
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        bot.stop().catch((err: unknown) => logger.warn({ err }, 'bot_stop_failed')),
-        new Promise((r) => {
-          timer = setTimeout(r, Math.max(0, Math.min(5000, deadline - Date.now())));
+      const done = await Promise.race([
+        bot.stop().then(
+          () => true,
+          (err: unknown) => {
+            logger.warn({ err }, 'bot_stop_failed');
+            return true;
+          },
+        ),
+        new Promise<false>((r) => {
+          timer = setTimeout(() => r(false), Math.max(0, Math.min(5000, deadline - Date.now())));
         }),
       ]);
       clearTimeout(timer);
+      // Telegram did not answer the last poll: the stop is abandoned (the launcher reports it, exit 1).
+      if (!done) throw new Error('the Bot API did not answer while polling stopped');
     },
   };
 }

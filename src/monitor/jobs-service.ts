@@ -347,9 +347,12 @@ export class JobsService {
       throw err;
     }
     await this.retries.confirm(runId, out.run_id);
-    await this.writer.mark(run, { retried_by: out.run_id }).catch((err) => {
-      // The claim holds the link for the refusals; only the run's display misses it.
-      this.options.logger.warn({ err, run_id: runId, retried_by: out.run_id }, 'run_retried_by_mark_failed');
+    await this.writer.mark(run, { retried_by: out.run_id }).catch((err: unknown) => {
+      // The claim holds the link for the refusals; a store outage only loses the link back on the run.
+      this.options.logger.warn(
+        { err, run_id: runId, retry_run_id: out.run_id, job_id: run.job_id },
+        'retried_by_mark_failed',
+      );
     });
     return { run_id: out.run_id, retry_of: run.run_id };
   }

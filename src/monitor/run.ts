@@ -151,7 +151,8 @@ export type RunMarks = Partial<Pick<JobRun, 'stuck' | 'stuck_reason' | 'stuck_si
 /**
  * An idempotent change to one run. Stores apply it only if `seq` is newer than the run's stored `seq`
  * (so replayed or duplicated events change nothing), append only the logs newer than the stored `seq`,
- * and create the run from `identity` when it does not exist yet.
+ * and create the run from `identity` when it does not exist yet. Its `attempt` record also goes in, whatever
+ * the seq, when the run has no record of that attempt.
  */
 export interface RunUpdate {
   run_id: string;
@@ -248,7 +249,13 @@ export function applyRunUpdate(current: JobRun | null, update: RunUpdate): JobRu
   if (!current || update.seq > current.seq) {
     const logs = run.logs.concat(update.logs.filter((l) => (l.seq ?? '') > run.seq)).slice(-MAX_RUN_LOGS);
     next = { ...run, ...update.patch, logs, seq: update.seq > run.seq ? update.seq : run.seq };
-    if (update.attempt) next.attempts_log = upsertAttempt(run.attempts_log, update.attempt);
+    const stalled = current ? stalledAttempt(current, update) : null;
+    if (stalled) next.attempts_log = upsertAttempt(next.attempts_log, stalled);
+    if (update.attempt) next.attempts_log = upsertAttempt(next.attempts_log, update.attempt);
+  } else if (update.attempt && !run.attempts_log.some((a) => a.attempt === update.attempt!.attempt)) {
+    // Attempts are history: an attempt the run has no record of is added whatever the seq (a stall the
+    // reconciler reads after the next worker already started), never one that would replace a record.
+    next = { ...run, attempts_log: upsertAttempt(run.attempts_log, update.attempt) };
   }
   if (update.marks) {
     const { retried_by, ...stuck } = update.marks;
@@ -257,6 +264,28 @@ export function applyRunUpdate(current: JobRun | null, update: RunUpdate): JobRu
   }
   if (FINISHED_STATUSES.includes(next.status) && next.stuck) next = { ...next, ...STUCK_CLEARED };
   return next;
+}
+
+/**
+ * The record of an attempt that ended without one: when an update begins a later attempt (raises `attempts`)
+ * on an unfinished run that has no record of its current attempt, that attempt's worker died before writing
+ * an end, so it was stalled, from its stored start and worker to the new attempt's start. Null otherwise.
+ * Every store applies the same rule (the reconciler's own stall record, read later, then adds nothing).
+ */
+export function stalledAttempt(run: JobRun, update: RunUpdate): AttemptRecord | null {
+  const n = run.attempts;
+  const next = update.patch.attempts;
+  if (n < 1 || next === undefined || next <= n || !run.started_at) return null;
+  if (FINISHED_STATUSES.includes(run.status) || update.attempt?.attempt === n) return null;
+  if (run.attempts_log.some((a) => a.attempt === n)) return null;
+  return {
+    attempt: n,
+    started_at: run.started_at,
+    ended_at: update.patch.started_at ?? null,
+    worker: run.worker,
+    outcome: 'stalled',
+    error: null,
+  };
 }
 
 /**

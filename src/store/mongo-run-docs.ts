@@ -262,10 +262,51 @@ export function updatePipeline(u: RunUpdate): Document[] {
       ],
     };
   }
+  // The stored list, plus the record of an attempt that ended without one when this update begins a later
+  // attempt (its worker died: stalled from its stored start and worker), as applyRunUpdate's stalledAttempt.
+  let list: unknown = { $ifNull: ['$attempts_log', []] };
+  let listChanged = false;
+  const nextAttempts = u.patch.attempts;
+  if (typeof nextAttempts === 'number') {
+    const stored = { $ifNull: ['$attempts', 0] };
+    const stalledNeeded = {
+      $and: [
+        newer,
+        { $gte: [stored, 1] },
+        { $gt: [lit(nextAttempts), stored] },
+        { $ne: [{ $ifNull: ['$started_at', null] }, null] },
+        { $not: [{ $in: [{ $ifNull: ['$status', 'pending'] }, lit([...FINISHED_STATUSES])] }] },
+        { $not: [{ $in: [stored, { $ifNull: ['$attempts_log.attempt', []] }] }] },
+        ...(u.attempt ? [{ $ne: [stored, lit(u.attempt.attempt)] }] : []),
+      ],
+    };
+    const stalledRecord = {
+      attempt: stored,
+      // MongoDB formats dates in UTC unless told otherwise.
+      started_at: { $dateToString: { date: '$started_at', format: '%Y-%m-%dT%H:%M:%S.%LZ' } },
+      ended_at: lit(u.patch.started_at ?? null),
+      worker: { $ifNull: ['$worker', null] },
+      outcome: 'stalled',
+      error: null,
+    };
+    list = {
+      $cond: [
+        stalledNeeded,
+        {
+          $concatArrays: [
+            { $filter: { input: list, cond: { $lt: ['$$this.attempt', stored] } } },
+            [stalledRecord],
+            { $filter: { input: list, cond: { $gt: ['$$this.attempt', stored] } } },
+          ],
+        },
+        list,
+      ],
+    };
+    listChanged = true;
+  }
   if (u.attempt) {
     // Upsert by number into a list kept in order: the ones before it, it, the ones after it.
     const n = u.attempt.attempt;
-    const list = { $ifNull: ['$attempts_log', []] };
     const merged = {
       $concatArrays: [
         { $filter: { input: list, cond: { $lt: ['$$this.attempt', n] } } },
@@ -273,7 +314,13 @@ export function updatePipeline(u: RunUpdate): Document[] {
         { $filter: { input: list, cond: { $gt: ['$$this.attempt', n] } } },
       ],
     };
-    setPatch.attempts_log = { $cond: [newer, { $slice: [merged, -MAX_RUN_ATTEMPTS] }, '$attempts_log'] };
+    // Newer: upsert. Older: only when the run has no record of this attempt (attempts are history).
+    const known = { $in: [n, { $ifNull: ['$attempts_log.attempt', []] }] };
+    setPatch.attempts_log = {
+      $cond: [{ $or: [newer, { $not: [known] }] }, { $slice: [merged, -MAX_RUN_ATTEMPTS] }, '$attempts_log'],
+    };
+  } else if (listChanged) {
+    setPatch.attempts_log = { $slice: [list, -MAX_RUN_ATTEMPTS] };
   }
   const stages: Document[] = [create, { $set: setPatch }];
   // Marks: whatever the seq; the stuck fields only while the run is not finished.

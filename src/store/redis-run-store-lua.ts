@@ -134,7 +134,7 @@ for a = 1, #batch do
   local termStart = markDelStart + nMarkDel
 
   local runKey = base .. 'r:' .. runId
-  local st = redis.call('HMGET', runKey, 'z', 'j', 's', 't', 'u', 'c', 'k')
+  local st = redis.call('HMGET', runKey, 'z', 'j', 's', 't', 'u', 'c', 'k', 'a', 'sa', 'w')
   local cur = st[1]
   local exists = cur ~= false
   if exists or U[4] ~= '1' then
@@ -163,10 +163,22 @@ for a = 1, #batch do
 
     if (not exists) or seq > cur then
       applied = applied + 1
+      local newAttempts, newStart
       for k = setStart, delStart - 1, 2 do
         fields[#fields + 1] = U[k]
         fields[#fields + 1] = U[k + 1]
-        if U[k] == 's' then status = U[k + 1] elseif U[k] == 'd' then duration = U[k + 1] end
+        local f = U[k]
+        if f == 's' then status = U[k + 1] elseif f == 'd' then duration = U[k + 1]
+        elseif f == 'a' then newAttempts = tonumber(U[k + 1]) elseif f == 'sa' then newStart = U[k + 1] end
+      end
+      -- A later attempt begins on a run whose attempt has no record (its worker died before writing an end):
+      -- that attempt was stalled, from its stored start and worker to this one's start (see applyRunUpdate).
+      local oldAttempts = exists and tonumber(st[8]) or nil
+      if oldAttempts and oldAttempts >= 1 and newAttempts and newAttempts > oldAttempts and st[9]
+        and not FINISHED[oldStatus] and tostring(oldAttempts) ~= U[11]
+        and redis.call('HEXISTS', runKey, '@' .. oldAttempts) == 0 then
+        fields[#fields + 1] = '@' .. oldAttempts
+        fields[#fields + 1] = cjson.encode({ st[9], newStart or '', st[10] or cjson.null, 'stalled', cjson.null })
       end
       if U[11] ~= '' then
         fields[#fields + 1] = '@' .. U[11]
@@ -187,6 +199,10 @@ for a = 1, #batch do
         if len > 50 then redis.call('LTRIM', logKey, -50, -1) end
         if len == #lines then redis.call('PEXPIRE', logKey, retention) end
       end
+    elseif U[11] ~= '' and redis.call('HEXISTS', runKey, '@' .. U[11]) == 0 then
+      -- An older update's attempt the run has no record of (attempts are history): added, never replacing.
+      fields[#fields + 1] = '@' .. U[11]
+      fields[#fields + 1] = U[12]
     end
 
     -- Marks: whatever the seq; stuck fields only while the run is not finished.

@@ -53,7 +53,7 @@ describe('named tokens and roles', () => {
     const viewer = await login(sys.url, VIEWER);
     const page = await request(sys.url).get('/jobs/monitor').set('Cookie', viewer.cookie);
     expect(page.text).toContain('data-role="viewer"');
-    expect(page.text).toContain('grafana · viewer');
+    expect(page.text).toContain('<span class="data">grafana</span> · <span class="role">viewer</span>');
     const refused = await request(sys.url)
       .post('/api/jobs/chatty_job/trigger')
       .set('Cookie', viewer.cookie)

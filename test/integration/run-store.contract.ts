@@ -446,7 +446,7 @@ export function runStoreContract(
       expect(await store.get('m2')).toMatchObject({ stuck: false, stuck_reason: null });
     });
 
-    it('attempts: upserted by number, in order, the last 25; only with a newer seq', async () => {
+    it('attempts: upserted by number, in order, the last 25; replaced only by a newer seq, added by any', async () => {
       const at = (n: number, outcome: 'failed' | 'completed', error: string | null = null) => ({
         attempt: n,
         started_at: new Date(t0 + n * 10).toISOString(),
@@ -459,13 +459,84 @@ export function runStoreContract(
       await store.apply([upd('a1', 2, { status: 'running' }, { attempt: at(2, 'failed', 'boom') })]);
       await store.apply([upd('a1', 3, {}, { attempt: at(1, 'failed', 'first') })]);
       await store.apply([upd('a1', 4, {}, { attempt: at(2, 'completed') })]);
+      // An older update: it never replaces a record (attempt 2 stays), but adds an attempt the run lacks (a
+      // stall the reconciler read after the next worker's start was stored), and changes nothing else.
+      await store.apply([upd('a1', 1, { status: 'failed' }, { attempt: at(2, 'failed', 'stale') })]);
       await store.apply([upd('a1', 1, {}, { attempt: at(7, 'failed', 'stale') })]);
-      expect((await store.get('a1'))?.attempts_log).toEqual([at(1, 'failed', 'first'), at(2, 'completed')]);
+      expect((await store.get('a1'))?.attempts_log).toEqual([
+        at(1, 'failed', 'first'),
+        at(2, 'completed'),
+        at(7, 'failed', 'stale'),
+      ]);
+      expect((await store.get('a1'))?.status).toBe('running');
       for (let n = 3; n <= 30; n++)
         await store.apply([upd('a1', 10 + n, {}, { attempt: at(n, 'failed', `e${n}`) })]);
       const log = (await store.get('a1'))?.attempts_log ?? [];
       expect(log.map((a) => a.attempt)).toEqual(Array.from({ length: 25 }, (_, i) => i + 6));
       expect(log[24]).toEqual(at(30, 'failed', 'e30'));
+    });
+
+    it("attempts: a later attempt's start records the earlier one as stalled when its worker never wrote an end", async () => {
+      const start1 = new Date(t0 + 10).toISOString();
+      const start2 = new Date(t0 + 900).toISOString();
+      await store.apply([
+        upd('s1', 1, { status: 'running', attempts: 1, started_at: start1, worker: 'host-a:1' }),
+      ]);
+      // The worker died; BullMQ handed the job to another worker, whose start arrives before the stall event.
+      await store.apply([
+        upd('s1', 3, { status: 'running', attempts: 2, started_at: start2, worker: 'host-b:2' }),
+      ]);
+      const stalled = {
+        attempt: 1,
+        started_at: start1,
+        ended_at: start2,
+        worker: 'host-a:1',
+        outcome: 'stalled',
+        error: null,
+      };
+      expect((await store.get('s1'))?.attempts_log).toEqual([stalled]);
+      // The stall the reconciler reads later (its hash already shows attempt 2) adds nothing over it.
+      await store.apply([
+        upd(
+          's1',
+          2,
+          {},
+          {
+            attempt: {
+              attempt: 1,
+              started_at: null,
+              ended_at: start2,
+              worker: null,
+              outcome: 'stalled',
+              error: null,
+            },
+          },
+        ),
+      ]);
+      expect((await store.get('s1'))?.attempts_log).toEqual([stalled]);
+      // An attempt that did write its end (a failure with retries left) is not taken for stalled.
+      await store.apply([
+        upd('s2', 1, { status: 'running', attempts: 1, started_at: start1, worker: 'host-a:1' }),
+        upd(
+          's2',
+          2,
+          { status: 'pending', attempts: 1, error_message: 'boom' },
+          {
+            attempt: {
+              attempt: 1,
+              started_at: start1,
+              ended_at: start1,
+              worker: 'host-a:1',
+              outcome: 'failed',
+              error: 'boom',
+            },
+          },
+        ),
+      ]);
+      await store.apply([
+        upd('s2', 3, { status: 'running', attempts: 2, started_at: start2, worker: 'host-b:2' }),
+      ]);
+      expect((await store.get('s2'))?.attempts_log.map((a) => a.outcome)).toEqual(['failed']);
     });
 
     it('stores error_stack, retry_of and triggered_by; search terms are not returned', async () => {

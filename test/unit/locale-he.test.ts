@@ -193,7 +193,7 @@ describe('Hebrew (LOCALE=he)', () => {
     const left = texts
       .map((x) =>
         x.replace(
-          /\/jobs(?: (?:active|failed|find|workers))?|&lt;\w+&gt;|<\/?b>|TELEGRAM_\w+|call_sid|X\d/g,
+          /\/jobs(?: (?:active|failed|find|workers))?|&lt;\w+&gt;|<\/?b>|\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b|call_sid|X\d/g,
           '',
         ),
       )

@@ -149,6 +149,35 @@ describe('update pipeline (mingo)', () => {
     expect('queue' in old[0]).toBe(false);
   });
 
+  it("a later attempt's start records the earlier one as stalled, exactly as applyRunUpdate does", () => {
+    const coll: Document[] = [];
+    const s1 = new Date(T0 + 10).toISOString();
+    const s2 = new Date(T0 + 900).toISOString();
+    const first = upd('s1', '001', { status: 'running', attempts: 1, started_at: s1, worker: 'host-a:1' });
+    const second = upd('s1', '003', { status: 'running', attempts: 2, started_at: s2, worker: 'host-b:2' });
+    const stall = upd(
+      's1',
+      '002',
+      {},
+      {
+        attempt: {
+          attempt: 1,
+          started_at: null,
+          ended_at: s2,
+          worker: null,
+          outcome: 'stalled',
+          error: null,
+        },
+      },
+    );
+    for (const u of [first, second, stall]) upsert(coll, u);
+    const reference = [first, second, stall].reduce<JobRun | null>((run, u) => applyRunUpdate(run, u), null);
+    expect(fromDoc(coll[0]).attempts_log).toEqual(reference!.attempts_log);
+    expect(reference!.attempts_log).toEqual([
+      { attempt: 1, started_at: s1, ended_at: s2, worker: 'host-a:1', outcome: 'stalled', error: null },
+    ]);
+  });
+
   it('an invalid created_at becomes now (as in the Redis store), never 1970', () => {
     const coll: Document[] = [];
     const before = Date.now();
