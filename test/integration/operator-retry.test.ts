@@ -147,9 +147,13 @@ describe('retrying a failed recording download', () => {
 
     // The download is under way (the provider holds it): the player is told to wait.
     await provider.held(`/rec/${sid}`);
-    const next = await rawGet(sys.url, `/api/recordings/file/${sid}`, bearer);
-    expect(next.status).toBe(202);
-    expect(json(next)).toMatchObject({ status: 'running', attempt: 0 });
+    // A run's start is recorded within the recorder's start delay (100 ms): poll until the 202 says so.
+    const next = await waitFor(async () => {
+      const r = await rawGet(sys.url, `/api/recordings/file/${sid}`, bearer);
+      expect(r.status).toBe(202);
+      return json(r).status === 'running' ? r : null;
+    }, 10_000);
+    expect(json(next!)).toMatchObject({ status: 'running', attempt: 0 });
     // While it runs, the failed run can't be retried again.
     const twice = await request(sys.url).post(`/api/jobs/runs/${failedRun}/retry`).set(bearer);
     expect(twice.status).toBe(409);
