@@ -169,6 +169,19 @@ export interface RunUpdate {
    * the last {@link MAX_RUN_ATTEMPTS}.
    */
   attempt?: AttemptRecord;
+  /**
+   * The update's times as epoch ms, when its writer has them as numbers (a worker's recorder): `created` for
+   * `identity.created_at`, `started_at` and `ended_at` for the patch's. They must equal the text; a store may
+   * use them instead of parsing it (the Redis store does, on every write).
+   */
+  times?: RunTimes;
+}
+
+/** See {@link RunUpdate.times}. */
+export interface RunTimes {
+  created?: number;
+  started_at?: number;
+  ended_at?: number;
 }
 
 /** Turns a Redis stream id `1700000000000-3` into a key that sorts correctly as a string. */
@@ -337,6 +350,21 @@ export function mergeUpdates(a: RunUpdate, b: RunUpdate): RunUpdate {
     logs: a.logs.concat(b.logs).slice(-MAX_RUN_LOGS),
     ...(a.marks || b.marks ? { marks: { ...a.marks, ...b.marks } } : {}),
     ...((b.attempt ?? a.attempt) ? { attempt: b.attempt ?? a.attempt } : {}),
+    ...(a.times || b.times ? { times: mergeTimes(a, b) } : {}),
+  };
+}
+
+/**
+ * The times of `b` merged over `a`'s, kept only where they still describe the merged text: a field `b` sets
+ * without giving its number drops `a`'s number for it.
+ */
+export function mergeTimes(a: RunUpdate, b: RunUpdate): RunTimes {
+  const at = a.times;
+  const bt = b.times;
+  return {
+    created: bt?.created ?? at?.created,
+    started_at: b.patch.started_at !== undefined ? bt?.started_at : at?.started_at,
+    ended_at: b.patch.ended_at !== undefined ? bt?.ended_at : at?.ended_at,
   };
 }
 
@@ -441,7 +469,9 @@ export const MAX_ATTEMPT_ERROR_BYTES = 4096;
  * Returns the same object when nothing changes.
  */
 export function prepareUpdate(u: RunUpdate, maxBytes = DEFAULT_RUN_RESULT_MAX_BYTES): RunUpdate {
-  const created = normalizeCreatedAt(u.identity.created_at);
+  // A writer that gives the creation time as a number made the text from it: it is valid.
+  const created =
+    u.times?.created !== undefined ? u.identity.created_at : normalizeCreatedAt(u.identity.created_at);
   const patch = u.patch;
   const result = 'result' in patch ? capResult(patch.result, maxBytes) : undefined;
   const error =

@@ -170,7 +170,9 @@ const norm = (s: string) => s.trim().toLowerCase();
  */
 export function encodeUpdate(u: RunUpdate): string[] {
   const id = u.identity;
-  const created = msFromCanonicalIso(id.created_at) || Date.parse(id.created_at) || Date.now();
+  const t = u.times;
+  const created =
+    t?.created ?? (msFromCanonicalIso(id.created_at) || Date.parse(id.created_at) || Date.now());
   const out: string[] = [
     u.run_id,
     u.seq,
@@ -199,9 +201,12 @@ export function encodeUpdate(u: RunUpdate): string[] {
   for (const k in patch) {
     const v = patch[k];
     if (v === undefined || v === null || !(k in FIELD)) continue;
-    const value = encodeValue(k, v);
-    if (k === 'started_at') sa = value;
-    else if (k === 'ended_at') ea = value;
+    let value: string;
+    if (k === 'started_at')
+      value = sa = t?.started_at !== undefined ? t.started_at.toString(36) : encodeValue(k, v);
+    else if (k === 'ended_at')
+      value = ea = t?.ended_at !== undefined ? t.ended_at.toString(36) : encodeValue(k, v);
+    else value = encodeValue(k, v);
     n += pushPair(out, FIELD[k as Stored], value);
   }
   out[5] = String(n);

@@ -8,6 +8,7 @@ import {
   FINISHED_STATUSES,
   MAX_RUN_LOGS,
   MAX_STACK_LINES,
+  mergeTimes,
   mergeUpdates,
   prepareUpdate,
   type RunIdentity,
@@ -61,6 +62,11 @@ export interface RunRecorderOptions {
 const iso = isoOrNull;
 /** Logs of an update that carries none (never mutated: merges concatenate into new arrays). */
 const NO_LOGS: RunLog[] = [];
+
+/** When a job's run begins: when it was added, or when it is due (a delayed job). */
+function createdMs(job: Job): number {
+  return (job.timestamp || Date.now()) + (job.delay || 0);
+}
 
 /** The first {@link MAX_STACK_LINES} lines of an error's stack. */
 export function stackOf(err: unknown): string | null {
@@ -176,7 +182,7 @@ export class RunRecorder {
     const identity: RunIdentity = {
       job_id: def.job_id,
       queue: def.queue,
-      created_at: isoFromMs((job.timestamp || Date.now()) + (job.delay || 0)),
+      created_at: isoFromMs(createdMs(job)),
       trigger: env.trigger ?? (job.id?.startsWith('repeat:') ? 'scheduled' : 'api'),
       user_id: env.user_id == null ? null : String(env.user_id),
     };
@@ -201,13 +207,15 @@ export class RunRecorder {
   }
 
   private startUpdate(job: Job, identity: RunIdentity): RunUpdate {
+    const started = job.processedOn ?? this.opts.clock.now();
     return {
       run_id: job.id!,
       seq: this.opts.clock.seq(),
       identity,
+      times: { created: createdMs(job), started_at: started },
       patch: {
         status: 'running',
-        started_at: iso(job.processedOn ?? this.opts.clock.now()),
+        started_at: isoFromMs(started),
         ended_at: null,
         attempts: Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1),
         stalls: job.stalledCounter ?? 0,
@@ -284,7 +292,8 @@ export class RunRecorder {
       patch.error_message = null;
     }
     if (startedAt) patch.started_at = startedAt;
-    this.add({ run_id: job.id!, seq: this.opts.clock.seq(), identity, patch, logs: NO_LOGS, attempt });
+    const times = { created: createdMs(job), ended_at: ended, ...(started ? { started_at: started } : {}) };
+    this.add({ run_id: job.id!, seq: this.opts.clock.seq(), identity, patch, logs: NO_LOGS, attempt, times });
   }
 
   /**
@@ -311,7 +320,8 @@ export class RunRecorder {
     patch.attempts = attempt.attempt;
     patch.stalls = job.stalledCounter ?? 0;
     patch.worker = this.opts.worker;
-    this.add({ run_id: job.id!, seq: this.opts.clock.seq(), identity, patch, logs: NO_LOGS, attempt });
+    const times = { created: createdMs(job), ...(final ? { ended_at: ended } : {}) };
+    this.add({ run_id: job.id!, seq: this.opts.clock.seq(), identity, patch, logs: NO_LOGS, attempt, times });
   }
 
   /** Resolves when everything recorded so far is stored (tests, shutdown). */
@@ -390,6 +400,7 @@ export class RunRecorder {
     if (prev) {
       // Not stored yet and owned by this buffer: fold in place (a no-op job's start and end become one
       // update without copying). Later updates of the same job carry the same identity.
+      if (prev.times || u.times) prev.times = mergeTimes(prev, u);
       Object.assign(prev.patch, u.patch);
       if (u.seq > prev.seq) prev.seq = u.seq;
       if (u.logs.length) prev.logs = prev.logs.concat(u.logs).slice(-MAX_RUN_LOGS);
