@@ -103,13 +103,16 @@ end
  * KEYS[1] the leaf directory, KEYS[2] and KEYS[3] (optional) the run and duration counters (see
  * COUNT_HELPERS). ARGV[1] key base, ARGV[2] retention ms, ARGV[3] now ms, ARGV[4] the updates: a JSON
  * array with one array of strings per update (see encodeUpdate in redis-run-store.ts)
- *   [1] run id [2] seq [3] created ms [4] '1' when it only carries marks [5] n identity pairs
- *   [6] n patch pairs [7] n patch fields set to null [8] n log pairs [9] n mark pairs [10] n marks set to
- *   null [11] attempt field ('' none) [12] attempt value [13] n search terms, then the lists in that order
- *   (pairs: short field name, plain string value; logs: seq, JSON line).
- * Values stay plain strings, so nothing is decoded here but the envelope. A run is one hash (`r:<id>`,
- * compact field names, null fields absent), in one leaf `L:<job>|<status>|<trigger>` (+ its user's leaf),
- * in `K` while stuck, and in `Q:<term>` per search term.
+ *   [1] run id [2] seq [3] created ms [4] '1' when it only carries marks [5] n identity strings
+ *   [6] n patch strings [7] n patch fields set to null [8] n log pairs [9] n mark pairs [10] n marks set to
+ *   null [11] attempt number ('' none; its field/value pair ends the patch strings) [12] n search terms
+ *   [13] status [14] duration_ms [15] attempts [16] started_at — each as in the patch, '' when not in it —
+ *   then the sections in that order: identity pairs (j, q, t first, c last), patch pairs (z last but the
+ *   attempt), null fields, logs (seq, JSON line), mark pairs, null marks, terms.
+ * Values stay plain strings, so nothing is decoded here but the envelope, and a new run is one HSET of the
+ * identity and patch sections as they came. A run is one hash (`r:<id>`, compact field names, null fields
+ * absent), in one leaf `L:<job>|<status>|<trigger>` (+ its user's leaf), in `K` while stuck, and in
+ * `Q:<term>` per search term.
  */
 export const APPLY_UPDATES_LUA = `
 local retention, now = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -117,17 +120,18 @@ ${INDEX_HELPERS}
 ${COUNT_HELPERS}
 local FINISHED = { completed = true, failed = true, skipped = true, cancelled = true }
 local stuckKey = base .. 'K'
+local HEAD = 16
 
 local applied = 0
 local batch = cjson.decode(ARGV[4])
 for a = 1, #batch do
   local U = batch[a]
   local runId, seq, createdMs = U[1], U[2], U[3]
-  local nId, nSet, nDel, nLogs = tonumber(U[5]), tonumber(U[6]), tonumber(U[7]), tonumber(U[8])
-  local nMark, nMarkDel, nTerms = tonumber(U[9]), tonumber(U[10]), tonumber(U[13])
-  local idStart = 14
-  local setStart = idStart + 2 * nId
-  local delStart = setStart + 2 * nSet
+  local nA, nB, nDel, nLogs = tonumber(U[5]), tonumber(U[6]), tonumber(U[7]), tonumber(U[8])
+  local nMark, nMarkDel, nTerms = tonumber(U[9]), tonumber(U[10]), tonumber(U[12])
+  local aStart = HEAD + 1
+  local bStart = aStart + nA
+  local delStart = bStart + nB
   local logStart = delStart + nDel
   local markStart = logStart + 2 * nLogs
   local markDelStart = markStart + 2 * nMark
@@ -138,24 +142,18 @@ for a = 1, #batch do
   local cur = st[1]
   local exists = cur ~= false
   if exists or U[4] ~= '1' then
-    local job, oldStatus, trigger, user, wasStuck
+    local job, oldStatus, trigger, user, wasStuck, status
     local fields = {}
-    local status
-    local duration
     if exists then
       job, oldStatus, trigger, user, createdMs = st[2], st[3] or 'pending', st[4], st[5] or nil, st[6]
       wasStuck = st[7] == '1'
       status = oldStatus
     else
       -- First sight of this run: identity (written only now), and its indexes below.
-      for k = idStart, setStart - 1, 2 do
-        local f, v = U[k], U[k + 1]
-        fields[#fields + 1] = f
-        fields[#fields + 1] = v
-        if f == 'j' then job = v elseif f == 't' then trigger = v elseif f == 'u' then user = v end
+      job, trigger = U[aStart + 1], U[aStart + 5]
+      for k = aStart + 6, bStart - 1, 2 do
+        if U[k] == 'u' then user = U[k + 1] end
       end
-      fields[#fields + 1] = 'c'
-      fields[#fields + 1] = createdMs
       status = 'pending'
       wasStuck = false
       cur = ''
@@ -163,52 +161,49 @@ for a = 1, #batch do
 
     if (not exists) or seq > cur then
       applied = applied + 1
-      local newAttempts, newStart
-      for k = setStart, delStart - 1, 2 do
-        fields[#fields + 1] = U[k]
-        fields[#fields + 1] = U[k + 1]
-        local f = U[k]
-        if f == 's' then status = U[k + 1] elseif f == 'd' then duration = U[k + 1]
-        elseif f == 'a' then newAttempts = tonumber(U[k + 1]) elseif f == 'sa' then newStart = U[k + 1] end
+      if U[13] ~= '' then status = U[13] end
+      if exists then
+        -- A later attempt begins on a run whose attempt has no record (its worker died before writing an
+        -- end): that attempt was stalled, from its stored start and worker to this one's start.
+        local oldAttempts = tonumber(st[8])
+        local newAttempts = tonumber(U[15])
+        if oldAttempts and oldAttempts >= 1 and newAttempts and newAttempts > oldAttempts and st[9]
+          and not FINISHED[oldStatus] and tostring(oldAttempts) ~= U[11]
+          and redis.call('HEXISTS', runKey, '@' .. oldAttempts) == 0 then
+          fields[#fields + 1] = '@' .. oldAttempts
+          fields[#fields + 1] = cjson.encode({ st[9], U[16], st[10] or cjson.null, 'stalled', cjson.null })
+        end
+        if U[11] ~= '' then
+          local old = tonumber(U[11]) - 25
+          if old >= 1 then redis.call('HDEL', runKey, '@' .. old) end
+        end
+        redis.call('HSET', runKey, unpack(U, bStart, delStart - 1))
+        if nDel > 0 then redis.call('HDEL', runKey, unpack(U, delStart, logStart - 1)) end
+      else
+        redis.call('HSET', runKey, unpack(U, aStart, delStart - 1))
       end
-      -- A later attempt begins on a run whose attempt has no record (its worker died before writing an end):
-      -- that attempt was stalled, from its stored start and worker to this one's start (see applyRunUpdate).
-      local oldAttempts = exists and tonumber(st[8]) or nil
-      if oldAttempts and oldAttempts >= 1 and newAttempts and newAttempts > oldAttempts and st[9]
-        and not FINISHED[oldStatus] and tostring(oldAttempts) ~= U[11]
-        and redis.call('HEXISTS', runKey, '@' .. oldAttempts) == 0 then
-        fields[#fields + 1] = '@' .. oldAttempts
-        fields[#fields + 1] = cjson.encode({ st[9], newStart or '', st[10] or cjson.null, 'stalled', cjson.null })
-      end
-      if U[11] ~= '' then
-        fields[#fields + 1] = '@' .. U[11]
-        fields[#fields + 1] = U[12]
-        local old = tonumber(U[11]) - 25
-        if old >= 1 and exists then redis.call('HDEL', runKey, '@' .. old) end
-      end
-      fields[#fields + 1] = 'z'
-      fields[#fields + 1] = seq
-      if exists and nDel > 0 then redis.call('HDEL', runKey, unpack(U, delStart, logStart - 1)) end
-      local lines = {}
-      for k = logStart, markStart - 1, 2 do
-        if U[k] > cur then lines[#lines + 1] = U[k + 1] end
-      end
-      if #lines > 0 then
-        local logKey = base .. 'l:' .. runId
-        local len = redis.call('RPUSH', logKey, unpack(lines))
-        if len > 50 then redis.call('LTRIM', logKey, -50, -1) end
-        if len == #lines then redis.call('PEXPIRE', logKey, retention) end
+      if nLogs > 0 then
+        local lines = {}
+        for k = logStart, markStart - 1, 2 do
+          if U[k] > cur then lines[#lines + 1] = U[k + 1] end
+        end
+        if #lines > 0 then
+          local logKey = base .. 'l:' .. runId
+          local len = redis.call('RPUSH', logKey, unpack(lines))
+          if len > 50 then redis.call('LTRIM', logKey, -50, -1) end
+          if len == #lines then redis.call('PEXPIRE', logKey, retention) end
+        end
       end
     elseif U[11] ~= '' and redis.call('HEXISTS', runKey, '@' .. U[11]) == 0 then
       -- An older update's attempt the run has no record of (attempts are history): added, never replacing.
-      fields[#fields + 1] = '@' .. U[11]
-      fields[#fields + 1] = U[12]
+      fields[#fields + 1] = U[delStart - 2]
+      fields[#fields + 1] = U[delStart - 1]
     end
 
     -- Marks: whatever the seq; stuck fields only while the run is not finished.
     local isStuck = wasStuck
     local finished = FINISHED[status]
-    local dels = {}
+    local dels = nil
     for k = markStart, markDelStart - 1, 2 do
       local f, v = U[k], U[k + 1]
       if f == 'rb' or not finished then
@@ -220,11 +215,13 @@ for a = 1, #batch do
     for k = markDelStart, termStart - 1 do
       local f = U[k]
       if f == 'rb' or not finished then
+        dels = dels or {}
         dels[#dels + 1] = f
         if f == 'k' then isStuck = false end
       end
     end
     if finished and wasStuck then
+      dels = dels or {}
       dels[#dels + 1] = 'k'
       dels[#dels + 1] = 'kr'
       dels[#dels + 1] = 'ks'
@@ -232,12 +229,12 @@ for a = 1, #batch do
     end
 
     if #fields > 0 then redis.call('HSET', runKey, unpack(fields)) end
-    if #dels > 0 then redis.call('HDEL', runKey, unpack(dels)) end
+    if dels then redis.call('HDEL', runKey, unpack(dels)) end
     if not exists then
       -- The retention counts from the run's creation (as the index trim does): set the TTL once.
       redis.call('PEXPIRE', runKey, retention)
       addRun(job, status, trigger, user, createdMs, runId)
-      if FINISHED[status] then countEnd(job, status, duration) end
+      if FINISHED[status] then countEnd(job, status, U[14]) end
       for k = termStart, termStart + nTerms - 1 do
         local tkey = base .. 'Q:' .. U[k]
         redis.call('ZADD', tkey, createdMs, runId)
@@ -250,7 +247,7 @@ for a = 1, #batch do
     elseif status ~= oldStatus then
       removeRun(job, oldStatus, trigger, user, runId)
       addRun(job, status, trigger, user, createdMs, runId)
-      if FINISHED[status] then countEnd(job, status, duration) end
+      if FINISHED[status] then countEnd(job, status, U[14]) end
     end
     if isStuck ~= wasStuck then
       if isStuck then

@@ -165,53 +165,69 @@ function decodeAttempt(n: number, v: string): AttemptRecord {
 const norm = (s: string) => s.trim().toLowerCase();
 
 /**
- * One update as the array of strings APPLY_UPDATES_LUA reads (see its header), built in one pass without
- * intermediate lists: the counts in the head are filled in as each section is written.
+ * One update as the array of strings APPLY_UPDATES_LUA reads (see its header), built in one pass: the counts
+ * in the head are filled in as each section is written. The identity section and the patch section are
+ * adjacent and already hash field/value pairs, so the script writes a new run with one HSET of a range and
+ * no loop of its own.
  */
 export function encodeUpdate(u: RunUpdate): string[] {
   const id = u.identity;
   const t = u.times;
   const created =
     t?.created ?? (msFromCanonicalIso(id.created_at) || Date.parse(id.created_at) || Date.now());
+  const createdText = String(created);
   const out: string[] = [
     u.run_id,
     u.seq,
-    String(created),
+    createdText,
     isMarksOnly(u) ? '1' : '',
-    '', // [5] identity pairs
-    '', // [6] patch pairs
+    '', // [5] identity strings
+    '', // [6] patch strings
     '', // [7] patch nulls
     '', // [8] log pairs
     '', // [9] mark pairs
     '', // [10] mark nulls
     u.attempt ? String(u.attempt.attempt) : '',
-    '', // [12] the attempt record, below (it reuses the patch's encoded times)
-    '', // [13] search terms
+    '', // [12] search terms
+    '', // [13] status in the patch
+    '', // [14] duration_ms in the patch
+    '', // [15] attempts in the patch
+    '', // [16] started_at in the patch (encoded)
   ];
-  let n = 3;
+  // Identity (written only when the run is created): job, queue, trigger first, the creation time last.
+  let start = out.length;
   out.push('j', id.job_id, 'q', id.queue, 't', id.trigger);
-  if (id.user_id !== null && id.user_id !== undefined) n += pushPair(out, 'u', id.user_id);
-  if (id.retry_of) n += pushPair(out, 'ro', id.retry_of);
-  if (id.triggered_by) n += pushPair(out, 'tb', id.triggered_by);
-  out[4] = String(n);
+  if (id.user_id !== null && id.user_id !== undefined) out.push('u', id.user_id);
+  if (id.retry_of) out.push('ro', id.retry_of);
+  if (id.triggered_by) out.push('tb', id.triggered_by);
+  out.push('c', createdText);
+  out[4] = String(out.length - start);
+  // Patch (written when the update is newer), its seq, and the attempt record last.
+  start = out.length;
   const patch = u.patch as Record<string, unknown>;
-  n = 0;
   let sa: string | undefined;
   let ea: string | undefined;
   for (const k in patch) {
     const v = patch[k];
     if (v === undefined || v === null || !(k in FIELD)) continue;
     let value: string;
-    if (k === 'started_at')
+    if (k === 'started_at') {
       value = sa = t?.started_at !== undefined ? t.started_at.toString(36) : encodeValue(k, v);
-    else if (k === 'ended_at')
+      out[15] = value;
+    } else if (k === 'ended_at') {
       value = ea = t?.ended_at !== undefined ? t.ended_at.toString(36) : encodeValue(k, v);
-    else value = encodeValue(k, v);
-    n += pushPair(out, FIELD[k as Stored], value);
+    } else {
+      value = encodeValue(k, v);
+      if (k === 'status') out[12] = value;
+      else if (k === 'duration_ms') out[13] = value;
+      else if (k === 'attempts') out[14] = value;
+    }
+    out.push(FIELD[k as Stored], value);
   }
-  out[5] = String(n);
-  if (u.attempt) out[11] = encodeAttempt(u.attempt, u.patch, sa, ea);
-  n = 0;
+  out.push('z', u.seq);
+  if (u.attempt) out.push(`@${u.attempt.attempt}`, encodeAttempt(u.attempt, u.patch, sa, ea));
+  out[5] = String(out.length - start);
+  let n = 0;
   for (const k in patch) {
     if (patch[k] !== null || !(k in FIELD)) continue;
     out.push(FIELD[k as Stored]);
@@ -227,7 +243,8 @@ export function encodeUpdate(u: RunUpdate): string[] {
   for (const k in marks) {
     const v = marks[k];
     if (v === undefined || v === null || v === false) continue;
-    n += pushPair(out, FIELD[k as Stored], encodeValue(k, v));
+    out.push(FIELD[k as Stored], encodeValue(k, v));
+    n++;
   }
   out[8] = String(n);
   n = 0;
@@ -247,13 +264,8 @@ export function encodeUpdate(u: RunUpdate): string[] {
   const userTerm = id.user_id ? norm(id.user_id) : '';
   if (userTerm && userTerm !== id.user_id) terms.add(userTerm);
   for (const t of terms) out.push(t);
-  out[12] = String(terms.size);
+  out[11] = String(terms.size);
   return out;
-}
-
-function pushPair(out: string[], field: string, value: string): 1 {
-  out.push(field, value);
-  return 1;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { logErrorsOncePerEpisode } from '../log-once';
 import { exclusiveKey } from '../monitor/concurrency';
 import { CANCELLED_REASON_PREFIX, type SkippedResult } from '../monitor/lifecycle';
-import type { JobRegistry } from '../monitor/registry';
+import type { JobDefinition, JobRegistry } from '../monitor/registry';
 import type { RunIdentity } from '../monitor/run';
 import { RedisKeys } from '../queues/redis-keys';
 import { RedisLock } from '../queues/redis-lock';
@@ -199,12 +199,13 @@ export class WorkerPool {
     return [...this.byRunId.keys()];
   }
 
-  private async run(job: Job): Promise<unknown> {
+  /** BullMQ's processor: prepares the attempt, then runs it (under the job's lock if it is exclusive). */
+  private run(job: Job): Promise<unknown> {
     const def = this.opts.registry.get(job.name);
     const processor = def && this.opts.processors[def.callback_name];
     if (!def || !processor) {
       // The name is not echoed: it is whatever was put in the queue, and the error becomes run text and alerts.
-      throw new UnrecoverableError('no registered job or processor for this job name');
+      return Promise.reject(new UnrecoverableError('no registered job or processor for this job name'));
     }
     const recorder = this.opts.recorder;
     const identity = recorder?.identityOf(job, def);
@@ -215,26 +216,39 @@ export class WorkerPool {
     }
     const sink: RunSink = recorder && identity ? new RecorderSink(recorder, job.id!, identity) : NO_SINK;
     const ctx = new RunContext(job, sink, this.opts.logger, def.queue);
+    if (exclusiveKey(def) !== null) return this.runExclusive(def, processor as Processor, ctx);
+    return this.attempt(def, processor as Processor, ctx);
+  }
 
-    // The run id holds the lock, so a retry of the same run (after a stall) takes it again.
-    const lock =
-      exclusiveKey(def) === null
-        ? null
-        : new RedisLock(
-            this.opts.redis,
-            this.keys.jobLock(def.job_id),
-            (def.timeout_seconds ?? 3600) * 1000 + 60_000,
-            job.id!,
-          );
-    if (lock && !(await lock.acquire())) {
+  /** A job that must not overlap: the run id holds the fleet-wide lock (a retry after a stall takes it again). */
+  private async runExclusive(def: JobDefinition, processor: Processor, ctx: RunContext): Promise<unknown> {
+    const lock = new RedisLock(
+      this.opts.redis,
+      this.keys.jobLock(def.job_id),
+      (def.timeout_seconds ?? 3600) * 1000 + 60_000,
+      ctx.runId,
+    );
+    if (!(await lock.acquire())) {
       const holder = await lock.holder();
       ctx.log(`skipped: run ${holder} of ${def.job_id} is still running`, 'warn');
       await ctx.flush();
       return { skipped: true, reason: `already_running:${holder}` } satisfies SkippedResult;
     }
+    try {
+      return await this.attempt(def, processor, ctx);
+    } finally {
+      await lock
+        .release()
+        .catch((err) => ctx.logger.warn({ err, job_id: def.job_id }, 'job_lock_release_failed'));
+    }
+  }
 
-    let timer: NodeJS.Timeout | undefined;
-    // Tracked from here on: the finally below always forgets it (a skipped run never enters the set).
+  /**
+   * Runs the processor once and settles as the attempt does (a promise chain, not an async function: this is
+   * the hot path of every job). A cancel, a timeout or an escaped error fails the attempt.
+   */
+  private attempt(def: JobDefinition, processor: Processor, ctx: RunContext): Promise<unknown> {
+    // Tracked until it settles (a skipped run never enters the set).
     this.active.add(ctx);
     this.byRunId.set(ctx.runId, ctx);
     if (this.hardStop.signal.aborted) ctx.abort(new Error('worker shutting down'));
@@ -243,53 +257,61 @@ export class WorkerPool {
       this.earlyCancels.delete(ctx.runId);
       if (early && Date.now() - early.at < EARLY_CANCEL_MS) this.cancel(ctx.runId, early.by);
     }
-    try {
-      // Cancelled before it started (an early cancel): the processor never runs.
-      if (ctx.cancelledBy) throw new UnrecoverableError('cancelled before it started');
-      // An error that escapes the processor's async chain (a stream 'error' without a listener, a throwing
-      // timer) fails this run instead of ending the process with every other run in it; a late escape
-      // after the run ended is only logged.
-      const work = runGuarded(processor as Processor, ctx, failEscaped);
-      const result = def.timeout_seconds
-        ? await Promise.race([
-            work,
-            new Promise<never>((_, reject) => {
-              timer = setTimeout(() => {
-                const err = new Error(`timed out after ${def.timeout_seconds} s`);
-                ctx.abort(err);
-                reject(err);
-              }, def.timeout_seconds! * 1000);
-            }),
-          ])
-        : await work;
-      if (ctx.cancelledBy)
-        throw new UnrecoverableError(`${CANCELLED_REASON_PREFIX} cancelled by ${ctx.cancelledBy}`);
-      const progressWrite = ctx.flush(); // rarely one: most runs never report progress
-      if (progressWrite) await progressWrite;
-      return result ?? null;
-    } catch (err) {
-      if (ctx.cancelledBy) {
-        const cancelled = new UnrecoverableError(
-          `${CANCELLED_REASON_PREFIX} cancelled by ${ctx.cancelledBy}`,
-        );
-        ctx.log(`attempt ${ctx.attempt} cancelled by ${ctx.cancelledBy}`, 'warn');
-        await ctx.flush();
-        throw cancelled;
-      }
-      const message = err instanceof Error ? err.message : String(err);
-      ctx.log(`attempt ${ctx.attempt} failed: ${message}`, 'error');
-      await ctx.flush();
-      ctx.logger.warn({ err, attempt: ctx.attempt }, 'job_attempt_failed');
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      this.active.delete(ctx);
-      if (this.byRunId.get(ctx.runId) === ctx) this.byRunId.delete(ctx.runId);
-      if (lock) {
-        await lock
-          .release()
-          .catch((err) => ctx.logger.warn({ err, job_id: def.job_id }, 'job_lock_release_failed'));
-      }
+    // Cancelled before it started (an early cancel): the processor never runs.
+    if (ctx.cancelledBy) {
+      this.forget(ctx);
+      return this.failedAttempt(ctx, new UnrecoverableError('cancelled before it started'));
     }
+    // An error that escapes the processor's async chain (a stream 'error' without a listener, a throwing
+    // timer) fails this run instead of ending the process with every other run in it; a late escape after
+    // the run ended is only logged.
+    const work = runGuarded(processor, ctx, failEscaped);
+    let timer: NodeJS.Timeout | undefined;
+    const raced = def.timeout_seconds
+      ? Promise.race([
+          work,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              const err = new Error(`timed out after ${def.timeout_seconds} s`);
+              ctx.abort(err);
+              reject(err);
+            }, def.timeout_seconds! * 1000);
+          }),
+        ])
+      : work;
+    return raced.then(
+      (result) => {
+        if (timer) clearTimeout(timer);
+        this.forget(ctx);
+        // A processor that ignored its cancel: the attempt ends cancelled, its result is not taken.
+        if (ctx.cancelledBy) return this.failedAttempt(ctx, null);
+        const progressWrite = ctx.flush(); // rarely one: most runs never report progress
+        return progressWrite ? progressWrite.then(() => result ?? null) : (result ?? null);
+      },
+      (err: unknown) => {
+        if (timer) clearTimeout(timer);
+        this.forget(ctx);
+        return this.failedAttempt(ctx, err);
+      },
+    );
+  }
+
+  private forget(ctx: RunContext): void {
+    this.active.delete(ctx);
+    if (this.byRunId.get(ctx.runId) === ctx) this.byRunId.delete(ctx.runId);
+  }
+
+  /** Ends a failed attempt: a cancel as `cancelled` (unrecoverable), anything else with its error logged. */
+  private async failedAttempt(ctx: RunContext, err: unknown): Promise<never> {
+    if (ctx.cancelledBy) {
+      ctx.log(`attempt ${ctx.attempt} cancelled by ${ctx.cancelledBy}`, 'warn');
+      await ctx.flush();
+      throw new UnrecoverableError(`${CANCELLED_REASON_PREFIX} cancelled by ${ctx.cancelledBy}`);
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    ctx.log(`attempt ${ctx.attempt} failed: ${message}`, 'error');
+    await ctx.flush();
+    ctx.logger.warn({ err, attempt: ctx.attempt }, 'job_attempt_failed');
+    throw err;
   }
 }
