@@ -130,13 +130,12 @@ function decodeValue(field: string, v: string): unknown {
 
 /** An attempt record as one short string (under the hash's listpack value limit for a normal attempt). */
 function encodeAttempt(a: AttemptRecord, patch?: RunPatch, sa?: string, ea?: string): string {
-  return JSON.stringify([
-    attemptTime(a.started_at, patch?.started_at, sa),
-    attemptTime(a.ended_at, patch?.ended_at, ea),
-    a.worker,
-    a.outcome,
-    a.error,
-  ]);
+  // JSON of [start, end, worker, outcome, error]; the times (base 36 or `~text`) are quoted like any string.
+  const s = JSON.stringify(attemptTime(a.started_at, patch?.started_at, sa));
+  const e = JSON.stringify(attemptTime(a.ended_at, patch?.ended_at, ea));
+  const w = a.worker === null ? 'null' : JSON.stringify(a.worker);
+  const err = a.error === null ? 'null' : JSON.stringify(a.error);
+  return `[${s},${e},${w},${JSON.stringify(a.outcome)},${err}]`;
 }
 /** An attempt's time as stored: usually the same text as the update's own start or end, encoded already. */
 function attemptTime(v: string | null, same?: string | null, encoded?: string): string {
@@ -163,6 +162,25 @@ function decodeAttempt(n: number, v: string): AttemptRecord {
 
 /** Lowercased, trimmed: how `RunQuery.q` compares. */
 const norm = (s: string) => s.trim().toLowerCase();
+/** True when {@link norm} would change `s` (uppercase or surrounding space; anything past ASCII to be safe). */
+const needsNorm = (s: string) => /[^a-z0-9_\-.:@/]/.test(s) && norm(s) !== s;
+/** The patch fields the store keeps, in one fixed order (property reads beat a for-in on the hot path). */
+const PATCH_FIELDS = [
+  'status',
+  'progress',
+  'total_items',
+  'processed_items',
+  'started_at',
+  'ended_at',
+  'duration_ms',
+  'attempts',
+  'stalls',
+  'worker',
+  'error_message',
+  'error_stack',
+  'result',
+] as const satisfies readonly Stored[];
+const NO_MARKS = Object.freeze({});
 
 /**
  * One update as the array of strings APPLY_UPDATES_LUA reads (see its header), built in one pass: the counts
@@ -207,9 +225,15 @@ export function encodeUpdate(u: RunUpdate): string[] {
   const patch = u.patch as Record<string, unknown>;
   let sa: string | undefined;
   let ea: string | undefined;
-  for (const k in patch) {
+  let nulls = 0;
+  for (let i = 0; i < PATCH_FIELDS.length; i++) {
+    const k = PATCH_FIELDS[i];
     const v = patch[k];
-    if (v === undefined || v === null || !(k in FIELD)) continue;
+    if (v === undefined) continue;
+    if (v === null) {
+      nulls++;
+      continue;
+    }
     let value: string;
     if (k === 'started_at') {
       value = sa = t?.started_at !== undefined ? t.started_at.toString(36) : encodeValue(k, v);
@@ -227,19 +251,14 @@ export function encodeUpdate(u: RunUpdate): string[] {
   out.push('z', u.seq);
   if (u.attempt) out.push(`@${u.attempt.attempt}`, encodeAttempt(u.attempt, u.patch, sa, ea));
   out[5] = String(out.length - start);
-  let n = 0;
-  for (const k in patch) {
-    if (patch[k] !== null || !(k in FIELD)) continue;
-    out.push(FIELD[k as Stored]);
-    n++;
-  }
-  out[6] = String(n);
+  if (nulls) for (const k of PATCH_FIELDS) if (patch[k] === null) out.push(FIELD[k]);
+  out[6] = String(nulls);
   for (const l of u.logs) {
     out.push(l.seq ?? '', JSON.stringify({ time: l.time, level: l.level, message: l.message }));
   }
   out[7] = String(u.logs.length);
-  const marks = (u.marks ?? {}) as Record<string, unknown>;
-  n = 0;
+  const marks = (u.marks ?? NO_MARKS) as Record<string, unknown>;
+  let n = 0;
   for (const k in marks) {
     const v = marks[k];
     if (v === undefined || v === null || v === false) continue;
@@ -257,11 +276,15 @@ export function encodeUpdate(u: RunUpdate): string[] {
   out[9] = String(n);
   // Search terms, plus the run id and user id when they differ from their lowercased form (the
   // lowercase ones are found through the run's key and the user's leaves).
+  const runTerm = needsNorm(u.run_id) ? norm(u.run_id) : u.run_id;
+  const userTerm = id.user_id && needsNorm(id.user_id) ? norm(id.user_id) : id.user_id;
+  if (!id.search?.length && runTerm === u.run_id && userTerm === id.user_id) {
+    out[11] = '0';
+    return out;
+  }
   const terms = new Set<string>();
   if (id.search) for (const t of id.search) if (norm(t)) terms.add(norm(t));
-  const runTerm = norm(u.run_id);
   if (runTerm !== u.run_id && runTerm) terms.add(runTerm);
-  const userTerm = id.user_id ? norm(id.user_id) : '';
   if (userTerm && userTerm !== id.user_id) terms.add(userTerm);
   for (const t of terms) out.push(t);
   out[11] = String(terms.size);
