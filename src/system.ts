@@ -112,14 +112,19 @@ export async function createStore(config: Config, redis: Redis, logger?: Logger)
     await store.init();
     return store;
   }
-  const store = new RedisRunStore(redis, {
-    prefix: config.QUEUE_PREFIX,
-    maxResultBytes,
-    retentionSeconds,
-    logger,
-  });
+  const store = redisRunStore(config, redis, logger);
   await store.init();
   return store;
+}
+
+/** The Redis run store of this deployment on a given connection (the same keys and rules on any). */
+function redisRunStore(config: Config, redis: Redis, logger?: Logger): RedisRunStore {
+  return new RedisRunStore(redis, {
+    prefix: config.QUEUE_PREFIX,
+    maxResultBytes: config.RUN_RESULT_MAX_BYTES,
+    retentionSeconds: runRetentionSeconds(config),
+    logger,
+  });
 }
 
 /**
@@ -429,7 +434,9 @@ function workerParts(s: Shared): RoleParts {
   const workerName = `${hostname()}:${process.pid}`;
   const clock = new RedisClock(backgroundRedis);
   const recorder = new RunRecorder({
-    writer: new RunWriter(s.store),
+    // With the Redis store, the recorder writes on the patient background connection: its batches don't
+    // queue behind API requests and enqueues on the request connection (nor time out with them).
+    writer: new RunWriter(config.MONGO_URL ? s.store : redisRunStore(config, backgroundRedis, workerLogger)),
     clock,
     logger: workerLogger,
     worker: workerName,

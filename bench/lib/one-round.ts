@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   const res = await runRound({ side: side as Side, work: work as Work, jobs: Number(jobs) });
   const p99 = res.lagsMs?.length ? Math.round(percentile(res.lagsMs, 99)) : '-';
   console.log(
-    `${side} ${work}: ${Math.round(res.jobsPerSec)} jobs/s, workers done ${res.workersDoneMs ?? "-"} ms, store done ${res.storeIdleMs ?? "-"} ms, lag p99 ${p99} ms`,
+    `${side} ${work}: ${Math.round(res.jobsPerSec)} jobs/s, workers done ${res.workersDoneMs ?? '-'} ms, store done ${res.storeIdleMs ?? '-'} ms, lag p99 ${p99} ms`,
   );
   process.exit(0);
 }

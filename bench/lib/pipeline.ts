@@ -9,6 +9,7 @@ import pino, { type Logger } from 'pino';
 import { type Config, loadConfig } from '../../src/config';
 import { defaultJobOptions } from '../../src/queues/queue-set';
 import { bullConnection } from '../../src/queues/redis';
+import { RedisKeys } from '../../src/queues/redis-keys';
 import { startSystem } from '../../src/system';
 import type { Processor } from '../../src/workers/processor-context';
 import { BENCH_REDIS_URL, benchPrefix, benchRedis, deletePrefix } from './redis';
@@ -197,12 +198,15 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   }
 }
 
-async function bareRound(o: RoundOptions, prefix: string, concurrency: number): Promise<RoundResult> {
-  const config = benchConfig(prefix);
+/**
+ * The producer both sides enqueue with: a plain BullMQ Queue on its own connection, with the system's job
+ * options, so the enqueueing is the same work on both sides and only what runs the jobs differs.
+ */
+function producer(bullPrefix: string, config: Config): { queue: Queue; conn: ReturnType<typeof benchRedis> } {
   const conn = benchRedis();
   const queue = new Queue(BENCH_QUEUE, {
     connection: conn,
-    prefix,
+    prefix: bullPrefix,
     defaultJobOptions: defaultJobOptions({
       attempts: config.JOB_ATTEMPTS,
       backoffMs: config.JOB_BACKOFF_MS,
@@ -210,6 +214,12 @@ async function bareRound(o: RoundOptions, prefix: string, concurrency: number): 
     }),
     streams: { events: { maxLen: config.EVENTS_MAX_LEN } },
   });
+  return { queue, conn };
+}
+
+async function bareRound(o: RoundOptions, prefix: string, concurrency: number): Promise<RoundResult> {
+  const config = benchConfig(prefix);
+  const { queue, conn } = producer(prefix, config);
   const worker = new Worker(BENCH_QUEUE, bareProcessor(o.work), {
     connection: bullConnection(BENCH_REDIS_URL) as never,
     prefix,
@@ -245,17 +255,32 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     // A run counts when its final record is written (the recorder's or the reconciler's write), not when
     // the worker finished it: lag = write time - job.finishedOn (ended_at).
-    // Kept cheap (it runs on the measured side only): times are parsed into lags after the round.
+    // Kept cheap (it runs on the measured side only): BullMQ's job ids here are 1..jobs, so "already
+    // counted" is a byte per run (a Set for any other id), and times are parsed into lags after the round.
     const endAt: number[] = [];
     const endedAt: (string | null | undefined)[] = [];
-    const recorded = new Set<string>();
+    const seen = new Uint8Array(o.jobs + 2);
+    const seenOther = new Set<string>();
+    let recordedCount = 0;
     let lastRecordedAt = 0;
+    const firstTime = (id: string): boolean => {
+      const n = Number(id);
+      if (Number.isInteger(n) && n > 0 && n < seen.length) {
+        if (seen[n]) return false;
+        seen[n] = 1;
+        return true;
+      }
+      if (seenOther.has(id)) return false;
+      seenOther.add(id);
+      return true;
+    };
     const watch = (updates: readonly RunUpdate[]) => {
       const now = Date.now();
-      for (const u of updates) {
+      for (let i = 0; i < updates.length; i++) {
+        const u = updates[i];
         const st = u.patch.status;
-        if ((st === 'completed' || st === 'failed' || st === 'skipped') && !recorded.has(u.run_id)) {
-          recorded.add(u.run_id);
+        if ((st === 'completed' || st === 'failed' || st === 'skipped') && firstTime(u.run_id)) {
+          recordedCount++;
           lastRecordedAt = now;
           endAt.push(now);
           endedAt.push(u.patch.ended_at);
@@ -265,11 +290,15 @@ async function trackedRound(o: RoundOptions, prefix: string, concurrency: number
     sys.recorder?.onApplied(watch);
     tracker?.onApplied(watch);
     const fin = finishedOn(workers, o.jobs);
+    const { queue, conn } = producer(new RedisKeys(prefix).queuePrefix(BENCH_QUEUE), config);
+    await queue.waitUntilReady();
     const t0 = Date.now();
-    await enqueueAll(sys.queues.get(BENCH_QUEUE), o.jobs);
+    await enqueueAll(queue, o.jobs);
     const t1 = await fin.done;
-    while (recorded.size < o.jobs && Date.now() - t1 < 120_000) await new Promise((r) => setTimeout(r, 2));
-    if (recorded.size < o.jobs) throw new Error(`only ${recorded.size} of ${o.jobs} runs recorded`);
+    await queue.close();
+    conn.disconnect();
+    while (recordedCount < o.jobs && Date.now() - t1 < 120_000) await new Promise((r) => setTimeout(r, 2));
+    if (recordedCount < o.jobs) throw new Error(`only ${recordedCount} of ${o.jobs} runs recorded`);
     const t2 = lastRecordedAt;
     const ms = t2 - t0;
     const lags: number[] = [];
