@@ -10,15 +10,15 @@ import { bullConnection } from '../../src/queues/redis';
 import { RedisKeys } from '../../src/queues/redis-keys';
 import { startSystem } from '../../src/system';
 import { BENCH_QUEUE, benchConfig, benchLogger, trackedProcessor } from './pipeline';
-import { BENCH_REDIS_URL } from './redis';
 
 async function main(): Promise<void> {
   const prefix = process.env.BENCH_PREFIX;
   if (!prefix) throw new Error('BENCH_PREFIX is required');
   const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 50);
   if (process.env.BENCH_BARE === '1') {
+    // One server or the cluster (BENCH_REDIS_CLUSTER_NODES), as the tracked processes connect.
     const worker = new Worker(BENCH_QUEUE, async () => null, {
-      connection: bullConnection(BENCH_REDIS_URL) as never,
+      connection: bullConnection(benchConfig(prefix)) as never,
       // The queue's own prefix, as the system's QueueSet (which the parent enqueues with) uses.
       prefix: new RedisKeys(prefix).queuePrefix(BENCH_QUEUE),
       concurrency,
