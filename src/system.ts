@@ -432,7 +432,7 @@ function workerParts(s: Shared): RoleParts {
   };
   const workerLogger = s.logger.child({ role: 'worker' });
   const workerName = `${hostname()}:${process.pid}`;
-  const clock = new RedisClock(backgroundRedis);
+  const clock = new RedisClock(backgroundRedis, workerLogger);
   const recorder = new RunRecorder({
     // With the Redis store, the recorder writes on the patient background connection: its batches don't
     // queue behind API requests and enqueues on the request connection (nor time out with them).

@@ -165,8 +165,10 @@ interface QueueState {
   pending: Map<string, RunUpdate>;
   /** Last event id included in `pending` (checkpoint once they are stored). */
   pendingUpTo: string | null;
-  flushing: boolean;
-  scheduled: boolean;
+  /** The write loop in progress, if any (stop waits for it before its last write). */
+  flushing: Promise<void> | null;
+  /** The batch window's timer, while one is set. */
+  scheduled: NodeJS.Timeout | null;
   failures: number;
   retryTimer: NodeJS.Timeout | null;
   sub: { close(): Promise<void> } | null;
@@ -177,7 +179,8 @@ interface QueueState {
   /** Id of the last event received (reconcile mode). */
   lastId: string | null;
   deferTimer: NodeJS.Timeout | null;
-  checking: boolean;
+  /** The reconciler's check in progress, if any (stop waits for it). */
+  checking: Promise<void> | null;
   /**
    * Runs a worker took (`active` seen) whose `added` check is still deferred: a taken run needs no pending
    * record (its worker records it; if that worker dies, the stall or the end is checked instead).
@@ -217,8 +220,8 @@ export class Tracker {
         incoming: [],
         pending: new Map(),
         pendingUpTo: null,
-        flushing: false,
-        scheduled: false,
+        flushing: null,
+        scheduled: null,
         failures: 0,
         retryTimer: null,
         sub: null,
@@ -226,7 +229,7 @@ export class Tracker {
         deferred: [],
         lastId: null,
         deferTimer: null,
-        checking: false,
+        checking: null,
         taken: new Map(),
       };
       this.states.set(queue, state);
@@ -337,9 +340,21 @@ export class Tracker {
     for (const s of this.states.values()) {
       if (s.retryTimer) clearTimeout(s.retryTimer);
       if (s.deferTimer) clearTimeout(s.deferTimer);
+      if (s.scheduled) clearTimeout(s.scheduled);
+      s.retryTimer = s.deferTimer = s.scheduled = null;
       await s.sub?.close();
     }
-    for (const s of this.states.values()) await this.flush(s, true).catch(() => undefined);
+    // A write or check still in flight finishes before the last write (and before the caller closes the
+    // connections they use); the last write then takes whatever they left.
+    for (const s of this.states.values()) await s.checking;
+    for (const s of this.states.values()) {
+      await this.flush(s, true).catch((err: unknown) =>
+        this.opts.logger.warn(
+          { err, queue: s.queue, buffered: s.pending.size },
+          'tracker_final_write_failed',
+        ),
+      );
+    }
   }
 
   /**
@@ -378,71 +393,80 @@ export class Tracker {
   private onEvent(state: QueueState, ev: LifecycleEvent): void {
     if (this.opts.reconcile && !this.takeNow(state, ev)) return;
     state.incoming.push(ev);
-    if (!state.scheduled && !state.flushing && !state.retryTimer) {
-      state.scheduled = true;
-      setTimeout(() => {
-        state.scheduled = false;
+    if (!state.scheduled && !state.flushing && !state.retryTimer && !this.stopped) {
+      state.scheduled = setTimeout(() => {
+        state.scheduled = null;
         void this.flush(state);
       }, this.windowMs);
     }
   }
 
-  private async flush(state: QueueState, final = false): Promise<void> {
-    if (state.flushing) return;
-    state.flushing = true;
-    try {
-      while (state.incoming.length || state.pending.size) {
-        let updates: RunUpdate[] = [];
-        let upTo: string | null = null;
+  /**
+   * Writes what is buffered, retrying later on failure (unless `final`). One write loop runs per queue at a
+   * time: a call during one joins it, and a final call runs once more after it.
+   */
+  private flush(state: QueueState, final = false): Promise<void> {
+    if (state.flushing) return final ? state.flushing.then(() => this.flush(state, true)) : state.flushing;
+    const run = this.writeLoop(state, final).finally(() => {
+      state.flushing = null;
+      if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+    });
+    state.flushing = run;
+    return run;
+  }
+
+  private async writeLoop(state: QueueState, final: boolean): Promise<void> {
+    while (state.incoming.length || state.pending.size) {
+      let updates: RunUpdate[] = [];
+      let upTo: string | null = null;
+      try {
+        if (state.incoming.length) await this.absorb(state);
+        if (!state.pending.size) continue;
+        updates = [...state.pending.values()];
+        upTo = state.pendingUpTo;
+        await this.writer.apply(updates);
+      } catch (err) {
+        state.failures++;
+        const delay = Math.min(30_000, 250 * 2 ** Math.min(state.failures, 7));
+        this.opts.logger.warn(
+          {
+            queue: state.queue,
+            err,
+            buffered: state.pending.size,
+            retry_in_ms: delay,
+          },
+          'tracker_store_write_failed',
+        );
+        if (!final && !this.stopped) {
+          state.retryTimer = setTimeout(() => {
+            state.retryTimer = null;
+            void this.flush(state);
+          }, delay);
+        }
+        return;
+      }
+      if (state.failures) this.opts.logger.info({ queue: state.queue }, 'tracker_store_recovered');
+      state.failures = 0;
+      // Only what was written leaves the buffer; updates merged in meanwhile stay.
+      for (const u of updates) if (state.pending.get(u.run_id) === u) state.pending.delete(u.run_id);
+      for (const listener of this.listeners) {
         try {
-          if (state.incoming.length) await this.absorb(state);
-          if (!state.pending.size) continue;
-          updates = [...state.pending.values()];
-          upTo = state.pendingUpTo;
-          await this.writer.apply(updates);
+          listener(updates);
         } catch (err) {
-          state.failures++;
-          const delay = Math.min(30_000, 250 * 2 ** Math.min(state.failures, 7));
-          this.opts.logger.warn(
-            {
-              queue: state.queue,
-              err,
-              buffered: state.pending.size,
-              retry_in_ms: delay,
-            },
-            'tracker_store_write_failed',
-          );
-          if (!final && !this.stopped) {
-            state.retryTimer = setTimeout(() => {
-              state.retryTimer = null;
-              void this.flush(state);
-            }, delay);
-          }
-          return;
-        }
-        if (state.failures) this.opts.logger.info({ queue: state.queue }, 'tracker_store_recovered');
-        state.failures = 0;
-        // Only what was written leaves the buffer; updates merged in meanwhile stay.
-        for (const u of updates) if (state.pending.get(u.run_id) === u) state.pending.delete(u.run_id);
-        for (const listener of this.listeners) {
-          try {
-            listener(updates);
-          } catch (err) {
-            this.opts.logger.warn({ err }, 'tracker_listener_failed');
-          }
-        }
-        // The checkpoint only moves once everything before it is stored. Under a steady stream it is saved
-        // every checkpointEveryMs (a restart replays at most that much, harmlessly), and always at idle.
-        const now = Date.now();
-        const due = !state.incoming.length || now - state.checkpointAt >= this.checkpointEveryMs;
-        if (upTo && state.pending.size === 0 && due) {
-          state.checkpointAt = now;
-          await this.saveCheckpoint(state, upTo);
+          this.opts.logger.warn({ err }, 'tracker_listener_failed');
         }
       }
-    } finally {
-      state.flushing = false;
-      if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+      // The checkpoint only moves once everything before it is stored. Under a steady stream it is saved
+      // every checkpointEveryMs (a restart replays at most that much, harmlessly), and always at idle.
+      const now = Date.now();
+      const due = !state.incoming.length || now - state.checkpointAt >= this.checkpointEveryMs;
+      if (upTo && state.pending.size === 0 && due) {
+        state.checkpointAt = now;
+        // The runs are stored; a checkpoint that fails only means a restart replays a little more.
+        await this.saveCheckpoint(state, upTo).catch((err: unknown) =>
+          this.opts.logger.warn({ err, queue: state.queue }, 'tracker_checkpoint_failed'),
+        );
+      }
     }
   }
 
@@ -479,7 +503,11 @@ export class Tracker {
     const wait = Math.max(0, state.deferred[0].due - Date.now());
     state.deferTimer = setTimeout(() => {
       state.deferTimer = null;
-      void this.checkDeferred(state);
+      state.checking = this.checkDeferred(state).finally(() => {
+        state.checking = null;
+        if (state.deferred.length && !this.stopped) this.scheduleDeferred(state);
+        if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+      });
     }, wait);
   }
 
@@ -489,8 +517,7 @@ export class Tracker {
    * show. The rest is dropped, which is the common case and costs no write.
    */
   private async checkDeferred(state: QueueState): Promise<void> {
-    if (state.checking || this.stopped) return;
-    state.checking = true;
+    if (this.stopped) return;
     try {
       const now = Date.now();
       let n = 0;
@@ -530,13 +557,9 @@ export class Tracker {
     } catch (err) {
       this.opts.logger.warn({ queue: state.queue, err }, 'reconciler_check_failed');
     } finally {
-      state.checking = false;
-      if (state.deferred.length && !this.stopped) {
-        // After a failed lookup, try again in a second instead of at once.
-        if (state.deferred[0].due <= Date.now()) state.deferred[0].due = Date.now() + 1000;
-        this.scheduleDeferred(state);
-      }
-      if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
+      // After a failed lookup, try again in a second instead of at once (scheduled by the caller).
+      if (state.deferred.length && state.deferred[0].due <= Date.now())
+        state.deferred[0].due = Date.now() + 1000;
     }
   }
 

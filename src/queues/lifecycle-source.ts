@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
+import { createLogger } from '../logger';
 import { logErrorsOncePerEpisode } from '../log-once';
 import {
   type JobEnvelope,
@@ -181,8 +182,8 @@ export class BullmqLifecycleSource implements LifecycleSource {
     private readonly connection: object,
     prefix: string,
     private readonly keys = new RedisKeys(prefix),
-    /** Where read-loop errors go (once per outage); without it they are dropped. */
-    private readonly logger?: Logger,
+    /** Where read-loop errors go (once per outage); without it, to stderr. */
+    private logger?: Logger,
   ) {
     const r = redis as unknown as Record<string, unknown>;
     if (!r.jmSnapshots) redis.defineCommand('jmSnapshots', { lua: SNAPSHOTS_LUA });
@@ -228,8 +229,9 @@ export class BullmqLifecycleSource implements LifecycleSource {
   ) {
     if (opts.reconcileGraceMs !== undefined) return this.subscribeReconciling(queue, fromId, onEvent, opts);
     const client = blockingClient(this.connection);
-    if (this.logger) logErrorsOncePerEpisode(client, this.logger, 'tracker_events_error', { queue }, null);
-    else client.on('error', () => undefined);
+    // Without a logger of the caller's, connection errors still go somewhere (once per outage, to stderr).
+    this.logger ??= createLogger('warn', pino.destination(2));
+    logErrorsOncePerEpisode(client, this.logger, 'tracker_events_error', { queue }, null);
     const key = this.keys.queueKey(queue, 'events');
     let closing = false;
     let id = fromId;

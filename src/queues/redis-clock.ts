@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { type EpisodeLog, logOncePerEpisode } from '../log-once';
 
 /** How often the offset to Redis' clock is measured again. */
 const RESYNC_MS = 30_000;
@@ -20,7 +22,15 @@ export class RedisClock {
   private syncedAt = 0;
   private syncing: Promise<void> | null = null;
 
-  constructor(private readonly redis: Pick<Redis, 'time'>) {}
+  private readonly syncLog: EpisodeLog | null;
+
+  /** @param logger where failed re-syncs are logged (once per outage, and the recovery). */
+  constructor(
+    private readonly redis: Pick<Redis, 'time'>,
+    logger?: Logger,
+  ) {
+    this.syncLog = logger ? logOncePerEpisode(logger, 'redis_clock_sync_failed') : null;
+  }
 
   /** Measures the offset now. @throws when Redis can't be reached (callers start after connecting). */
   async sync(): Promise<void> {
@@ -37,8 +47,12 @@ export class RedisClock {
     const local = Date.now();
     if (local - this.syncedAt > RESYNC_MS && !this.syncing) {
       this.syncedAt = local; // one attempt per period, even when it fails
+      // A failed re-sync keeps the last offset (clocks drift slowly); it is logged once per outage.
       this.syncing = this.sync()
-        .catch(() => undefined)
+        .then(
+          () => this.syncLog?.recovered(),
+          (err: unknown) => this.syncLog?.error(err),
+        )
         .finally(() => {
           this.syncing = null;
         });
