@@ -26,6 +26,7 @@ import type { RunPage, RunQuery, RunStore } from './run-store';
 import { type RunEventLog, RunWriter } from './run-writer';
 import { AppError } from './errors';
 import type { JobPause, PauseStore, ScheduleControl } from './pauses';
+import { APP_TRIGGERED_BY } from './principal';
 import { MemoryRetryClaims, type RetryClaims } from './retry-claims';
 import { describeSchedule } from './schedule-words';
 
@@ -425,7 +426,8 @@ export class JobsService {
   }
 
   /**
-   * Enqueues a dynamic job on behalf of application code (a user action). The run's trigger is `api`.
+   * Enqueues a dynamic job on behalf of application code (a user action). The run's trigger is `api`;
+   * its `triggered_by` is `opts.triggered_by`, else `app`.
    * `exclusiveKey` defaults to the job's concurrency rule ({@link exclusiveKey}); a deduplicated call
    * returns the run already waiting or running. @throws job_not_found when the registry has no such job;
    * job_paused (409) while an operator has paused it.
@@ -449,7 +451,8 @@ export class JobsService {
       trigger: 'api',
       user_id: opts.user_id ?? null,
       payload,
-      ...(opts.triggered_by ? { triggered_by: opts.triggered_by } : {}),
+      // Application code that names no caller (a user action in the app) is `app`.
+      triggered_by: opts.triggered_by || APP_TRIGGERED_BY,
       ...(opts.retry_of ? { retry_of: opts.retry_of } : {}),
     };
     const createdAt = new Date();

@@ -29,3 +29,6 @@ export function triggeredBy(p: Principal): string {
 
 /** The `triggered_by` of runs the scheduler makes. */
 export const SCHEDULER_TRIGGERED_BY = 'scheduler';
+
+/** The `triggered_by` of runs application code enqueues without naming a caller (`enqueueDynamic`). */
+export const APP_TRIGGERED_BY = 'app';

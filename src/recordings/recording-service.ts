@@ -95,7 +95,11 @@ export class RecordingService {
    * recording_downloads_paused (500: an operator paused recording_download and a download would have to start;
    * nothing is enqueued and no attempt is counted).
    */
-  async getFile(callSid: string, userId: string | null): Promise<FileAnswer> {
+  async getFile(
+    callSid: string,
+    userId: string | null,
+    triggeredBy: string | null = null,
+  ): Promise<FileAnswer> {
     const file = await this.files.find(callSid);
     if (file) return { kind: 'file', file };
     const url = await this.source.getRecordingUrl(callSid);
@@ -116,7 +120,7 @@ export class RecordingService {
           return this.preparing(d.status, attempts);
         case 'enqueue':
           await this.assertNotPaused();
-          await this.enqueue(callSid, url!, d.generation, userId);
+          await this.enqueue(callSid, url!, d.generation, userId, { triggered_by: triggeredBy });
           return this.preparing('queued', attempts);
         case 'advance': {
           // A run that finished after our look at the disk may have written its file since: serve it
@@ -158,7 +162,7 @@ export class RecordingService {
               'recording_recovery_attempt',
             );
           }
-          await this.enqueue(callSid, url!, r.generation, userId);
+          await this.enqueue(callSid, url!, r.generation, userId, { triggered_by: triggeredBy });
           return this.preparing('queued', r.attempts);
         }
       }

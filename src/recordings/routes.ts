@@ -1,5 +1,7 @@
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
+import { principalOf } from '../api/auth';
 import { AppError } from '../monitor/errors';
+import { triggeredBy } from '../monitor/principal';
 import { parseCallSid } from './call-sid';
 import { pickLang } from './player/messages';
 import { PLAYER_CSP, PLAYER_CSS, playerPage } from './player/page';
@@ -64,7 +66,9 @@ export function recordingsMount(deps: RecordingsRouterDeps) {
     app.get('/api/recordings/file/*call_sid', counted, guard, async (req, res) => {
       const segments = (req.params as { call_sid?: string[] | string }).call_sid;
       const callSid = parseCallSid(Array.isArray(segments) ? segments.join('/') : segments);
-      const answer = await deps.service.getFile(callSid, userOf(req));
+      // A download this poll starts is recorded as started by the caller (`api:<token>`, `dashboard:<session>`).
+      const caller = principalOf(res);
+      const answer = await deps.service.getFile(callSid, userOf(req), caller ? triggeredBy(caller) : null);
       if (answer.kind === 'file') {
         serveRecording(req, res, answer.file, callSid);
         return;

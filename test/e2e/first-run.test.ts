@@ -122,3 +122,17 @@ it('npm test without Chromium stops with one line naming the package', async () 
   ]);
   expect(out).not.toContain('browserType.launch');
 });
+
+it('npm test without redis-server stops with one line naming the package', async () => {
+  const { code, out } = await run(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), 'test/e2e/redis-restart.test.ts'],
+    { REDIS_BIN_DIR: '/nonexistent' },
+  );
+  expect(code).not.toBe(0);
+  const lines = out.split('\n').filter((l) => l.includes('redis-server'));
+  expect(lines).toEqual([
+    '/nonexistent/redis-server and /nonexistent/redis-cli not found: the tests that restart, freeze, cluster or fail over Redis start their own servers. Install them (Debian/Ubuntu: sudo apt-get install redis-server).',
+  ]);
+  expect(out).not.toContain('ENOENT');
+});

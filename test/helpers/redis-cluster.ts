@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { DURABLE_REDIS_ARGS, freePort, waitPing } from './redis-server';
+import { DURABLE_REDIS_ARGS, freePort, REDIS_CLI, REDIS_SERVER, waitPing } from './redis-server';
 
 const run = promisify(execFile);
 
@@ -31,7 +31,7 @@ export class RedisProcess {
       writeFileSync(file, this.conf);
       args.unshift(file);
     }
-    const proc = spawn('/usr/bin/redis-server', args, { cwd: this.dir, stdio: 'ignore' });
+    const proc = spawn(REDIS_SERVER, args, { cwd: this.dir, stdio: 'ignore' });
     this.proc = proc;
     proc.once('exit', () => {
       if (this.proc === proc) this.proc = null;
@@ -134,7 +134,7 @@ export class OwnRedisCluster {
     const cluster = new OwnRedisCluster(nodes);
     try {
       await Promise.all(nodes.map((n) => n.start()));
-      await run('/usr/bin/redis-cli', [
+      await run(REDIS_CLI, [
         '--cluster',
         'create',
         ...nodes.map((n) => n.addr),

@@ -1,9 +1,25 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+
+/** Where the tests that start their own servers (restart, freeze, cluster, sentinel) find Debian's binaries. */
+const REDIS_BIN_DIR = process.env.REDIS_BIN_DIR ?? '/usr/bin';
+export const REDIS_SERVER = join(REDIS_BIN_DIR, 'redis-server');
+export const REDIS_CLI = join(REDIS_BIN_DIR, 'redis-cli');
+const REDIS_BINARIES = [REDIS_SERVER, REDIS_CLI];
+
+/** Test files that start their own redis-server: they import this helper or the cluster one. */
+export const OWN_REDIS_IMPORT = /helpers\/redis-(server|cluster)'/;
+
+/** The one line `npm test` prints when redis-server or redis-cli is missing, or null when both are there. */
+export function missingRedisBinaries(): string | null {
+  const missing = REDIS_BINARIES.filter((b) => !existsSync(b));
+  if (!missing.length) return null;
+  return `${missing.join(' and ')} not found: the tests that restart, freeze, cluster or fail over Redis start their own servers. Install them (Debian/Ubuntu: sudo apt-get install redis-server).`;
+}
 
 /** What a test's own redis-server runs with: AOF on every write, no RDB, never evict (what production should use). */
 export const DURABLE_REDIS_ARGS: readonly string[] = [
@@ -57,7 +73,7 @@ export class OwnRedis {
   async start(): Promise<void> {
     if (this.proc) return;
     const proc = spawn(
-      '/usr/bin/redis-server',
+      REDIS_SERVER,
       ['--bind', '127.0.0.1', '--port', String(this.port), '--dir', this.dir, ...DURABLE_REDIS_ARGS],
       { stdio: 'ignore' },
     );

@@ -72,6 +72,8 @@ describe('GET /api/recordings/file with a worker running', () => {
       job_id: 'recording_download',
       user_id: 'agent-7',
       trigger: 'api',
+      // The poll that started the download, as its caller (DB_HEALTH_TOKEN is named admin).
+      triggered_by: 'api:admin',
       processed_items: body.length,
       total_items: body.length,
       result: { call_sid: 'CA1', bytes: body.length, content_type: 'audio/wav' },

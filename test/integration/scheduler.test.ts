@@ -119,6 +119,7 @@ describe('a repeating job', () => {
       expect(page).not.toBeNull();
       const runs = page!.runs;
       expect(runs.every((r) => r.trigger === 'scheduled' && r.status === 'completed')).toBe(true);
+      expect(runs.map((r) => r.triggered_by)).toEqual(runs.map(() => 'scheduler'));
       expect(new Set(runs.map((r) => r.run_id)).size).toBe(runs.length);
       // The schedule, not a burst: BullMQ runs the first iteration at once and the next ones on
       // 1-second slots, so n runs span at least n-2 seconds.

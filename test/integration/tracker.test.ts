@@ -128,7 +128,13 @@ describe('tracker restarts and duplicates', () => {
     await Promise.all([a.start(), b.start()]);
     for (const id of ids) {
       const run = await finished(id);
-      expect(run).toMatchObject({ status: 'completed', attempts: 1, logs: [{ message: 'quick ran' }] });
+      // Enqueued by application code that names no caller: triggered_by app.
+      expect(run).toMatchObject({
+        status: 'completed',
+        attempts: 1,
+        logs: [{ message: 'quick ran' }],
+        triggered_by: 'app',
+      });
     }
     const c = await finished(chatty.run_id);
     expect(c.logs).toHaveLength(50);
