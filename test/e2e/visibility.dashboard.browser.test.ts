@@ -72,6 +72,9 @@ async function seedRetryPair(sys: TestSystem, now: number): Promise<void> {
     },
   ]);
   const at = (ms: number) => new Date(now - 600_000 + ms).toISOString();
+  // As its worker left it: the second attempt's worker, two attempts.
+  first.patch.attempts = 2;
+  first.patch.worker = 'host-2:42';
   first.patch.error_stack = [
     'Error: boom',
     ...Array.from({ length: 30 }, (_, i) => `    at frame${i} (x.js:${i}:1)`),
@@ -214,6 +217,7 @@ describe('Run detail modal', () => {
     const stack = (await page.locator('#modal-body pre.stack').textContent()) ?? '';
     expect(stack.split('\n')).toHaveLength(20);
     await expect(page.locator('.payload-gone').textContent()).resolves.toContain('Not available');
+    await expect(page.locator('#modal-body').textContent()).resolves.toContain('host-2:42');
     await page.screenshot({ path: join(DOCS, 'dashboard-run-detail.png') });
     await page.locator('.retried-by button', { hasText: 'seed-retry-1' }).click();
     await page.locator('.retry-of button', { hasText: 'seed-fail-1' }).waitFor();
@@ -241,6 +245,7 @@ describe('Run detail modal', () => {
       note: XSS,
     });
     expect(await page.locator('#modal-body pre.payload').innerHTML()).not.toContain('<img');
+    await page.screenshot({ path: join(DOCS, 'dashboard-run-payload.png') });
     expect(errors).toEqual([]);
     await page.context().close();
   });
