@@ -1,4 +1,5 @@
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
+import { recordingSourceReadOnly } from '../api/http-errors';
 import { AppError } from '../monitor/errors';
 import { parseCallSid } from './call-sid';
 import { pickLang } from './player/messages';
@@ -52,6 +53,8 @@ export function recordingsMount(deps: RecordingsRouterDeps) {
   return (app: Express, guard: RequestHandler) => {
     app.put('/api/recordings/:call_sid', guard, async (req, res) => {
       const callSid = parseCallSid(req.params.call_sid);
+      // A host application's read-only source: this deployment takes no URLs (405, whatever the body).
+      if (!deps.service.acceptsUrls) throw recordingSourceReadOnly();
       const body = (req.body ?? {}) as { recording_url?: unknown };
       res.json(await deps.service.setUrl(callSid, body.recording_url));
     });
