@@ -1,5 +1,7 @@
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
 import { recordingSourceReadOnly } from '../api/http-errors';
+import { logOncePerEpisode } from '../log-once';
 import { AppError } from '../monitor/errors';
 import { parseCallSid } from './call-sid';
 import { pickLang } from './player/messages';
@@ -10,6 +12,8 @@ import { serveRecording } from './serve-file';
 
 export interface RecordingsRouterDeps {
   service: RecordingService;
+  /** Where a file read that failed mid-response is logged (`recording_file_read_failed`, once per episode). */
+  logger: Logger;
   /** Called with the final status of every file request (wire recording_requests_total{status} here). */
   onResponse?(status: number): void;
   /** Who is asking (recorded as the download run's user_id); default: the X-User-Id header. */
@@ -50,6 +54,7 @@ function signInFirst(guard: RequestHandler): RequestHandler {
  */
 export function recordingsMount(deps: RecordingsRouterDeps) {
   const userOf = deps.userOf ?? headerUser;
+  const readFailed = logOncePerEpisode(deps.logger, 'recording_file_read_failed');
   return (app: Express, guard: RequestHandler) => {
     app.put('/api/recordings/:call_sid', guard, async (req, res) => {
       const callSid = parseCallSid(req.params.call_sid);
@@ -69,7 +74,7 @@ export function recordingsMount(deps: RecordingsRouterDeps) {
       const callSid = parseCallSid(Array.isArray(segments) ? segments.join('/') : segments);
       const answer = await deps.service.getFile(callSid, userOf(req));
       if (answer.kind === 'file') {
-        serveRecording(req, res, answer.file, callSid);
+        serveRecording(req, res, answer.file, callSid, (err) => readFailed.error(err));
         return;
       }
       const { kind: _k, ...body } = answer;
