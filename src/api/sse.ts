@@ -38,6 +38,7 @@ export function streamHandler(hub: RunEventHub, opts: StreamOptions) {
     try {
       unlisten = await hub.listen(send, () => res.end());
     } catch {
+      // The hub logged why (run_events_subscribe_failed); the client gets a 503 to retry.
       throw streamUnavailable();
     }
     if (gone) {

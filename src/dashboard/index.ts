@@ -56,14 +56,14 @@ export function createDashboard(d: DashboardDeps): Dashboard {
     ttlMs: d.config.SESSION_TTL_HOURS * 3_600_000,
     store: new RedisSessionStore(d.redis, d.config.QUEUE_PREFIX),
   });
-  const hub = new RunEventHub(new RedisRunEventBus(d.redis, d.config.QUEUE_PREFIX, d.logger));
+  const hub = new RunEventHub(new RedisRunEventBus(d.redis, d.config.QUEUE_PREFIX, d.logger), d.logger);
   const readOnly = d.config.DASHBOARD_READ_ONLY;
   return {
     sessions,
     altAuth: sessionAltAuth(sessions),
     sessionLoader: sessions.middleware(),
     jobs: {
-      stats: new JobStatsService(d.registry, d.store, new BullmqScheduleReader(d.queues)),
+      stats: new JobStatsService(d.registry, d.store, new BullmqScheduleReader(d.queues), Date.now, d.logger),
       events: hub,
       readOnly,
       heartbeatMs: d.config.SSE_HEARTBEAT_SECONDS * 1000,

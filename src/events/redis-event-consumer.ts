@@ -83,6 +83,7 @@ export class RedisEventConsumer {
   async stop(): Promise<void> {
     this.stopped = true;
     this.opts.redis.disconnect();
+    // run() catches and logs its errors (events_read_failed) and returns once stopped: it does not reject.
     await this.loop?.catch(() => undefined);
   }
 

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { FINISHED_STATUSES, type RunUpdate } from '../monitor/run';
 import { RedisKeys } from '../queues/redis-keys';
+import { defineScript } from '../queues/redis';
 
 /** Buckets of job_run_duration_seconds. */
 export const DURATION_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600] as const;
@@ -46,9 +47,7 @@ export class SharedCounters {
     prefix: string,
   ) {
     this.keys = new RedisKeys(prefix);
-    if (!(redis as unknown as { jmCountRuns?: unknown }).jmCountRuns) {
-      redis.defineCommand('jmCountRuns', { numberOfKeys: 2, lua: COUNT_RUNS_LUA });
-    }
+    defineScript(redis, 'jmCountRuns', { numberOfKeys: 2, lua: COUNT_RUNS_LUA });
     this.k = {
       runs: this.keys.metric('runs'),
       durations: this.keys.metric('durations'),

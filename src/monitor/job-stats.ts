@@ -1,3 +1,5 @@
+import type { Logger } from 'pino';
+import { type EpisodeLog, logOncePerEpisode } from '../log-once';
 import { jobNotFound } from './errors';
 import type { JobDefinition, JobRegistry } from './registry';
 import { FINISHED_STATUSES, type JobRun, type RunStatus } from './run';
@@ -144,12 +146,18 @@ export interface JobTrends {
 
 /** Per-job statistics for the API and the dashboard. */
 export class JobStatsService {
+  private readonly nextRunFailed: EpisodeLog | null;
+
   constructor(
     private readonly registry: JobRegistry,
     private readonly store: RunStore,
     private readonly schedules?: ScheduleReader,
     private readonly now: () => number = Date.now,
-  ) {}
+    /** Where a failed read of the next planned run is logged (once per episode); the stats then show none. */
+    logger?: Logger,
+  ) {
+    this.nextRunFailed = logger ? logOncePerEpisode(logger, 'job_next_run_read_failed') : null;
+  }
 
   /** @throws job_not_found */
   async stats(jobId: string, windowMs: number): Promise<JobStats> {
@@ -160,7 +168,10 @@ export class JobStatsService {
       this.store.stats(jobId, now - windowMs, DEFAULT_STATS_SAMPLE),
       this.store.list({ job_id: jobId, limit: 1 }),
       this.schedules && def.enabled && !def.is_dynamic
-        ? this.schedules.nextRunAt(def).catch(() => null)
+        ? this.schedules.nextRunAt(def).catch((err: unknown) => {
+            this.nextRunFailed?.error(err);
+            return null;
+          })
         : Promise.resolve(null),
     ]);
     return summarizeStats(sample, {

@@ -1,3 +1,5 @@
+import type { Logger } from 'pino';
+import { type EpisodeLog, logOncePerEpisode } from '../log-once';
 import { FINISHED_STATUSES, type JobRun, type RunLog, type RunUpdate } from './run';
 
 /** Kinds of live run change the dashboard stream carries. */
@@ -100,8 +102,17 @@ export class RunEventHub {
   private readonly listeners = new Set<RunEventListener>();
   private readonly enders = new Map<RunEventListener, () => void>();
   private sub: Promise<{ close(): Promise<void> }> | null = null;
+  private readonly subscribeFailed: EpisodeLog;
+  private readonly unsubscribeFailed: EpisodeLog;
 
-  constructor(private readonly bus: RunEventBus) {}
+  /** `logger` gets the bus's subscribe and unsubscribe failures, once per episode. */
+  constructor(
+    private readonly bus: RunEventBus,
+    logger: Logger,
+  ) {
+    this.subscribeFailed = logOncePerEpisode(logger, 'run_events_subscribe_failed');
+    this.unsubscribeFailed = logOncePerEpisode(logger, 'run_events_unsubscribe_failed');
+  }
 
   /**
    * Adds a listener; resolves (with the function that removes it) once the bus delivers to it.
@@ -113,7 +124,9 @@ export class RunEventHub {
     try {
       this.sub ??= this.bus.subscribe((events) => this.dispatch(events));
       await this.sub;
+      this.subscribeFailed.recovered();
     } catch (err) {
+      this.subscribeFailed.error(err);
       this.listeners.delete(listener);
       this.enders.delete(listener);
       this.sub = null;
@@ -141,9 +154,27 @@ export class RunEventHub {
       if (this.listeners.size || !this.sub) return;
       const sub = this.sub;
       this.sub = null;
-      void sub.then((s) => s.close()).catch(() => undefined);
+      void this.leave(sub);
     }, IDLE_UNSUBSCRIBE_MS);
     this.idleTimer.unref?.();
+  }
+
+  /**
+   * Closes a subscription; never rejects. A failed close is logged; a subscription that failed to open
+   * is not: {@link listen} logged it and rejected its callers with it.
+   */
+  private async leave(sub: Promise<{ close(): Promise<void> }>): Promise<void> {
+    let s: { close(): Promise<void> };
+    try {
+      s = await sub;
+    } catch {
+      return;
+    }
+    try {
+      await s.close();
+    } catch (err) {
+      this.unsubscribeFailed.error(err);
+    }
   }
 
   /** Number of local listeners (open streams). */
@@ -163,8 +194,7 @@ export class RunEventHub {
     // A subscription still waiting for Redis (an outage) must not hold up shutdown: give it a second.
     if (sub) {
       let t: NodeJS.Timeout | undefined;
-      const closed = sub.then((s) => s.close()).catch(() => undefined);
-      await Promise.race([closed, new Promise((r) => (t = setTimeout(r, 1000)))]);
+      await Promise.race([this.leave(sub), new Promise((r) => (t = setTimeout(r, 1000)))]);
       clearTimeout(t);
     }
   }

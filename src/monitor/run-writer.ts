@@ -17,15 +17,20 @@ export interface RunEventLog {
 }
 
 /**
- * The one path that writes run state. Every write is a lifecycle event folded by the same rules
- * ({@link eventToUpdate}, then the store's {@link applyRunUpdate}):
- * - the tracker folds the events it reads from the streams and stores them with {@link apply};
+ * The one path that writes run state. Every write is a run update stored by the store's
+ * {@link applyRunUpdate} rules:
+ * - the tracker folds the events it reads from the streams ({@link eventToUpdate}) and stores them with
+ *   {@link apply}; so does each worker's RunRecorder with the updates of the runs it executes;
  * - a run just enqueued is stored at once as pending with {@link recordEnqueued} (seq '', so it only
  *   creates the run and every real event wins);
  * - a policy that gives up on a run ({@link markFailed}) appends a `jm:failed` event to the run's queue
  *   stream, so it gets a real stream id (Redis time, ordered with BullMQ's own events), and applies that
  *   same event at once so the caller reads its own write. The tracker folds the event again later,
- *   which changes nothing (same seq). No caller invents a sequence number.
+ *   which changes nothing (same seq).
+ *
+ * Every seq is on Redis' clock, none on a machine's own: a stream id Redis gave (the tracker's events,
+ * `jm:failed`, `jm:cancelled`), a RedisClock stamp (src/queues/redis-clock.ts: the worker's RunRecorder), or
+ * '' (the pending write; {@link mark} never moves a seq).
  *
  * Nothing else calls `RunStore.apply`.
  */
@@ -35,7 +40,7 @@ export class RunWriter {
     private readonly events?: RunEventLog,
   ) {}
 
-  /** Stores folded updates (the tracker's batches). */
+  /** Stores folded updates (the tracker's and each RunRecorder's batches). */
   apply(updates: RunUpdate[]): Promise<void> {
     return this.store.apply(updates);
   }

@@ -9,6 +9,7 @@ import {
   TRACKED_EVENTS,
 } from '../monitor/lifecycle';
 import type { LifecycleSource, SubscribeOptions, WorkerEnds } from '../monitor/tracker';
+import { defineScript } from './redis';
 import { RedisKeys } from './redis-keys';
 
 const TRACKED = new Set<string>(TRACKED_EVENTS);
@@ -185,11 +186,9 @@ export class BullmqLifecycleSource implements LifecycleSource {
     /** Where read-loop errors go (once per outage); without it, to stderr. */
     private logger?: Logger,
   ) {
-    const r = redis as unknown as Record<string, unknown>;
-    if (!r.jmSnapshots) redis.defineCommand('jmSnapshots', { lua: SNAPSHOTS_LUA });
-    if (!r.jmEndsBy) redis.defineCommand('jmEndsBy', { numberOfKeys: 1, lua: ENDS_BY_LUA });
-    if (!r.jmReconcileRead)
-      redis.defineCommand('jmReconcileRead', { numberOfKeys: 1, lua: RECONCILE_READ_LUA });
+    defineScript(redis, 'jmSnapshots', { lua: SNAPSHOTS_LUA });
+    defineScript(redis, 'jmEndsBy', { numberOfKeys: 1, lua: ENDS_BY_LUA });
+    defineScript(redis, 'jmReconcileRead', { numberOfKeys: 1, lua: RECONCILE_READ_LUA });
   }
 
   async loadCheckpoint(queue: string): Promise<string | null> {

@@ -238,7 +238,8 @@ export class RedisKeys {
 
   /**
    * The retry of a failed run: `pending:<token>` (60 s) while it is being made, then the new run's id (7 days).
-   * Taken with SET NX, so a failed run is retried once whichever process (or bulk action) asks.
+   * Taken with SET NX PX (`takeOrHolder`, src/queues/redis-lock.ts), so a failed run is retried once whichever
+   * process (or bulk action) asks.
    */
   retryClaim(runId: string): string {
     return `${this.tag}:runs:retry:${runId}`;

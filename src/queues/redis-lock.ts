@@ -6,8 +6,10 @@ import type { MonitorLock } from '../monitor/stuck-monitor';
  * The one "first caller wins" primitive of the project: `SET KEYS[1] ARGV[1] NX PX ARGV[2]`. Locks
  * (stuck monitor, `allow_concurrent: false` runs, bulk actions), alert cooldowns and `emitOnce` are all this
  * command ({@link RedisLock}, {@link takeOnce}); a marker that never expires (a `once` job enqueued) is the same
- * command without PX ({@link takeForever}). Scripts that do more once the key is taken start with
- * {@link ONCE_GUARD_LUA} (their own arguments start at ARGV[3]). Nothing else writes SET NX.
+ * command without PX ({@link takeForever}); a claim that answers who holds it and may take over an abandoned
+ * holder is {@link takeOrHolder} (retry claims). Scripts that do more once the key is taken start with
+ * {@link ONCE_GUARD_LUA} (their own arguments start at ARGV[3]). Nothing else writes SET NX; a holder gives the
+ * key back with {@link releaseIfHolder}.
  */
 export const ONCE_GUARD_LUA = `if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 `;
@@ -21,6 +23,18 @@ return 0`;
 /** Delete only when this token still holds it (a lock that expired and was retaken stays with its new holder). */
 const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
+
+/**
+ * SET NX PX; when the key is held by a value starting with ARGV[3] (non-empty), replace it (SET PX). Returns nil
+ * when this caller took the key, else the holder's value.
+ */
+const TAKE_OR_HOLDER_LUA = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+local cur = redis.call('GET', KEYS[1])
+if ARGV[3] ~= '' and string.sub(cur, 1, string.len(ARGV[3])) == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return false
+end
+return cur`;
 
 /** Time to live in whole milliseconds, at least 1 (PX 0 is an error). */
 export function ttlMs(ms: number): number {
@@ -38,6 +52,32 @@ export async function takeOnce(redis: Redis, key: string, ms: number, value = '1
  */
 export async function takeForever(redis: Redis, key: string, value = '1'): Promise<boolean> {
   return (await redis.set(key, value, 'NX')) === 'OK';
+}
+
+/**
+ * {@link takeOnce} that also answers who holds the key: null when this caller took it (`value`, expiring after
+ * `ms`), else the holder's value. With `takeOverPrefix`, a holder whose value starts with it is replaced by this
+ * caller, in the same atomic step (a claim whose maker may have died and whose work is safe to redo). Use it
+ * when a refused caller needs the holder's value (retry claims answer the retry's run id).
+ */
+export async function takeOrHolder(
+  redis: Redis,
+  key: string,
+  value: string,
+  ms: number,
+  opts: { takeOverPrefix?: string } = {},
+): Promise<string | null> {
+  return (await redis.eval(TAKE_OR_HOLDER_LUA, 1, key, value, ttlMs(ms), opts.takeOverPrefix ?? '')) as
+    | string
+    | null;
+}
+
+/**
+ * Deletes `key` only while it still holds `token` (a key that expired and was taken again stays with its new
+ * holder). True when it was deleted. The release of {@link RedisLock} and of every token-held key.
+ */
+export async function releaseIfHolder(redis: Redis, key: string, token: string): Promise<boolean> {
+  return (await redis.eval(RELEASE_LUA, 1, key, token)) === 1;
 }
 
 /**
@@ -64,6 +104,6 @@ export class RedisLock implements MonitorLock {
   }
 
   async release(): Promise<void> {
-    await this.redis.eval(RELEASE_LUA, 1, this.key, this.token);
+    await releaseIfHolder(this.redis, this.key, this.token);
   }
 }

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { GapSource, RecordingGap } from '../monitor/tracker';
 import { MISSED_HEARTBEATS } from '../workers/heartbeat';
 import { RedisKeys } from './redis-keys';
+import { defineScript } from './redis';
 
 /** What a worker's heartbeat writes about its recorder (see {@link RedisKeys.recorders}). */
 export interface RecorderBeat {
@@ -37,9 +38,7 @@ export class RedisRecordingGaps implements GapSource {
     prefix: string,
   ) {
     this.keys = new RedisKeys(prefix);
-    if (!(redis as unknown as { jmDeleteIfSame?: unknown }).jmDeleteIfSame) {
-      redis.defineCommand('jmDeleteIfSame', { numberOfKeys: 1, lua: DELETE_IF_SAME_LUA });
-    }
+    defineScript(redis, 'jmDeleteIfSame', { numberOfKeys: 1, lua: DELETE_IF_SAME_LUA });
   }
 
   async gaps(): Promise<RecordingGap[]> {

@@ -230,6 +230,22 @@ export async function waitForReplicas(
   }
 }
 
+/**
+ * Defines a Lua script as a command on `redis` (ioredis `defineCommand`: sent once per connection, then called by
+ * EVALSHA as `redis[name](...)`), unless the connection already has one by that name: several components built on
+ * one shared connection each call this in their constructor. Because of that, a changed script needs a new name
+ * (`jmApplyRuns3`), or connections that defined the old one keep running it. Without `numberOfKeys` the caller
+ * passes the number of keys as the first argument.
+ */
+export function defineScript(
+  redis: Pick<Redis, 'defineCommand'>,
+  name: string,
+  script: { lua: string; numberOfKeys?: number },
+): void {
+  if ((redis as unknown as Record<string, unknown>)[name]) return;
+  redis.defineCommand(name, script);
+}
+
 /** Resolves once the connection is ready (a fail-fast connection refuses commands before that). */
 export function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();

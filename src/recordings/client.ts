@@ -92,6 +92,7 @@ export async function waitForRecording(
     }
     // A 500 says why in its body: the provider failed for good, or the download queue is stuck.
     const code = res.status === 500 ? await errorCode(res) : null;
+    // Only frees the connection: the status (and a 500's code) is already read, so a failed cancel changes nothing.
     await res.body?.cancel().catch(() => undefined);
     opts.onStatus?.(res.status);
     if (code === 'recording_download_failed') return fail('download_failed');

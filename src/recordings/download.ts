@@ -181,6 +181,7 @@ async function receive(
 
 /** Resolves once a destroyed stream has released its resources (a file stream closes its descriptor). */
 async function closed(stream: Writable): Promise<void> {
+  // Called after a failure its caller throws: the stream's own error on the way down is that one, or its echo.
   await finished(stream).catch(() => undefined);
 }
 

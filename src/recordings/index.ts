@@ -87,7 +87,7 @@ export function createRecordings(
   return {
     service,
     files,
-    mount: recordingsMount({ service, onResponse: opts.onResponse, locale: config.LOCALE }),
+    mount: recordingsMount({ service, logger, onResponse: opts.onResponse, locale: config.LOCALE }),
     processorDeps,
   };
 }

@@ -56,6 +56,7 @@ export function recordingDownload(deps: RecordingProcessorDeps): Processor<Downl
         url,
         tmp.open,
         deps.limits,
+        // progress() logs its own failed write (bullmq_progress_failed); a report must not fail the download.
         (received, total) => void ctx.progress(received, total ?? received).catch(() => undefined),
         ctx.signal,
       );

@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { recordingSourceReadOnly } from '../api/http-errors';
 import {
   AppError,
   invalidRecordingUrl,
@@ -62,9 +61,18 @@ export class RecordingService {
   }
 
   /**
+   * Whether {@link setUrl} can register URLs: false when a host application supplies a read-only
+   * {@link RecordingSource} (its own calls table). The HTTP edge refuses the PUT then (405).
+   */
+  get acceptsUrls(): boolean {
+    return typeof (this.source as Partial<WritableRecordingSource>).setRecordingUrl === 'function';
+  }
+
+  /**
    * Registers or replaces a call's recording URL. A changed URL forgets the call's attempts, deletes its
-   * old file and supersedes any download of the old URL. @throws invalid_recording_url,
-   * recording_url_not_allowed (another scheme, credentials, a literal private or loopback IP)
+   * old file and supersedes any download of the old URL. Only while {@link acceptsUrls} (else it throws a
+   * plain Error: the caller should have asked). @throws invalid_recording_url, recording_url_not_allowed
+   * (another scheme, credentials, a literal private or loopback IP)
    */
   async setUrl(callSid: string, url: unknown): Promise<{ call_sid: string; changed: boolean }> {
     if (typeof url === 'string' && URL.canParse(url)) {
@@ -76,9 +84,9 @@ export class RecordingService {
       }
     }
     if (!isHttpUrl(url)) throw invalidRecordingUrl();
-    const writable = this.source as Partial<WritableRecordingSource>;
-    if (typeof writable.setRecordingUrl !== 'function') throw recordingSourceReadOnly();
-    const prev = await writable.setRecordingUrl(callSid, url);
+    if (!this.acceptsUrls)
+      throw new Error('the recording source is read-only: check acceptsUrls before setUrl');
+    const prev = await (this.source as WritableRecordingSource).setRecordingUrl(callSid, url);
     const changed = prev !== null && prev !== url;
     if (changed) {
       await this.state.reset(callSid);

@@ -1,5 +1,8 @@
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
 import { principalOf } from '../api/auth';
+import { recordingSourceReadOnly } from '../api/http-errors';
+import { logOncePerEpisode } from '../log-once';
 import { AppError } from '../monitor/errors';
 import { triggeredBy } from '../monitor/principal';
 import { parseCallSid } from './call-sid';
@@ -11,6 +14,8 @@ import { serveRecording } from './serve-file';
 
 export interface RecordingsRouterDeps {
   service: RecordingService;
+  /** Where a file read that failed mid-response is logged (`recording_file_read_failed`, once per episode). */
+  logger: Logger;
   /** Called with the final status of every file request (wire recording_requests_total{status} here). */
   onResponse?(status: number): void;
   /** Who is asking (recorded as the download run's user_id); default: the X-User-Id header. */
@@ -51,9 +56,12 @@ function signInFirst(guard: RequestHandler): RequestHandler {
  */
 export function recordingsMount(deps: RecordingsRouterDeps) {
   const userOf = deps.userOf ?? headerUser;
+  const readFailed = logOncePerEpisode(deps.logger, 'recording_file_read_failed');
   return (app: Express, guard: RequestHandler) => {
     app.put('/api/recordings/:call_sid', guard, async (req, res) => {
       const callSid = parseCallSid(req.params.call_sid);
+      // A host application's read-only source: this deployment takes no URLs (405, whatever the body).
+      if (!deps.service.acceptsUrls) throw recordingSourceReadOnly();
       const body = (req.body ?? {}) as { recording_url?: unknown };
       res.json(await deps.service.setUrl(callSid, body.recording_url));
     });
@@ -70,7 +78,7 @@ export function recordingsMount(deps: RecordingsRouterDeps) {
       const caller = principalOf(res);
       const answer = await deps.service.getFile(callSid, userOf(req), caller ? triggeredBy(caller) : null);
       if (answer.kind === 'file') {
-        serveRecording(req, res, answer.file, callSid);
+        serveRecording(req, res, answer.file, callSid, (err) => readFailed.error(err));
         return;
       }
       const { kind: _k, ...body } = answer;

@@ -63,9 +63,16 @@ export const FILE_CSP = "default-src 'none'; sandbox";
  * Streams a stored recording: 200 with Content-Type, Content-Length, ETag and Accept-Ranges, 206 for a
  * satisfiable Range (416 otherwise), 304 for a matching If-None-Match. An If-Range that does not match
  * the ETag gets the whole file. Only audio types are served as such (see {@link servedType}), with
- * `nosniff`, a sandboxing CSP and a Content-Disposition naming `<call_sid>.<ext>`.
+ * `nosniff`, a sandboxing CSP and a Content-Disposition naming `<call_sid>.<ext>`. A read error once the
+ * headers are sent (the file removed meanwhile, a disk error) cuts the response and goes to `onReadError`.
  */
-export function serveRecording(req: Request, res: Response, file: StoredRecording, callSid: string): void {
+export function serveRecording(
+  req: Request,
+  res: Response,
+  file: StoredRecording,
+  callSid: string,
+  onReadError: (err: unknown) => void,
+): void {
   const { type, ext } = servedType(file.contentType);
   res.set({
     'Content-Type': type,
@@ -98,6 +105,9 @@ export function serveRecording(req: Request, res: Response, file: StoredRecordin
     return;
   }
   const stream = createReadStream(file.path, { start, end });
-  stream.on('error', () => res.destroy());
+  stream.on('error', (err) => {
+    onReadError(err);
+    res.destroy();
+  });
   stream.pipe(res);
 }

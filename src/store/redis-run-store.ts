@@ -31,6 +31,7 @@ import {
 } from '../monitor/run-store';
 import { isoFromMs, msFromCanonicalIso } from '../monitor/iso-time';
 import { RedisKeys } from '../queues/redis-keys';
+import { defineScript } from '../queues/redis';
 import { APPLY_UPDATES_LUA, MERGE_LUA, TRIM_LUA } from './redis-run-store-lua';
 
 type StatusesCommand = (numKeys: number, ...keys: string[]) => Promise<(string | null)[]>;
@@ -379,11 +380,10 @@ export class RedisRunStore implements RunStore {
     this.applyKeys = this.countsFinishedRuns
       ? [this.keys.runLeafDir, this.keys.metric('runs'), this.keys.metric('durations')]
       : [this.keys.runLeafDir];
-    const r = redis as unknown as Record<string, unknown>;
-    if (!r.jmApplyRuns3) redis.defineCommand('jmApplyRuns3', { lua: APPLY_UPDATES_LUA });
-    if (!r.jmMergeRuns) redis.defineCommand('jmMergeRuns', { numberOfKeys: 1, lua: MERGE_LUA });
-    if (!r.jmTrimRuns) redis.defineCommand('jmTrimRuns', { numberOfKeys: 1, lua: TRIM_LUA });
-    if (!r.jmRunStatuses2) redis.defineCommand('jmRunStatuses2', { lua: RUN_STATUSES_LUA });
+    defineScript(redis, 'jmApplyRuns3', { lua: APPLY_UPDATES_LUA });
+    defineScript(redis, 'jmMergeRuns', { numberOfKeys: 1, lua: MERGE_LUA });
+    defineScript(redis, 'jmTrimRuns', { numberOfKeys: 1, lua: TRIM_LUA });
+    defineScript(redis, 'jmRunStatuses2', { lua: RUN_STATUSES_LUA });
   }
 
   /** The key of a run's hash (for tools and benches that measure it). */

@@ -113,8 +113,8 @@ export class WorkerPool {
       logErrorsOncePerEpisode(worker, this.opts.logger, 'worker_error', { queue }, null);
       const recorder = this.opts.recorder;
       if (recorder) {
-        // BullMQ trouble (a lost connection, a commit it could not confirm): ends around now may never be
-        // reported here, so the recorder reports them as a gap for the reconciler.
+        // BullMQ trouble (a lost connection, a commit it could not confirm; logged just above): ends around
+        // now may never be reported here, so the recorder reports them as a gap for the reconciler.
         worker.on('error', () => recorder.uncertain());
         // Ends are recorded once BullMQ committed them (these events fire after moveToCompleted/Failed).
         worker.on('completed', (job, result) => {

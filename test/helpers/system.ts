@@ -123,6 +123,7 @@ export async function startTestSystem(
   const system = await startSystem(config, logs.logger, {
     processors: { ...testProcessors, ...opts.processors },
     workerOverrides: opts.workerOverrides,
+    recordings: opts.recordings,
   });
   return {
     ...system,

@@ -1,6 +1,6 @@
 import { RedisEventBus } from '../../src/events/redis-event-bus';
 import { RedisEventConsumer } from '../../src/events/redis-event-consumer';
-import { RedisLock } from '../../src/queues/redis-lock';
+import { RedisLock, releaseIfHolder, takeOrHolder } from '../../src/queues/redis-lock';
 import type { MonitorEvent } from '../../src/monitor/events';
 import { memoryLogger } from '../helpers/logger';
 import { deletePrefix, testRedis, uniquePrefix, waitFor } from '../helpers/redis';
@@ -26,6 +26,19 @@ describe('monitor lock', () => {
     expect(await holder.acquire()).toBe(false);
     await other.release();
     expect(await holder.acquire()).toBe(true);
+  });
+
+  it('takeOrHolder answers the holder, takes over only a holder with the given prefix; release is by token', async () => {
+    const key = `${prefix}:claim`;
+    expect(await takeOrHolder(redis, key, 'pending:a', 60_000)).toBeNull();
+    expect(await takeOrHolder(redis, key, 'pending:b', 60_000)).toBe('pending:a');
+    expect(await takeOrHolder(redis, key, 'pending:b', 60_000, { takeOverPrefix: 'pending:' })).toBeNull();
+    expect(await releaseIfHolder(redis, key, 'pending:a')).toBe(false);
+    expect(await redis.get(key)).toBe('pending:b');
+    await redis.set(key, 'run-2');
+    expect(await takeOrHolder(redis, key, 'pending:c', 60_000, { takeOverPrefix: 'pending:' })).toBe('run-2');
+    expect(await releaseIfHolder(redis, key, 'run-2')).toBe(true);
+    expect(await redis.exists(key)).toBe(0);
   });
 });
 

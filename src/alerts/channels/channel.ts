@@ -73,6 +73,7 @@ export async function postJson(
       e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : redactUrlsIn(e.message),
     );
   }
+  // Drains the body to free the connection; the status below is the delivery's outcome.
   await res.arrayBuffer().catch(() => undefined);
   if (!res.ok) throw new DeliveryError(`HTTP ${res.status}`, res.status);
 }
