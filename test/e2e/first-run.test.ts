@@ -4,9 +4,9 @@
  * accepts the connection but never replies, cluster seeds or sentinels nobody answers on) — and `npm test`
  * without Chromium stops with one line naming it.
  */
-import { spawn } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { runCommand } from '../helpers/processes';
 import { freePort } from '../helpers/redis-server';
 
 jest.setTimeout(90_000);
@@ -15,20 +15,7 @@ const ROOT = join(__dirname, '..', '..');
 /** What the issue promises: `npm start` without Redis has its answer within 5 s. */
 const FIRST_RUN_BOUND_MS = 5000;
 
-function run(cmd: string, args: string[], env: Record<string, string>) {
-  return new Promise<{ code: number | null; out: string; ms: number }>((resolve) => {
-    const started = Date.now();
-    const proc = spawn(cmd, args, {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    proc.once('exit', (code) => resolve({ code, out, ms: Date.now() - started }));
-  });
-}
+const run = (cmd: string, args: string[], env: Record<string, string>) => runCommand(cmd, args, env);
 
 const npmStart = (env: Record<string, string>) => run('npm', ['start', '--silent'], env);
 
@@ -109,30 +96,31 @@ it('npm start with REDIS_SENTINELS that never answer gives up within 5 s', async
   }
 });
 
-it('npm test without Chromium stops with one line naming the package', async () => {
-  const { code, out } = await run(
-    process.execPath,
-    [join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), 'test/e2e/recording-player.test.ts'],
-    { CHROMIUM_PATH: '/nonexistent/chromium' },
-  );
-  expect(code).not.toBe(0);
-  const lines = out.split('\n').filter((l) => l.includes('Chromium'));
-  expect(lines).toEqual([
-    'Chromium not found at /nonexistent/chromium: the browser tests need it. Install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM_PATH.',
-  ]);
-  expect(out).not.toContain('browserType.launch');
-});
-
-it('npm test without redis-server stops with one line naming the package', async () => {
-  const { code, out } = await run(
-    process.execPath,
-    [join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), 'test/e2e/redis-restart.test.ts'],
-    { REDIS_BIN_DIR: '/nonexistent' },
-  );
-  expect(code).not.toBe(0);
-  const lines = out.split('\n').filter((l) => l.includes('redis-server'));
-  expect(lines).toEqual([
-    '/nonexistent/redis-server and /nonexistent/redis-cli not found: the tests that restart, freeze, cluster or fail over Redis start their own servers. Install them (Debian/Ubuntu: sudo apt-get install redis-server).',
-  ]);
-  expect(out).not.toContain('ENOENT');
-});
+it.each([
+  {
+    missing: 'Chromium',
+    test: 'test/e2e/recording-player.test.ts',
+    env: { CHROMIUM_PATH: '/nonexistent/chromium' } as Record<string, string>,
+    line: 'Chromium not found at /nonexistent/chromium: the browser tests need it. Install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM_PATH.',
+    launchError: 'browserType.launch',
+  },
+  {
+    missing: 'redis-server',
+    test: 'test/e2e/redis-restart.test.ts',
+    env: { REDIS_BIN_DIR: '/nonexistent' } as Record<string, string>,
+    line: '/nonexistent/redis-server and /nonexistent/redis-cli not found: the tests that restart, freeze, cluster or fail over Redis start their own servers. Install them (Debian/Ubuntu: sudo apt-get install redis-server).',
+    launchError: 'ENOENT',
+  },
+])(
+  'npm test without $missing stops with one line naming the package',
+  async ({ missing, test, env, line, launchError }) => {
+    const { code, out } = await run(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), test],
+      env,
+    );
+    expect(code).not.toBe(0);
+    expect(out.split('\n').filter((l) => l.includes(missing))).toEqual([line]);
+    expect(out).not.toContain(launchError);
+  },
+);

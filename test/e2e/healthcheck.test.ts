@@ -3,30 +3,17 @@
  * run as compose runs it — a process of its own — from the source with tsx: exit 0 while the configuration
  * is valid and Redis answers, 1 with the reason on one line of stderr otherwise.
  */
-import { spawn } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { runTsScript } from '../helpers/processes';
 import { REDIS_URL } from '../helpers/redis';
 import { freePort } from '../helpers/redis-server';
 
 jest.setTimeout(60_000);
 
-const ROOT = join(__dirname, '..', '..');
-
-function healthcheck(env: Record<string, string>) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/healthcheck.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    proc.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const healthcheck = async (env: Record<string, string>) => {
+  const { code, stdout, stderr } = await runTsScript('src/healthcheck.ts', env);
+  return { code, stdout, stderr };
+};
 
 it('exits 0 when the configuration is valid and Redis answers', async () => {
   const res = await healthcheck({ REDIS_URL, ROLES: 'worker' });

@@ -109,3 +109,50 @@ export async function spawnRole(env: Record<string, string>, readyTimeoutMs = 30
 export async function killAllRoles(): Promise<void> {
   await Promise.all([...alive].map((r) => r.stop('SIGKILL', 5000)));
 }
+
+/** What {@link runCommand} saw: exit code, both outputs (and `out`, both interleaved), and how long it took. */
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  out: string;
+  ms: number;
+}
+
+/**
+ * Runs a command from the project root with only `env` (plus PATH and HOME), as an operator would start it;
+ * a command still running after `killAfterMs` is SIGKILLed (a hang shows as a null code and the time).
+ */
+export function runCommand(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  killAfterMs = 60_000,
+): Promise<CommandResult> {
+  const started = Date.now();
+  const proc = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const res = { stdout: '', stderr: '', out: '' };
+  proc.stdout.on('data', (b: Buffer) => {
+    res.stdout += b.toString();
+    res.out += b.toString();
+  });
+  proc.stderr.on('data', (b: Buffer) => {
+    res.stderr += b.toString();
+    res.out += b.toString();
+  });
+  const killer = setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
+  return new Promise((resolve) =>
+    proc.once('close', (code) => {
+      clearTimeout(killer);
+      resolve({ code, ...res, ms: Date.now() - started });
+    }),
+  );
+}
+
+/** Runs a TypeScript entry point of the project (`src/…`) in its own Node process through tsx. */
+export const runTsScript = (script: string, env: Record<string, string>, killAfterMs?: number) =>
+  runCommand(process.execPath, ['--import', 'tsx', script], env, killAfterMs);

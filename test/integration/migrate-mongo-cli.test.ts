@@ -3,35 +3,13 @@
  * MONGO_URL is a configuration error (78) with one clear line; a MONGO_URL nobody listens on fails (1)
  * within the script's server-selection timeout (5 s), saying MongoDB is not reachable there.
  */
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { runTsScript } from '../helpers/processes';
 
 jest.setTimeout(30_000);
 
-const ROOT = join(__dirname, '..', '..');
-
-/** Runs the script with only `env` (plus PATH and HOME); resolves with its exit code, output and duration. */
-function runMigrate(env: Record<string, string>) {
-  const started = Date.now();
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/migrate-mongo.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  // A hang is a failure too: killed after 20 s, which the assertions on code and time report.
-  const killer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
-  return new Promise<{ code: number | null; stdout: string; stderr: string; ms: number }>((resolve) =>
-    proc.once('close', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    }),
-  );
-}
+/** Runs the script with only `env` (plus PATH and HOME); a hang is killed after 20 s and fails on code and time. */
+const runMigrate = (env: Record<string, string>) => runTsScript('src/migrate-mongo.ts', env, 20_000);
 
 /** A loopback port nobody listens on (taken, then released). */
 async function closedPort(): Promise<number> {
