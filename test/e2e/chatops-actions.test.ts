@@ -1,8 +1,9 @@
 /**
  * #12 ChatOps buttons end to end: the bot role long-polls a local fake Bot API, a real system runs the jobs on
  * real Redis. Retry a failed DYNAMIC run from `/jobs failed` and `/jobs <job>`; Run now records
- * `telegram:<id> (@username)` and the Telegram user id; an owner pauses a dynamic job; under
- * DASHBOARD_READ_ONLY the bot shows no action buttons and refuses a press (read_only, audited).
+ * `telegram:<id> (@username)` and the Telegram user id; ⛔ Stop cancels a running run from `/jobs active`;
+ * an owner pauses a dynamic job; under DASHBOARD_READ_ONLY the bot shows no action buttons and refuses a
+ * press (read_only, audited).
  */
 import { encodeAction } from '../../src/chatops/callback-data';
 import { visibleText } from '../../src/chatops/html';
@@ -17,7 +18,28 @@ jest.setTimeout(120_000);
 const TOKEN = '123456:FAKE-token_for_tests';
 const ONCALL: Who = { chatId: 111, username: 'oncall' };
 const OWNER: Who = { chatId: 333, username: 'lead' };
-const YML = `${TEST_JOBS_YML}  - { job_id: dyn_boom, name: Dyn boom, category: test, callback_name: boom, queue: tq }\n`;
+const YML = `${TEST_JOBS_YML.replace(
+  'dynamic_jobs:',
+  '  - { job_id: wait_job, name: Waiter, category: test, job_type: repeating, interval_seconds: 86400, enabled: true, allow_concurrent: true, callback_name: cancellable, queue: tq }\ndynamic_jobs:',
+)}  - { job_id: dyn_boom, name: Dyn boom, category: test, callback_name: boom, queue: tq }\n`;
+
+interface AuditRow {
+  actor: string;
+  role: string | null;
+  action: string;
+  outcome: string;
+  code?: string;
+  job_id?: string;
+  run_id?: string;
+  detail?: string;
+}
+/** The latest audit entries, as GET /api/jobs/audit lists them. */
+async function auditOf(sys: TestSystem, limit = 10): Promise<AuditRow[]> {
+  const res = await fetch(`${sys.url}/api/jobs/audit?limit=${limit}`, {
+    headers: { authorization: `Bearer ${TEST_TOKEN}` },
+  });
+  return ((await res.json()) as { entries: AuditRow[] }).entries;
+}
 
 type Fake = Awaited<ReturnType<typeof startFakeBotApi>>;
 
@@ -122,6 +144,40 @@ describe('ChatOps action buttons through the Bot API', () => {
       triggered_by: 'telegram:111 (@oncall)',
       user_id: '111',
     });
+  });
+
+  it('⛔ Stop from /jobs active, after confirming: the running run ends cancelled, audited as telegram:<id>', async () => {
+    const { run_id } = await sys.service.trigger('wait_job', { trigger: 'manual' });
+    await waitFor(async () => (await sys.store.get(run_id))?.status === 'running', 30_000);
+    const list = await say(fake, '/jobs active', ONCALL);
+    expect(text(list)).toContain('wait_job');
+    const stop = buttons(list).find((b) => b.text === '⛔ Stop wait_job');
+    expect(stop).toBeDefined();
+
+    const ask = await press(fake, stop!.data, ONCALL);
+    expect(text(ask)).toContain(`Stop wait_job (run ${run_id})?`);
+    // Asking changed nothing: the run is still running until confirmed.
+    expect((await sys.store.get(run_id))?.status).toBe('running');
+    const done = await press(fake, buttons(ask)[0].data, ONCALL);
+    expect(done.method).toBe('editMessageText');
+    expect(text(done)).toMatch(
+      new RegExp(`wait_job: (cancelling run ${run_id}…|run ${run_id} cancelled\\.)`),
+    );
+    const ended = (await waitFor(async () => {
+      const r = await sys.store.get(run_id);
+      return r?.status === 'cancelled' ? r : null;
+    }, 30_000)) as JobRun;
+    expect(ended).toMatchObject({ status: 'cancelled' });
+    expect(ended.error_message).toMatch(/cancelled by telegram:111 \(@oncall\)/);
+    expect(await auditOf(sys)).toContainEqual(
+      expect.objectContaining({
+        actor: 'telegram:111 (@oncall)',
+        role: 'operator',
+        action: 'cancel',
+        outcome: 'ok',
+        run_id,
+      }),
+    );
   });
 
   it('an owner pauses a dynamic job: no new runs until resumed', async () => {
