@@ -180,6 +180,45 @@ describe('ChatOps action buttons through the Bot API', () => {
     );
   });
 
+  it('presses by a user on no list are refused, act on nothing, and are audited as the action attempted', async () => {
+    const stranger: Who = { chatId: 999, username: 'mallory' };
+    const old = await failedRun({ sync: 'drive-3' });
+    const presses = [
+      encodeAction({ kind: 'retry_confirm', ref: old.run_id, at: Date.now() }),
+      encodeAction({ kind: 'pause_ask', ref: 'dyn_boom' }),
+    ];
+    for (const data of presses) fake.pushUpdate(callbackUpdate(data, stranger));
+    const strangerAudit = async () =>
+      (await auditOf(sys)).filter((e) => e.actor === 'telegram:999 (@mallory)');
+    const entries = await waitFor(async () => {
+      const mine = await strangerAudit();
+      return mine.length >= 2 ? mine : null;
+    }, 30_000);
+    const refusal = { role: null, outcome: 'refused', code: 'not_allowed' };
+    expect(entries).toHaveLength(2);
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ ...refusal, action: 'pause', job_id: 'dyn_boom' }),
+        expect.objectContaining({ ...refusal, action: 'retry', run_id: old.run_id }),
+      ]),
+    );
+    // The stranger is told the bot only answers its administrators, and nothing was done.
+    const alert = await waitFor(
+      () =>
+        fake.calls.find(
+          (c) =>
+            c.method === 'answerCallbackQuery' &&
+            c.payload.show_alert === true &&
+            String(c.payload.text).includes('only answers its administrators'),
+        ),
+      30_000,
+    );
+    expect(alert).toBeDefined();
+    expect(fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === 999)).toEqual([]);
+    expect((await sys.store.get(old.run_id))?.retried_by).toBeNull();
+    expect((await sys.service.pauseOf('dyn_boom')).paused).toBe(false);
+  });
+
   it('an owner pauses a dynamic job: no new runs until resumed', async () => {
     const details = await say(fake, '/jobs dyn_boom', OWNER);
     const pause = buttons(details).find((b) => b.text === '⏸️ Pause');
@@ -246,14 +285,12 @@ describe('ChatOps under DASHBOARD_READ_ONLY', () => {
     expect((await sys.store.list({ job_id: 'boom_job', limit: 50 })).runs).toHaveLength(before);
     expect((await sys.store.get(run_id))?.retried_by).toBeNull();
     expect((await sys.service.pauseOf('boom_job')).paused).toBe(false);
-    const res = await fetch(`${sys.url}/api/jobs/audit?limit=10`, {
-      headers: { authorization: `Bearer ${TEST_TOKEN}` },
-    });
-    const { entries } = (await res.json()) as { entries: { actor: string; role: string; code?: string }[] };
-    expect(entries.slice(0, 3)).toEqual(
-      Array(3).fill(
-        expect.objectContaining({ actor: 'telegram:333 (@lead)', role: 'viewer', code: 'read_only' }),
-      ),
-    );
+    // Each refusal names the action the button was for and its job or run (newest first).
+    const refusal = { actor: 'telegram:333 (@lead)', role: 'viewer', outcome: 'refused', code: 'read_only' };
+    expect((await auditOf(sys)).slice(0, 3)).toEqual([
+      expect.objectContaining({ ...refusal, action: 'pause', job_id: 'boom_job' }),
+      expect.objectContaining({ ...refusal, action: 'retry', run_id }),
+      expect.objectContaining({ ...refusal, action: 'trigger', job_id: 'boom_job' }),
+    ]);
   });
 });

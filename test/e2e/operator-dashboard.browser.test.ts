@@ -1,6 +1,7 @@
 /**
  * #12 in a real browser: Cancel / Retry / Pause buttons ask for confirmation in the page, then act; the
- * stuck badge and the Audit view show what the API says; a viewer's session shows no action buttons.
+ * stuck badge and the Audit view (refused attempts too) show what the API says; a viewer's session shows no
+ * action buttons.
  */
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { JobRun } from '../../src/monitor/run';
@@ -307,6 +308,33 @@ describe('operator actions in the dashboard', () => {
     await expect(page.locator('#bulk-retry').isVisible()).resolves.toBe(false);
     await expect(page.locator('#bulk-cancel').isVisible()).resolves.toBe(false);
     await expect(page.locator('#whoami').textContent()).resolves.toBe('grafana · viewer');
+    await page.context().close();
+  });
+
+  it('the Audit view shows a refused attempt as the action attempted, its subject and why', async () => {
+    // The viewer's token tries to run a job through the API: 403 forbidden_role.
+    const refused = await fetch(`${sys.url}/api/jobs/boom_job/trigger`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${VIEWER}` },
+    });
+    expect(refused.status).toBe(403);
+    // The refusal is audited alongside the answer (not before it): wait until the store has it.
+    const audited = await waitFor(async () => {
+      const res = await fetch(`${sys.url}/api/jobs/audit?limit=20`, {
+        headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      });
+      const { entries } = (await res.json()) as { entries: { actor: string }[] };
+      return entries.find((e) => e.actor === 'api:grafana');
+    });
+    expect(audited).toBeDefined();
+    const { page, errors } = await signedIn(TEST_TOKEN);
+    await page.click('#audit-refresh');
+    const row = page.locator('#audit-body tr', { hasText: 'api:grafana' }).first();
+    await row.waitFor();
+    const cells = (await row.locator('td').allTextContents()).slice(1, 6);
+    expect(cells).toEqual(['api:grafana', 'viewer', 'trigger', 'boom_job', 'refused: forbidden_role']);
+    await expect(row.locator('td').nth(6).textContent()).resolves.toBe('POST /api/jobs/boom_job/trigger');
+    expect(errors).toEqual([]);
     await page.context().close();
   });
 });
