@@ -1,5 +1,6 @@
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
+import type { AuditAction } from '../monitor/audit';
 import { type BulkActions, type BulkFilter, MAX_BULK_IDS } from '../monitor/bulk';
 import type { RunQuery } from '../monitor/run-store';
 import { AppError } from '../monitor/errors';
@@ -39,6 +40,15 @@ function toBulkFilter(q: RunQuery): BulkFilter {
   return filter;
 }
 
+/** The job or run a refused request named (only well-formed ids: the request was not validated yet). */
+function attemptedOn(params: Request['params']): { job_id?: string; run_id?: string } {
+  const { job_id, run_id } = params;
+  return {
+    ...(typeof job_id === 'string' && JOB_ID.test(job_id) ? { job_id } : {}),
+    ...(typeof run_id === 'string' && RUN_ID.test(run_id) ? { run_id } : {}),
+  };
+}
+
 /** The caller (set by the guard); an admin when a test app mounts the routes without one. */
 export function who(res: Response): Principal {
   return principalOf(res) ?? { name: 'admin', role: 'admin', via: 'api' };
@@ -51,22 +61,26 @@ export function who(res: Response): Principal {
  */
 export function actionsRouter(actions: OperatorActions, opts: ActionsRouterOptions = {}): Router {
   const r = Router();
-  const role = (need: AccessRole) =>
+  /** The route needs `need`; a refusal is audited as the `action` attempted, with the job or run it named. */
+  const role = (need: AccessRole, action: AuditAction) =>
     requireRole(need, {
       readOnly: opts.readOnly,
       onRefused: (req: Request, p, code) => {
-        void actions.refused(p, code, `${req.method} ${req.baseUrl}${req.path}`);
+        void actions.refused(p, action, code, {
+          ...attemptedOn(req.params),
+          detail: `${req.method} ${req.baseUrl}${req.path}`,
+        });
       },
     });
 
-  r.post('/runs/:run_id/retry', role('operator'), async (req, res) => {
+  r.post('/runs/:run_id/retry', role('operator', 'retry'), async (req, res) => {
     const runId = param(req.params.run_id, RUN_ID, 'run_id');
     res.status(202).json(await actions.retry(who(res), runId));
   });
 
   const bulk = opts.bulk;
   if (bulk) {
-    r.post('/runs/bulk', role('operator'), async (req, res) => {
+    r.post('/runs/bulk', role('operator', 'bulk'), async (req, res) => {
       const parsed = bulkSchema.safeParse(req.body ?? {});
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -89,22 +103,22 @@ export function actionsRouter(actions: OperatorActions, opts: ActionsRouterOptio
     });
   }
 
-  r.post('/runs/:run_id/cancel', role('operator'), async (req, res) => {
+  r.post('/runs/:run_id/cancel', role('operator', 'cancel'), async (req, res) => {
     const runId = param(req.params.run_id, RUN_ID, 'run_id');
     res.status(202).json(await actions.cancel(who(res), runId));
   });
 
-  r.post('/:job_id/pause', role('admin'), async (req, res) => {
+  r.post('/:job_id/pause', role('admin', 'pause'), async (req, res) => {
     const jobId = param(req.params.job_id, JOB_ID, 'job_id');
     res.json(await actions.pause(who(res), jobId));
   });
 
-  r.post('/:job_id/resume', role('admin'), async (req, res) => {
+  r.post('/:job_id/resume', role('admin', 'resume'), async (req, res) => {
     const jobId = param(req.params.job_id, JOB_ID, 'job_id');
     res.json(await actions.resume(who(res), jobId));
   });
 
-  r.post('/:job_id/trigger', role('operator'), async (req, res) => {
+  r.post('/:job_id/trigger', role('operator', 'trigger'), async (req, res) => {
     const jobId = param(req.params.job_id, JOB_ID, 'job_id');
     res.status(202).json(await actions.trigger(who(res), jobId));
   });

@@ -1,6 +1,7 @@
 import { type Context, InlineKeyboard } from 'grammy';
+import type { AuditAction, AuditActor } from '../monitor/audit';
 import type { Principal } from '../monitor/principal';
-import { decodeAction, encodeAction, refMatches } from './callback-data';
+import { type BotAction, decodeAction, encodeAction, refMatches } from './callback-data';
 import { logsLine } from './format';
 import { code, escapeHtml } from './html';
 import type { BotDeps } from './jobs-bot';
@@ -22,7 +23,7 @@ export async function handleAction(ctx: Context, deps: BotDeps): Promise<void> {
   if (!action) return;
   // DASHBOARD_READ_ONLY caps everyone at viewer, here too: a button from an older message is refused.
   if (deps.readOnly && action.kind !== 'cancel') {
-    await deps.actions.refused(telegramPrincipal(ctx, deps), 'read_only', `telegram ${action.kind}`);
+    await auditRefusedPress(deps, action, telegramPrincipal(ctx, deps), 'read_only');
     await ctx.reply(escapeHtml(t.ops.read_only), HTML_OPTS);
     return;
   }
@@ -112,6 +113,52 @@ export function telegramPrincipal(ctx: Context, deps: Pick<BotDeps, 'owners' | '
     via: 'telegram',
     ...(from ? { user_id: String(from.id) } : {}),
   };
+}
+
+/** The action a button asks for, as the audit log names it (Back, `cancel`, acts on nothing). */
+const AUDITED: Record<Exclude<BotAction['kind'], 'cancel'>, AuditAction> = {
+  run_ask: 'trigger',
+  run_confirm: 'trigger',
+  retry_ask: 'retry',
+  retry_confirm: 'retry',
+  stop_ask: 'cancel',
+  stop_confirm: 'cancel',
+  pause_ask: 'pause',
+  pause_confirm: 'pause',
+  resume_ask: 'resume',
+  resume_confirm: 'resume',
+};
+
+/**
+ * Audits a press refused before it acted (`read_only`, `forbidden_role`, `not_allowed`) as the action the
+ * button is for, with the job or run it names: a job known to the registry; a run by its id, or for a hashed
+ * reference looked up where the button found it (the recent failures, the active runs) when `lookup` (not
+ * for users on no list: a press of theirs costs no store read). `detail` names the button.
+ */
+export async function auditRefusedPress(
+  deps: BotDeps,
+  action: BotAction,
+  who: AuditActor,
+  reason: string,
+  { lookup = true }: { lookup?: boolean } = {},
+): Promise<void> {
+  if (action.kind === 'cancel') return;
+  const attempted = AUDITED[action.kind];
+  const subject: { job_id?: string; run_id?: string } = {};
+  if (attempted === 'trigger' || attempted === 'pause' || attempted === 'resume') {
+    const jobId = findJob(deps, action.ref);
+    if (jobId) subject.job_id = jobId;
+  } else if (!action.ref.startsWith('#')) {
+    subject.run_id = action.ref;
+  } else if (lookup) {
+    const runs = await (attempted === 'retry'
+      ? deps.service.latestFailures(RETRY_LOOKUP)
+      : deps.service.activeRuns(200)
+    ).catch(() => []);
+    const run = runs.find((r) => refMatches(action.ref, r.run_id));
+    if (run) subject.run_id = run.run_id;
+  }
+  await deps.actions.refused(who, attempted, reason, { ...subject, detail: `telegram ${action.kind}` });
 }
 
 function findJob(deps: BotDeps, ref: string): string | undefined {

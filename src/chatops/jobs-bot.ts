@@ -6,9 +6,9 @@ import { OperatorActions } from '../monitor/operator-actions';
 import type { JobRun } from '../monitor/run';
 import { type AdminList, MemoryRefusals, type RefusalMemory } from './access';
 import { type RetryOptions, retryTransformer } from './api-retry';
-import { handleAction } from './bot-actions';
+import { auditRefusedPress, handleAction, telegramPrincipal } from './bot-actions';
 import { addPauseButton, stopKeyboard } from './ops-actions';
-import { encodeAction, refFor } from './callback-data';
+import { decodeAction, encodeAction, refFor } from './callback-data';
 import {
   type FormatContext,
   formatActive,
@@ -136,6 +136,15 @@ export function createJobsBot(opts: JobsBotOptions): Bot {
     const chatId = ctx.chat?.id ?? ctx.from?.id ?? 0;
     const first = await refusals.firstRefusal(chatId);
     logger.info({ chat_id: ctx.chat?.id, user_id: ctx.from?.id, first }, 'bot_refused');
+    // A press of an action button (Run now, Retry, Stop, Pause, Resume, or their confirmation) is an attempted
+    // action: audited (`not_allowed`, by a user with no role) without holding up the answer. Commands and
+    // messages are only logged.
+    const pressed = ctx.callbackQuery?.data ? decodeAction(ctx.callbackQuery.data) : null;
+    if (pressed) {
+      const who = { ...telegramPrincipal(ctx, deps), role: null };
+      // Never rejects: the audit log logs a failed write itself (audit_write_failed).
+      void auditRefusedPress(deps, pressed, who, 'not_allowed', { lookup: false });
+    }
     const text = t.refusal(String(chatId));
     if (ctx.callbackQuery) {
       await ctx.answerCallbackQuery(first ? { text: clip(text, 200), show_alert: true } : undefined);

@@ -1,7 +1,7 @@
 import { type Context, InlineKeyboard } from 'grammy';
 import type { JobRun } from '../monitor/run';
 import { type BotAction, encodeAction, refFor, refMatches } from './callback-data';
-import { telegramPrincipal } from './bot-actions';
+import { auditRefusedPress, telegramPrincipal } from './bot-actions';
 import { code, escapeHtml } from './html';
 import type { BotDeps } from './jobs-bot';
 import { errorReply, isBotApiError } from './refusals';
@@ -59,7 +59,7 @@ export async function handleOpsAction(ctx: Context, deps: BotDeps, action: OpsAc
     });
   const needsOwner = action.kind.startsWith('pause') || action.kind.startsWith('resume');
   if (needsOwner && who.role !== 'admin') {
-    await deps.actions.refused(who, 'forbidden_role', `telegram ${action.kind}`);
+    await auditRefusedPress(deps, action, who, 'forbidden_role');
     await ctx.reply(escapeHtml(t.ops.forbidden_role), HTML_OPTS);
     return;
   }

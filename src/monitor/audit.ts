@@ -1,7 +1,10 @@
 import type { AccessRole, Principal } from './principal';
 import { triggeredBy } from './principal';
 
-/** What an operator did (or tried to do). */
+/**
+ * What an operator did or tried to do. A refused attempt names the action it attempted, with outcome
+ * `refused` (entries written before this was so read `refused` here, with the route in `detail`).
+ */
 export type AuditAction =
   | 'trigger'
   | 'retry'
@@ -10,8 +13,13 @@ export type AuditAction =
   | 'resume'
   | 'bulk'
   | 'login'
-  | 'logout_all'
-  | 'refused';
+  | 'logout_all';
+
+/**
+ * Who an audit entry names: a principal, or a caller that has no role at all (a Telegram user on neither
+ * TELEGRAM_ADMIN_IDS nor TELEGRAM_OWNER_IDS); `null` for an anonymous caller (a wrong sign-in token).
+ */
+export type AuditActor = Principal | (Omit<Principal, 'role'> & { role: null });
 
 /** One line of the audit log. */
 export interface AuditEntry {
@@ -22,13 +30,19 @@ export interface AuditEntry {
   /** Who: `api:<token>`, `dashboard:<name>`, `telegram:<id> (@user)`; `anonymous` for a failed login. */
   actor: string;
   role: AccessRole | null;
+  /** What was done or attempted (a refused attempt too: the action it would have been). */
   action: AuditAction;
-  /** `ok`, or `refused` with the refusal's `code` (forbidden_role, run_not_failed, …). */
+  /**
+   * `ok`, or `refused` with the refusal's `code`: the caller's role (`forbidden_role`), `read_only`, a Telegram
+   * user on no list (`not_allowed`), a wrong sign-in token (`wrong_token`), or the action's own refusal
+   * (run_not_failed, job_already_running, …).
+   */
   outcome: 'ok' | 'refused';
   code?: string;
+  /** The job and run the action was about, when it named them (also for a refused attempt). */
   job_id?: string;
   run_id?: string;
-  /** What the action produced or asked, e.g. the new run of a retry, a bulk id, the HTTP route refused. */
+  /** What the action produced or asked, e.g. the new run of a retry, a bulk id, the HTTP route or button refused. */
   detail?: string;
 }
 
@@ -76,7 +90,7 @@ export class AuditLog {
 
   /** Records an entry; `who` null is an anonymous caller (a wrong login). */
   async record(
-    who: Principal | null,
+    who: AuditActor | null,
     e: Omit<AuditEntry, 'at' | 'actor' | 'role' | 'outcome'> & { outcome?: 'ok' | 'refused' },
   ): Promise<void> {
     const entry: AuditEntry = {

@@ -1,4 +1,4 @@
-import { type AuditAction, AuditLog, MemoryAuditStore } from './audit';
+import { type AuditAction, type AuditActor, AuditLog, MemoryAuditStore } from './audit';
 import { AppError } from './errors';
 import type { JobsService } from './jobs-service';
 import { type Principal, triggeredBy } from './principal';
@@ -61,9 +61,19 @@ export class OperatorActions {
     }));
   }
 
-  /** Records a refusal decided at the edge (a role too low, read-only mode). */
-  refused(who: Principal | null, code: string, what: string): Promise<void> {
-    return this.audit.record(who, { action: 'refused', code, detail: what });
+  /**
+   * Records an attempt refused at the edge, before the action ran: a role too low (`forbidden_role`), read-only
+   * mode (`read_only`), a Telegram user on no list (`not_allowed`). The entry names the action attempted and
+   * the job or run the request named, with outcome `refused` and the code; `detail` says where (the HTTP route,
+   * the Telegram button).
+   */
+  refused(
+    who: AuditActor | null,
+    action: AuditAction,
+    code: string,
+    attempt: { job_id?: string; run_id?: string; detail?: string } = {},
+  ): Promise<void> {
+    return this.audit.record(who, { action, ...attempt, code, outcome: 'refused' });
   }
 
   /**

@@ -23,7 +23,7 @@ export function roleAtLeast(role: AccessRole, need: AccessRole): boolean {
 }
 
 /** `triggered_by` of a run a principal starts: `api:<name>`, `dashboard:<name>`, `telegram:<name>`. */
-export function triggeredBy(p: Principal): string {
+export function triggeredBy(p: Pick<Principal, 'via' | 'name'>): string {
   return `${p.via}:${p.name}`;
 }
 

@@ -1,8 +1,9 @@
 /**
  * #12 ChatOps buttons end to end: the bot role long-polls a local fake Bot API, a real system runs the jobs on
  * real Redis. Retry a failed DYNAMIC run from `/jobs failed` and `/jobs <job>`; Run now records
- * `telegram:<id> (@username)` and the Telegram user id; an owner pauses a dynamic job; under
- * DASHBOARD_READ_ONLY the bot shows no action buttons and refuses a press (read_only, audited).
+ * `telegram:<id> (@username)` and the Telegram user id; ⛔ Stop cancels a running run from `/jobs active`;
+ * an owner pauses a dynamic job; under DASHBOARD_READ_ONLY the bot shows no action buttons and refuses a
+ * press (read_only, audited).
  */
 import { encodeAction } from '../../src/chatops/callback-data';
 import { visibleText } from '../../src/chatops/html';
@@ -17,7 +18,28 @@ jest.setTimeout(120_000);
 const TOKEN = '123456:FAKE-token_for_tests';
 const ONCALL: Who = { chatId: 111, username: 'oncall' };
 const OWNER: Who = { chatId: 333, username: 'lead' };
-const YML = `${TEST_JOBS_YML}  - { job_id: dyn_boom, name: Dyn boom, category: test, callback_name: boom, queue: tq }\n`;
+const YML = `${TEST_JOBS_YML.replace(
+  'dynamic_jobs:',
+  '  - { job_id: wait_job, name: Waiter, category: test, job_type: repeating, interval_seconds: 86400, enabled: true, allow_concurrent: true, callback_name: cancellable, queue: tq }\ndynamic_jobs:',
+)}  - { job_id: dyn_boom, name: Dyn boom, category: test, callback_name: boom, queue: tq }\n`;
+
+interface AuditRow {
+  actor: string;
+  role: string | null;
+  action: string;
+  outcome: string;
+  code?: string;
+  job_id?: string;
+  run_id?: string;
+  detail?: string;
+}
+/** The latest audit entries, as GET /api/jobs/audit lists them. */
+async function auditOf(sys: TestSystem, limit = 10): Promise<AuditRow[]> {
+  const res = await fetch(`${sys.url}/api/jobs/audit?limit=${limit}`, {
+    headers: { authorization: `Bearer ${TEST_TOKEN}` },
+  });
+  return ((await res.json()) as { entries: AuditRow[] }).entries;
+}
 
 type Fake = Awaited<ReturnType<typeof startFakeBotApi>>;
 
@@ -124,6 +146,79 @@ describe('ChatOps action buttons through the Bot API', () => {
     });
   });
 
+  it('⛔ Stop from /jobs active, after confirming: the running run ends cancelled, audited as telegram:<id>', async () => {
+    const { run_id } = await sys.service.trigger('wait_job', { trigger: 'manual' });
+    await waitFor(async () => (await sys.store.get(run_id))?.status === 'running', 30_000);
+    const list = await say(fake, '/jobs active', ONCALL);
+    expect(text(list)).toContain('wait_job');
+    const stop = buttons(list).find((b) => b.text === '⛔ Stop wait_job');
+    expect(stop).toBeDefined();
+
+    const ask = await press(fake, stop!.data, ONCALL);
+    expect(text(ask)).toContain(`Stop wait_job (run ${run_id})?`);
+    // Asking changed nothing: the run is still running until confirmed.
+    expect((await sys.store.get(run_id))?.status).toBe('running');
+    const done = await press(fake, buttons(ask)[0].data, ONCALL);
+    expect(done.method).toBe('editMessageText');
+    expect(text(done)).toMatch(
+      new RegExp(`wait_job: (cancelling run ${run_id}…|run ${run_id} cancelled\\.)`),
+    );
+    const ended = (await waitFor(async () => {
+      const r = await sys.store.get(run_id);
+      return r?.status === 'cancelled' ? r : null;
+    }, 30_000)) as JobRun;
+    expect(ended).toMatchObject({ status: 'cancelled' });
+    expect(ended.error_message).toMatch(/cancelled by telegram:111 \(@oncall\)/);
+    expect(await auditOf(sys)).toContainEqual(
+      expect.objectContaining({
+        actor: 'telegram:111 (@oncall)',
+        role: 'operator',
+        action: 'cancel',
+        outcome: 'ok',
+        run_id,
+      }),
+    );
+  });
+
+  it('presses by a user on no list are refused, act on nothing, and are audited as the action attempted', async () => {
+    const stranger: Who = { chatId: 999, username: 'mallory' };
+    const old = await failedRun({ sync: 'drive-3' });
+    const presses = [
+      encodeAction({ kind: 'retry_confirm', ref: old.run_id, at: Date.now() }),
+      encodeAction({ kind: 'pause_ask', ref: 'dyn_boom' }),
+    ];
+    for (const data of presses) fake.pushUpdate(callbackUpdate(data, stranger));
+    const strangerAudit = async () =>
+      (await auditOf(sys)).filter((e) => e.actor === 'telegram:999 (@mallory)');
+    const entries = await waitFor(async () => {
+      const mine = await strangerAudit();
+      return mine.length >= 2 ? mine : null;
+    }, 30_000);
+    const refusal = { role: null, outcome: 'refused', code: 'not_allowed' };
+    expect(entries).toHaveLength(2);
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ ...refusal, action: 'pause', job_id: 'dyn_boom' }),
+        expect.objectContaining({ ...refusal, action: 'retry', run_id: old.run_id }),
+      ]),
+    );
+    // The stranger is told the bot only answers its administrators, and nothing was done.
+    const alert = await waitFor(
+      () =>
+        fake.calls.find(
+          (c) =>
+            c.method === 'answerCallbackQuery' &&
+            c.payload.show_alert === true &&
+            String(c.payload.text).includes('only answers its administrators'),
+        ),
+      30_000,
+    );
+    expect(alert).toBeDefined();
+    expect(fake.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === 999)).toEqual([]);
+    expect((await sys.store.get(old.run_id))?.retried_by).toBeNull();
+    expect((await sys.service.pauseOf('dyn_boom')).paused).toBe(false);
+  });
+
   it('an owner pauses a dynamic job: no new runs until resumed', async () => {
     const details = await say(fake, '/jobs dyn_boom', OWNER);
     const pause = buttons(details).find((b) => b.text === '⏸️ Pause');
@@ -190,14 +285,12 @@ describe('ChatOps under DASHBOARD_READ_ONLY', () => {
     expect((await sys.store.list({ job_id: 'boom_job', limit: 50 })).runs).toHaveLength(before);
     expect((await sys.store.get(run_id))?.retried_by).toBeNull();
     expect((await sys.service.pauseOf('boom_job')).paused).toBe(false);
-    const res = await fetch(`${sys.url}/api/jobs/audit?limit=10`, {
-      headers: { authorization: `Bearer ${TEST_TOKEN}` },
-    });
-    const { entries } = (await res.json()) as { entries: { actor: string; role: string; code?: string }[] };
-    expect(entries.slice(0, 3)).toEqual(
-      Array(3).fill(
-        expect.objectContaining({ actor: 'telegram:333 (@lead)', role: 'viewer', code: 'read_only' }),
-      ),
-    );
+    // Each refusal names the action the button was for and its job or run (newest first).
+    const refusal = { actor: 'telegram:333 (@lead)', role: 'viewer', outcome: 'refused', code: 'read_only' };
+    expect((await auditOf(sys)).slice(0, 3)).toEqual([
+      expect.objectContaining({ ...refusal, action: 'pause', job_id: 'boom_job' }),
+      expect.objectContaining({ ...refusal, action: 'retry', run_id }),
+      expect.objectContaining({ ...refusal, action: 'trigger', job_id: 'boom_job' }),
+    ]);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * #12 in a real browser: Cancel / Retry / Pause buttons ask for confirmation in the page, then act; the
- * stuck badge and the Audit view show what the API says; a viewer's session shows no action buttons.
+ * stuck badge and the Audit view (refused attempts too) show what the API says; a viewer's session shows no
+ * action buttons.
  */
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { JobRun } from '../../src/monitor/run';
@@ -17,6 +18,7 @@ jobs:
   - { job_id: wait_job, name: Waiter, category: ops, job_type: repeating, interval_seconds: 86400, enabled: true, allow_concurrent: true, callback_name: cancellable, queue: tq }
   - { job_id: boom_job, name: Boom, category: ops, job_type: repeating, interval_seconds: 86400, enabled: true, allow_concurrent: true, callback_name: boom, queue: tq }
   - { job_id: boom2_job, name: Boom two, category: ops, job_type: repeating, interval_seconds: 86400, enabled: true, allow_concurrent: true, callback_name: boom, queue: tq }
+  - { job_id: held_job, name: Held, category: ops, job_type: repeating, interval_seconds: 86400, enabled: true, allow_concurrent: true, callback_name: quick, queue: hq }
 dynamic_jobs:
   - { job_id: dyn_boom, name: Dynamic boom, category: ops, callback_name: boom, queue: tq }
 `;
@@ -58,6 +60,15 @@ async function signedIn(token: string): Promise<{ page: Page; errors: string[] }
 }
 
 const runOf = (id: string) => sys.store.get(id) as Promise<JobRun>;
+
+/**
+ * Waits until the history table shows `n` runs: the history loaded at sign-in shows more, so this is how a
+ * test knows the filters it chose have been applied.
+ */
+async function historyShows(page: Page, n: number): Promise<void> {
+  const rows = page.locator('#runs-body tr[data-run-id]');
+  expect(await waitFor(async () => ((await rows.count()) === n ? n : 0), 30_000)).toBe(n);
+}
 
 describe('operator actions in the dashboard', () => {
   it('cancel a running run: confirm dialog, Back does nothing, Confirm cancels', async () => {
@@ -222,6 +233,8 @@ describe('operator actions in the dashboard', () => {
     await page.fill('#filters input[name="since"]', day(now - 3 * DAY));
     await page.fill('#filters input[name="until"]', day(now));
     await page.selectOption('#filters select[name="job_id"]', 'boom2_job');
+    // The unfiltered history (loaded at sign-in) shows seed-q-1 too: wait for the filtered one, a single row.
+    await historyShows(page, 1);
     await page.locator('#runs-body tr[data-run-id="seed-q-1"]').waitFor();
     expect(await page.locator('#runs-body tr[data-run-id]').count()).toBe(1);
 
@@ -244,6 +257,44 @@ describe('operator actions in the dashboard', () => {
     await page.context().close();
   });
 
+  it('"Cancel all matching" names the count in the confirmation, then cancels every pending run the history shows', async () => {
+    // No worker takes held_job's runs while its queue is paused (as when its workers are down): they stay pending.
+    const queue = sys.queues.get('hq');
+    await queue.pause();
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++)
+        ids.push((await sys.service.trigger('held_job', { trigger: 'manual' })).run_id);
+      for (const id of ids) expect((await runOf(id)).status).toBe('pending');
+
+      const { page, errors } = await signedIn(TEST_TOKEN);
+      await page.selectOption('#filters select[name="job_id"]', 'held_job');
+      await page.selectOption('#filters select[name="status"]', 'pending');
+      await historyShows(page, 3);
+      for (const id of ids) await page.locator(`#runs-body tr[data-run-id="${id}"]`).waitFor();
+
+      await page.click('#bulk-cancel');
+      await page.locator('#confirm-modal[open]').waitFor();
+      await expect(page.locator('#confirm-text').textContent()).resolves.toBe(
+        'Cancel all 3 matching runs (last 7 days)?',
+      );
+      await page.click('#confirm-yes');
+      await page.locator('#toast', { hasText: 'Cancel all: 3 done, 0 refused' }).waitFor({ timeout: 60_000 });
+      for (const id of ids) expect((await runOf(id)).status).toBe('cancelled');
+      // Taken out of the queue: they will not run once a worker takes the queue again.
+      for (const id of ids) expect(await queue.getJob(id)).toBeUndefined();
+
+      // The history shows them cancelled.
+      await page.selectOption('#filters select[name="status"]', 'cancelled');
+      for (const id of ids)
+        await page.locator(`#runs-body tr[data-run-id="${id}"] .pill.s-cancelled`).waitFor();
+      expect(errors).toEqual([]);
+      await page.context().close();
+    } finally {
+      await queue.resume();
+    }
+  });
+
   it('a viewer sees no action buttons', async () => {
     const { page } = await signedIn(VIEWER);
     await page.locator('#runs-body tr[data-run-id="seed-boom-1"]').waitFor();
@@ -252,7 +303,38 @@ describe('operator actions in the dashboard', () => {
         .locator('button', { hasText: /^(Run now|Retry|Cancel|Pause|Resume|Log out everywhere)$/ })
         .count(),
     ).toBe(0);
+    // Nor the bulk buttons on the history ("Retry all matching", "Cancel all matching").
+    await expect(page.locator('#bulk-actions').isHidden()).resolves.toBe(true);
+    await expect(page.locator('#bulk-retry').isVisible()).resolves.toBe(false);
+    await expect(page.locator('#bulk-cancel').isVisible()).resolves.toBe(false);
     await expect(page.locator('#whoami').textContent()).resolves.toBe('grafana · viewer');
+    await page.context().close();
+  });
+
+  it('the Audit view shows a refused attempt as the action attempted, its subject and why', async () => {
+    // The viewer's token tries to run a job through the API: 403 forbidden_role.
+    const refused = await fetch(`${sys.url}/api/jobs/boom_job/trigger`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${VIEWER}` },
+    });
+    expect(refused.status).toBe(403);
+    // The refusal is audited alongside the answer (not before it): wait until the store has it.
+    const audited = await waitFor(async () => {
+      const res = await fetch(`${sys.url}/api/jobs/audit?limit=20`, {
+        headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      });
+      const { entries } = (await res.json()) as { entries: { actor: string }[] };
+      return entries.find((e) => e.actor === 'api:grafana');
+    });
+    expect(audited).toBeDefined();
+    const { page, errors } = await signedIn(TEST_TOKEN);
+    await page.click('#audit-refresh');
+    const row = page.locator('#audit-body tr', { hasText: 'api:grafana' }).first();
+    await row.waitFor();
+    const cells = (await row.locator('td').allTextContents()).slice(1, 6);
+    expect(cells).toEqual(['api:grafana', 'viewer', 'trigger', 'boom_job', 'refused: forbidden_role']);
+    await expect(row.locator('td').nth(6).textContent()).resolves.toBe('POST /api/jobs/boom_job/trigger');
+    expect(errors).toEqual([]);
     await page.context().close();
   });
 });

@@ -43,10 +43,13 @@ describe('audit log', () => {
         outcome: 'refused',
         code: 'run_not_failed',
       }),
+      // A refusal for the caller's role names the action attempted and its job, like any other refusal.
       expect.objectContaining({
         actor: 'api:grafana',
         role: 'viewer',
-        action: 'refused',
+        action: 'trigger',
+        job_id: 'chatty_job',
+        outcome: 'refused',
         code: 'forbidden_role',
         detail: 'POST /api/jobs/chatty_job/trigger',
       }),

@@ -122,8 +122,17 @@ describe('ChatOps operator actions', () => {
       expect.arrayContaining([
         'telegram:333 pause ok',
         'telegram:333 resume ok',
-        'telegram:111 refused refused',
+        'telegram:111 pause refused',
       ]),
+    );
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        actor: 'telegram:111',
+        action: 'pause',
+        outcome: 'refused',
+        code: 'forbidden_role',
+        job_id: 'quick_job',
+      }),
     );
   });
 });

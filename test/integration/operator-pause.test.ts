@@ -59,8 +59,18 @@ describe('pause and resume a job', () => {
     expect((await request(sys.url).post('/api/jobs/quick_job/trigger').set(operator)).status).toBe(202);
 
     const audit = (await request(sys.url).get('/api/jobs/audit?limit=10').set(admin)).body.entries;
-    expect(audit.map((e: { action: string }) => e.action)).toEqual(
-      expect.arrayContaining(['pause', 'resume', 'refused']),
+    expect(audit.map((e: { action: string; outcome: string }) => `${e.action} ${e.outcome}`)).toEqual(
+      expect.arrayContaining(['pause ok', 'resume ok', 'pause refused']),
+    );
+    // The operator's refused pause names the job it was for, and why.
+    expect(audit).toContainEqual(
+      expect.objectContaining({
+        action: 'pause',
+        outcome: 'refused',
+        code: 'forbidden_role',
+        job_id: 'quick_job',
+        role: 'operator',
+      }),
     );
   });
 

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import type { JobRun } from '../../src/monitor/run';
+import type { Processor } from '../../src/workers/processor-context';
 import { RedisKeys } from '../../src/queues/redis-keys';
 import { downloadRunId } from '../../src/recordings/call-sid';
 import { waitForRecording } from '../../src/recordings/client';
@@ -16,15 +17,38 @@ const runOf = async (sys: TestSystem, id: string) =>
 const until = (sys: TestSystem, id: string, status: string) =>
   waitFor(async () => ((await runOf(sys, id))?.status === status ? runOf(sys, id) : null), 30_000);
 
-/** The test registry plus a dynamic job that always fails. */
-const YML = `${TEST_JOBS_YML}  - { job_id: dyn_boom, name: Dyn boom, category: test, callback_name: boom, queue: tq }\n`;
+/**
+ * The test registry plus a dynamic job that always fails, and a static job that may not run twice at once
+ * (allow_concurrent false) whose runs fail or wait for the test, as {@link gated} says.
+ */
+const YML = `${TEST_JOBS_YML.replace(
+  'dynamic_jobs:',
+  '  - { job_id: gated_job, name: Gated, category: test, job_type: repeating, interval_seconds: 86400, enabled: true, callback_name: gated, queue: tq }\ndynamic_jobs:',
+)}  - { job_id: dyn_boom, name: Dyn boom, category: test, callback_name: boom, queue: tq }\n`;
+
+/** How gated_job's next runs behave: fail, or run until the test calls `release`. */
+const gated = { fail: true, release: () => {}, released: Promise.resolve() };
+function holdGated(): void {
+  gated.fail = false;
+  gated.released = new Promise<void>((resolve) => {
+    gated.release = resolve;
+  });
+}
+const gatedProcessor = (async () => {
+  if (gated.fail) throw new Error('gated: told to fail');
+  await gated.released;
+  return { released: true };
+}) as Processor<never>;
 
 describe('POST /api/jobs/runs/{run_id}/retry', () => {
   let sys: TestSystem;
   beforeAll(async () => {
-    sys = await startTestSystem({}, { jobsYml: YML });
+    sys = await startTestSystem({}, { jobsYml: YML, processors: { gated: gatedProcessor } });
   });
-  afterAll(() => sys.cleanup());
+  afterAll(async () => {
+    gated.release();
+    await sys.cleanup();
+  });
 
   it('202 with the new run and retry_of; the new run links back and says who; refusals 409/404', async () => {
     const trig = await request(sys.url).post('/api/jobs/boom_job/trigger').set(bearer).expect(202);
@@ -71,6 +95,33 @@ describe('POST /api/jobs/runs/{run_id}/retry', () => {
     for (const a of answers.filter((x) => x.status === 409)) expect(a.body.error).toBe('run_already_retried');
     const { runs } = await sys.store.list({ job_id: 'boom_job', limit: 200 });
     expect(runs.filter((r) => r.retry_of === old2)).toHaveLength(1);
+  });
+
+  it('a failed static run of a job that may not run twice at once: 409 job_already_running naming the active run, 202 once it ended', async () => {
+    const trig = await request(sys.url).post('/api/jobs/gated_job/trigger').set(bearer).expect(202);
+    const failed = trig.body.run_id as string;
+    await until(sys, failed, 'failed');
+
+    // Another run of the job is under way (held by the test until released).
+    holdGated();
+    const active = (await request(sys.url).post('/api/jobs/gated_job/trigger').set(bearer).expect(202)).body
+      .run_id as string;
+    await until(sys, active, 'running');
+    const refused = await request(sys.url).post(`/api/jobs/runs/${failed}/retry`).set(bearer);
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ error: 'job_already_running', job_id: 'gated_job', run_id: active });
+    // No new run was made and the failed run is not marked retried.
+    const { runs } = await sys.store.list({ job_id: 'gated_job', limit: 50 });
+    expect(runs.map((r) => r.run_id).sort()).toEqual([active, failed].sort());
+    expect((await runOf(sys, failed)).retried_by).toBeNull();
+
+    // Once the active run ended, the same failed run is retried.
+    gated.release();
+    await until(sys, active, 'completed');
+    const retry = await request(sys.url).post(`/api/jobs/runs/${failed}/retry`).set(bearer);
+    expect(retry.status).toBe(202);
+    expect(retry.body).toEqual({ run_id: expect.any(String), retry_of: failed });
+    expect((await until(sys, retry.body.run_id, 'completed'))?.retry_of).toBe(failed);
   });
 
   it('retries a failed dynamic run with its payload; refused with 409 job_paused while the job is paused', async () => {

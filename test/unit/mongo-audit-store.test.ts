@@ -6,6 +6,8 @@
 import { Query } from 'mingo';
 import { type Collection, type Document, ObjectId } from 'mongodb';
 import { AuditLog } from '../../src/monitor/audit';
+import type { JobsService } from '../../src/monitor/jobs-service';
+import { OperatorActions } from '../../src/monitor/operator-actions';
 import { MongoAuditStore } from '../../src/store/audit-stores';
 
 function fakeCollection() {
@@ -78,5 +80,41 @@ describe('MongoAuditStore', () => {
     expect(await log.latest(10)).toEqual([]);
     await log.record(who, { action: 'retry', run_id: 'm2' });
     expect((await log.latest(10)).map((e) => e.action)).toEqual(['retry']);
+  });
+
+  it('keeps a refused attempt as the action attempted, with its subject, outcome and code', async () => {
+    const { coll } = fakeCollection();
+    const log = new AuditLog(new MongoAuditStore(coll));
+    const actions = new OperatorActions({} as JobsService, log);
+    const viewer = { name: 'grafana', role: 'viewer' as const, via: 'api' as const };
+    await actions.refused(viewer, 'trigger', 'forbidden_role', {
+      job_id: 'a_job',
+      detail: 'POST /api/jobs/a_job/trigger',
+    });
+    // A Telegram user on no list has no role at all.
+    const stranger = { name: '999 (@mallory)', role: null, via: 'telegram' as const };
+    await actions.refused(stranger, 'retry', 'not_allowed', {
+      run_id: 'r9',
+      detail: 'telegram retry_confirm',
+    });
+    expect(await log.latest(10)).toEqual([
+      expect.objectContaining({
+        actor: 'telegram:999 (@mallory)',
+        role: null,
+        action: 'retry',
+        run_id: 'r9',
+        outcome: 'refused',
+        code: 'not_allowed',
+      }),
+      expect.objectContaining({
+        actor: 'api:grafana',
+        role: 'viewer',
+        action: 'trigger',
+        job_id: 'a_job',
+        outcome: 'refused',
+        code: 'forbidden_role',
+        detail: 'POST /api/jobs/a_job/trigger',
+      }),
+    ]);
   });
 });

@@ -45,6 +45,8 @@
     resume: 'חידוש',
     bulk: 'פעולה קבוצתית',
     login: 'כניסה',
+    logout_all: 'התנתקות מכל מקום',
+    // The action of audit entries written before a refused attempt named the action it attempted.
     refused: 'נדחה',
     viewer: 'צופה',
     operator: 'מפעיל',
@@ -229,6 +231,8 @@
     read_only: 'הלוח במצב קריאה בלבד',
     forbidden: 'אין הרשאה',
     forbidden_role: 'לתפקיד שלך אין הרשאה לפעולה הזו',
+    not_allowed: 'המשתמש אינו ברשימות המורשים של הבוט',
+    wrong_token: 'אסימון שגוי',
     csrf_failed: 'הדף ישן; טענו אותו מחדש ונסו שוב',
     unauthorized: 'פג תוקף הכניסה',
     too_many_requests: 'יותר מדי בקשות; נסו שוב בעוד רגע',
