@@ -204,6 +204,42 @@ describe('History search and date range', () => {
   });
 });
 
+describe('History answers out of order', () => {
+  it('a slow unfiltered load that answers after a search does not replace the search results', async () => {
+    const { page, errors } = await newPage();
+    // Every unfiltered history request (the one made at sign-in) is held 2 s; searches go straight through.
+    const isHistory = (url: string) => new URL(url).pathname === '/api/jobs/runs';
+    await page.route(
+      (url) => isHistory(url.href) && !url.searchParams.has('q'),
+      async (route) => {
+        await new Promise((r) => setTimeout(r, 2000));
+        await route.continue();
+      },
+    );
+    const slow = page.waitForResponse((r) => isHistory(r.url()) && !new URL(r.url()).searchParams.has('q'), {
+      timeout: 30_000,
+    });
+    await signIn(page);
+    await page.fill('#filters input[name="q"]', 'seed-q-3');
+    await Promise.all([
+      page.waitForResponse(
+        (r) => isHistory(r.url()) && new URL(r.url()).searchParams.get('q') === 'seed-q-3',
+      ),
+      page.press('#filters input[name="q"]', 'Enter'),
+    ]);
+    await page.locator('#runs-body tr[data-run-id="seed-q-3"]').waitFor();
+    await slow;
+    // Give the page the turn in which it would have drawn the late answer.
+    await page.evaluate(() => new Promise((r) => setTimeout(r, 100)));
+    const shown = await page.$$eval('#runs-body tr[data-run-id]', (rows) =>
+      rows.map((r) => r.getAttribute('data-run-id')),
+    );
+    expect(shown).toEqual(['seed-q-3']);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+});
+
 describe('Run detail modal', () => {
   it('shows the attempts timeline, the stack (20 lines), retry links both ways, and the redacted payload', async () => {
     const { page, errors } = await newPage();

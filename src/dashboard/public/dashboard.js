@@ -603,7 +603,10 @@
     ];
   }
 
+  /** Bumped by every history load: only the latest one's answer is shown (an older, slower one is dropped). */
+  let historyLoads = 0;
   async function loadHistory() {
+    const mine = ++historyLoads;
     const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
     for (const [k, v] of Object.entries(hist.filters)) if (v) q.set(k, v);
     const cursor = hist.cursors[hist.page];
@@ -611,6 +614,7 @@
     const tbody = $('runs-body');
     try {
       const page = await api(`/api/jobs/runs?${q}`);
+      if (mine !== historyLoads) return;
       hist.next = page.next_cursor;
       tbody.replaceChildren(
         ...(page.runs.length
@@ -621,6 +625,7 @@
       $('newer').disabled = hist.page === 0;
       $('older').disabled = !hist.next;
     } catch (err) {
+      if (mine !== historyLoads) return;
       tbody.replaceChildren(h('tr', {}, h('td', { colspan: 9, class: 'alert' }, why(err))));
     }
   }
