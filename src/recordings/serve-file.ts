@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream';
 import type { Request, Response } from 'express';
 import type { StoredRecording } from './file-store';
 
@@ -104,10 +105,10 @@ export function serveRecording(
     res.end();
     return;
   }
-  const stream = createReadStream(file.path, { start, end });
-  stream.on('error', (err) => {
+  // pipeline closes the file when the client goes away mid-file (pipe() would keep it open until GC) and cuts
+  // the response when the read fails.
+  pipeline(createReadStream(file.path, { start, end }), res, (err) => {
+    if (!err || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
     onReadError(err);
-    res.destroy();
   });
-  stream.pipe(res);
 }

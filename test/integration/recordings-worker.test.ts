@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { request } from 'node:http';
 import { downloadRunId } from '../../src/recordings/call-sid';
 import { audioBytes, type FakeProvider, startProvider } from '../helpers/provider';
 import { auth, json, putUrl, rawGet, startRecordingSystem } from '../helpers/recordings';
@@ -92,6 +93,43 @@ describe('GET /api/recordings/file with a worker running', () => {
     expect(await downloadJobs('CA1')).toEqual([downloadRunId('CA1', 1)]);
     // No temporary files are left behind.
     expect(readdirSync(sys.config.RECORDINGS_DIR).filter((f) => f.startsWith('.tmp'))).toEqual([]);
+  });
+
+  it('closes the file when a client goes away in the middle of it', async () => {
+    const body = audioBytes(8 * 1024 * 1024);
+    provider.set('/rec/CAbig.wav', { kind: 'file', body });
+    await putUrl(sys, 'CAbig', provider.url('/rec/CAbig.wav'));
+    expect((await until200('CAbig'))?.body.length).toBe(body.length);
+    /** This process's open descriptors on the call's stored file (the API runs in this process). */
+    const openOnFile = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).includes('CAbig');
+        } catch {
+          return false; // closed between the listing and the read
+        }
+      }).length;
+    const u = new URL(sys.url);
+    for (let i = 0; i < 5; i++) {
+      // Read the first chunk of the 8 MiB file, then hang up.
+      await new Promise<void>((resolve, reject) => {
+        const req = request(
+          { host: u.hostname, port: u.port, path: fileUrl('CAbig'), headers: auth, agent: false },
+          (res) => {
+            expect(res.statusCode).toBe(200);
+            res.once('data', () => {
+              req.destroy();
+              resolve();
+            });
+          },
+        );
+        req.on('error', (err) =>
+          (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err),
+        );
+        req.end();
+      });
+    }
+    expect(await waitFor(() => openOnFile() === 0, 5000)).toBe(true);
   });
 
   it('retries a provider 500 and ends in 200', async () => {
