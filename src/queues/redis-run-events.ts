@@ -77,7 +77,13 @@ export class RedisRunEventBus implements RunEventBus {
       }
       if (Array.isArray(parsed)) onEvents(parsed.filter(isRunEvent));
     });
-    await sub.subscribe(this.channel);
+    try {
+      await sub.subscribe(this.channel);
+    } catch (err) {
+      // The caller tries again later with a new connection: this one would otherwise stay open, reconnecting.
+      sub.disconnect();
+      throw err;
+    }
     // Tell publishers someone listens, for as long as this subscription lives. A failed write is retried at
     // the next refresh; until then publishers may skip this process's clients, so it is logged (per outage).
     const presence = logOncePerEpisode(this.logger, 'run_events_presence_failed');

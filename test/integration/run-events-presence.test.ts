@@ -47,3 +47,29 @@ it('logs a failed presence write once, its recovery, and announces again', async
     await sub.close();
   }
 });
+
+it('a subscribe that fails (Redis frozen past the command timeout) leaves no connection behind', async () => {
+  const own = new Redis(server.url, {
+    maxRetriesPerRequest: 1,
+    commandTimeout: 500,
+    connectionName: 'jm-bus',
+  });
+  const bus = new RedisRunEventBus(own, '{jmfail}', memoryLogger().logger);
+  const admin = new Redis(server.url);
+  const busClients = async () =>
+    String(await admin.client('LIST'))
+      .split('\n')
+      .filter((l: string) => l.includes('name=jm-bus')).length;
+  // The bus's own connection, then the subscriber it duplicates, frozen before it can subscribe.
+  await own.ping();
+  server.pause();
+  try {
+    await expect(bus.subscribe(() => undefined)).rejects.toThrow();
+  } finally {
+    server.resume();
+  }
+  // Once Redis answers again, only the bus's own connection is left: the failed subscriber was closed.
+  expect(await waitFor(async () => (await busClients()) === 1, 5000)).toBe(true);
+  await own.quit();
+  await admin.quit();
+});
