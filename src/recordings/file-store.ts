@@ -30,6 +30,12 @@ const TMP_PREFIX = '.tmp-';
  * The recordings folder. A recording is `<call_sid>.audio` plus `<call_sid>.meta.json`; downloads write
  * `.tmp-*` files and rename them into place, so a reader sees either no file or the whole file.
  */
+/** True for a file-system error that means "not there" (as opposed to a disk or permission problem). */
+function isAbsent(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
 export class RecordingFiles {
   constructor(readonly dir: string) {}
 
@@ -53,8 +59,9 @@ export class RecordingFiles {
     let st: Awaited<ReturnType<typeof stat>>;
     try {
       st = await stat(path);
-    } catch {
-      return null;
+    } catch (err) {
+      if (isAbsent(err)) return null;
+      throw err; // not "no file": a disk or permission problem must not look like one (and start downloads)
     }
     if (!st.isFile()) return null;
     let meta: Partial<RecordingMeta> = {};
@@ -133,8 +140,9 @@ export class RecordingFiles {
     let names: string[];
     try {
       names = await readdir(this.dir);
-    } catch {
-      return out;
+    } catch (err) {
+      if (isAbsent(err)) return out; // nothing stored yet
+      throw err; // the cleanup run fails, with the reason, instead of reporting nothing to sweep
     }
     for (const name of names) {
       const path = join(this.dir, name);
