@@ -145,10 +145,16 @@ export function runCommand(
     res.out += b.toString();
   });
   const killer = setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
+  // The time is the process's own (its exit); the output is complete only once every holder of its pipes has
+  // closed them (a helper process it started, such as tsx's esbuild service, may hold them a moment longer).
+  let exitedAt = 0;
+  proc.once('exit', () => {
+    exitedAt = Date.now();
+  });
   return new Promise((resolve) =>
     proc.once('close', (code) => {
       clearTimeout(killer);
-      resolve({ code, ...res, ms: Date.now() - started });
+      resolve({ code, ...res, ms: (exitedAt || Date.now()) - started });
     }),
   );
 }
