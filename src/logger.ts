@@ -158,3 +158,14 @@ export function createLogger(
     destination,
   );
 }
+
+let stderrFallback: Logger | null = null;
+
+/**
+ * A warn-level logger to stderr, shared, for a component built without a logger of its caller's (tests, tools):
+ * its errors still go somewhere instead of being dropped.
+ */
+export function stderrLogger(): Logger {
+  stderrFallback ??= createLogger('warn', pino.destination(2));
+  return stderrFallback;
+}

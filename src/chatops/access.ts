@@ -46,3 +46,36 @@ export class MemoryRefusals implements RefusalMemory {
     return true;
   }
 }
+
+/**
+ * How many refused presses of one Telegram user are audited per minute: a stranger pressing (or a script
+ * replaying) buttons again and again must not fill the audit log. Past the budget the press is still refused
+ * and logged (`bot_refused`); the audit says enough that the user tried. In-process and bounded.
+ */
+export class RefusalAuditBudget {
+  private readonly windows = new Map<number, { start: number; used: number }>();
+
+  constructor(
+    private readonly perMinute = 10,
+    private readonly maxUsers = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** True when this user's refused press may be audited now (and counts it). */
+  take(userId: number): boolean {
+    const now = this.now();
+    let w = this.windows.get(userId);
+    if (!w || now - w.start >= 60_000) {
+      this.windows.delete(userId);
+      w = { start: now, used: 0 };
+      this.windows.set(userId, w);
+      if (this.windows.size > this.maxUsers) {
+        const oldest = this.windows.keys().next().value;
+        if (oldest !== undefined) this.windows.delete(oldest);
+      }
+    }
+    if (w.used >= this.perMinute) return false;
+    w.used++;
+    return true;
+  }
+}

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { JobsService } from '../monitor/jobs-service';
 import { OperatorActions } from '../monitor/operator-actions';
 import type { JobRun } from '../monitor/run';
-import { type AdminList, MemoryRefusals, type RefusalMemory } from './access';
+import { type AdminList, MemoryRefusals, RefusalAuditBudget, type RefusalMemory } from './access';
 import { type RetryOptions, retryTransformer } from './api-retry';
 import { auditRefusedPress, handleAction, telegramPrincipal } from './bot-actions';
 import { addPauseButton, stopKeyboard } from './ops-actions';
@@ -98,6 +98,7 @@ export function createJobsBot(opts: JobsBotOptions): Bot {
     readOnly: opts.readOnly,
   };
   const refusals = opts.refusals ?? new MemoryRefusals();
+  const auditBudget = new RefusalAuditBudget();
   const bot = new Bot(opts.token, {
     botInfo: opts.botInfo,
     client: opts.apiRoot ? { apiRoot: opts.apiRoot } : undefined,
@@ -137,10 +138,10 @@ export function createJobsBot(opts: JobsBotOptions): Bot {
     const first = await refusals.firstRefusal(chatId);
     logger.info({ chat_id: ctx.chat?.id, user_id: ctx.from?.id, first }, 'bot_refused');
     // A press of an action button (Run now, Retry, Stop, Pause, Resume, or their confirmation) is an attempted
-    // action: audited (`not_allowed`, by a user with no role) without holding up the answer. Commands and
-    // messages are only logged.
+    // action: audited (`not_allowed`, by a user with no role) without holding up the answer, up to a budget
+    // per user and minute. Commands and messages are only logged.
     const pressed = ctx.callbackQuery?.data ? decodeAction(ctx.callbackQuery.data) : null;
-    if (pressed) {
+    if (pressed && auditBudget.take(ctx.from?.id ?? chatId)) {
       const who = { ...telegramPrincipal(ctx, deps), role: null };
       // Never rejects: the audit log logs a failed write itself (audit_write_failed).
       void auditRefusedPress(deps, pressed, who, 'not_allowed', { lookup: false });

@@ -1,6 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import pino, { type Logger } from 'pino';
-import { createLogger } from '../logger';
+import type { Logger } from 'pino';
+import { stderrLogger } from '../logger';
 import { logErrorsOncePerEpisode } from '../log-once';
 import {
   type JobEnvelope,
@@ -183,8 +183,8 @@ export class BullmqLifecycleSource implements LifecycleSource {
     private readonly connection: object,
     prefix: string,
     private readonly keys = new RedisKeys(prefix),
-    /** Where read-loop errors go (once per outage); without it, to stderr. */
-    private logger?: Logger,
+    /** Where read-loop errors go (once per outage). @defaultValue a warn-level logger to stderr */
+    private readonly logger: Logger = stderrLogger(),
   ) {
     defineScript(redis, 'jmSnapshots', { lua: SNAPSHOTS_LUA });
     defineScript(redis, 'jmEndsBy', { numberOfKeys: 1, lua: ENDS_BY_LUA });
@@ -228,8 +228,6 @@ export class BullmqLifecycleSource implements LifecycleSource {
   ) {
     if (opts.reconcileGraceMs !== undefined) return this.subscribeReconciling(queue, fromId, onEvent, opts);
     const client = blockingClient(this.connection);
-    // Without a logger of the caller's, connection errors still go somewhere (once per outage, to stderr).
-    this.logger ??= createLogger('warn', pino.destination(2));
     logErrorsOncePerEpisode(client, this.logger, 'tracker_events_error', { queue }, null);
     const key = this.keys.queueKey(queue, 'events');
     let closing = false;
@@ -241,7 +239,7 @@ export class BullmqLifecycleSource implements LifecycleSource {
           res = (await client.xread('COUNT', 2000, 'BLOCK', 5000, 'STREAMS', key, id)) as typeof res;
         } catch (err) {
           if (closing) return;
-          this.logger?.warn({ err, queue }, 'tracker_events_read_failed');
+          this.logger.warn({ err, queue }, 'tracker_events_read_failed');
           await new Promise((r) => setTimeout(r, 1000));
           continue;
         }
@@ -255,7 +253,7 @@ export class BullmqLifecycleSource implements LifecycleSource {
       }
     };
     await waitReadyAny(client);
-    const running = loop().catch((err) => this.logger?.error({ err, queue }, 'tracker_events_stopped'));
+    const running = loop().catch((err) => this.logger.error({ err, queue }, 'tracker_events_stopped'));
     return {
       close: async () => {
         closing = true;
@@ -295,7 +293,7 @@ export class BullmqLifecycleSource implements LifecycleSource {
           res = await read(key, id, opts.reconcileGraceMs ?? 0, RECONCILE_READ_COUNT, jobPrefix);
         } catch (err) {
           if (closing) return;
-          this.logger?.warn({ err, queue }, 'tracker_events_read_failed');
+          this.logger.warn({ err, queue }, 'tracker_events_read_failed');
           await pause(1000);
           continue;
         }
@@ -312,7 +310,7 @@ export class BullmqLifecycleSource implements LifecycleSource {
         if (Number(scanned) < RECONCILE_READ_COUNT) await pause(pollMs);
       }
     };
-    const running = loop().catch((err) => this.logger?.error({ err, queue }, 'tracker_events_stopped'));
+    const running = loop().catch((err) => this.logger.error({ err, queue }, 'tracker_events_stopped'));
     return {
       close: async () => {
         closing = true;

@@ -219,6 +219,27 @@ describe('ChatOps action buttons through the Bot API', () => {
     expect((await sys.service.pauseOf('dyn_boom')).paused).toBe(false);
   });
 
+  it('a stranger pressing again and again is refused every time but audited at most 10 times a minute', async () => {
+    const flooder: Who = { chatId: 998, username: 'flood' };
+    const data = encodeAction({ kind: 'pause_ask', ref: 'dyn_boom' });
+    const answered = () =>
+      fake.calls.filter(
+        (c) => c.method === 'answerCallbackQuery' && String(c.payload.callback_query_id) !== '',
+      ).length;
+    const before = answered();
+    for (let i = 0; i < 25; i++) fake.pushUpdate(callbackUpdate(data, flooder));
+    // Every press is answered (refused)...
+    expect(await waitFor(() => answered() - before >= 25, 30_000)).toBe(true);
+    const mine = async () =>
+      (await auditOf(sys, 100)).filter((e) => e.actor === 'telegram:998 (@flood)');
+    // ...and the audit, written in the background, holds the first 10 of them.
+    expect(await waitFor(async () => (await mine()).length >= 10, 30_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    const entries = await mine();
+    expect(entries).toHaveLength(10);
+    expect(entries.every((e) => e.action === 'pause' && e.code === 'not_allowed')).toBe(true);
+  });
+
   it('an owner pauses a dynamic job: no new runs until resumed', async () => {
     const details = await say(fake, '/jobs dyn_boom', OWNER);
     const pause = buttons(details).find((b) => b.text === '⏸️ Pause');
