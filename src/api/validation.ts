@@ -4,8 +4,7 @@ import { RUN_STATUSES, RUN_TRIGGERS } from '../monitor/run';
 import { isRunCursor, MAX_PAGE_SIZE, type RunQuery } from '../monitor/run-store';
 
 export const JOB_ID = /^[a-z][a-z0-9_]{0,63}$/;
-/** BullMQ ids: ours (`m3fa9c2b1d4e5`), scheduler ones (`repeat:cache_warming:1700000000000`). */
-export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9:_-]{0,127}$/;
+export { RUN_ID } from '../monitor/run';
 
 /** Checks a path parameter; a malformed one is 400 `invalid_<name>`. */
 export function param(value: unknown, pattern: RegExp, name: string): string {

@@ -1,6 +1,7 @@
 import { type Context, InlineKeyboard } from 'grammy';
 import type { AuditAction, AuditActor } from '../monitor/audit';
 import type { Principal } from '../monitor/principal';
+import { RUN_ID } from '../monitor/run';
 import { type BotAction, decodeAction, encodeAction, refMatches } from './callback-data';
 import { logsLine } from './format';
 import { code, escapeHtml } from './html';
@@ -149,7 +150,8 @@ export async function auditRefusedPress(
     const jobId = findJob(deps, action.ref);
     if (jobId) subject.job_id = jobId;
   } else if (!action.ref.startsWith('#')) {
-    subject.run_id = action.ref;
+    // The button's data is the caller's to send: only a well-formed run id is written into the audit.
+    if (RUN_ID.test(action.ref)) subject.run_id = action.ref;
   } else if (lookup) {
     const runs = await (attempted === 'retry'
       ? deps.service.latestFailures(RETRY_LOOKUP)

@@ -8,6 +8,9 @@ import { msFromCanonicalIso } from './iso-time';
  * Where a run is in its life. `skipped` means the processor declined (e.g. the job was already running);
  * `cancelled` means an operator cancelled it (removed while pending, or aborted while running).
  */
+/** What a run id looks like: BullMQ ids, ours (`m3fa9c2b1d4e5`) and the scheduler's (`repeat:cache_warming:1700000000000`). */
+export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9:_-]{0,127}$/;
+
 export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
 export const RUN_STATUSES: readonly RunStatus[] = [
   'pending',

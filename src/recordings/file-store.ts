@@ -26,16 +26,16 @@ export interface StoredRecording {
 
 const TMP_PREFIX = '.tmp-';
 
-/**
- * The recordings folder. A recording is `<call_sid>.audio` plus `<call_sid>.meta.json`; downloads write
- * `.tmp-*` files and rename them into place, so a reader sees either no file or the whole file.
- */
 /** True for a file-system error that means "not there" (as opposed to a disk or permission problem). */
 function isAbsent(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+/**
+ * The recordings folder. A recording is `<call_sid>.audio` plus `<call_sid>.meta.json`; downloads write
+ * `.tmp-*` files and rename them into place, so a reader sees either no file or the whole file.
+ */
 export class RecordingFiles {
   constructor(readonly dir: string) {}
 

@@ -230,14 +230,24 @@ describe('ChatOps action buttons through the Bot API', () => {
     for (let i = 0; i < 25; i++) fake.pushUpdate(callbackUpdate(data, flooder));
     // Every press is answered (refused)...
     expect(await waitFor(() => answered() - before >= 25, 30_000)).toBe(true);
-    const mine = async () =>
-      (await auditOf(sys, 100)).filter((e) => e.actor === 'telegram:998 (@flood)');
+    const mine = async () => (await auditOf(sys, 100)).filter((e) => e.actor === 'telegram:998 (@flood)');
     // ...and the audit, written in the background, holds the first 10 of them.
     expect(await waitFor(async () => (await mine()).length >= 10, 30_000)).toBe(true);
     await new Promise((r) => setTimeout(r, 300));
     const entries = await mine();
     expect(entries).toHaveLength(10);
     expect(entries.every((e) => e.action === 'pause' && e.code === 'not_allowed')).toBe(true);
+  });
+
+  it("a stranger's crafted button data is refused and audited without the run id it made up", async () => {
+    const crafted: Who = { chatId: 997, username: 'crafty' };
+    const at = Math.floor(Date.now() / 1000).toString(36);
+    fake.pushUpdate(callbackUpdate(`kc:${at}:<img src=x onerror=1>`, crafted));
+    const entry = await waitFor(async () =>
+      (await auditOf(sys, 100)).find((e) => e.actor === 'telegram:997 (@crafty)'),
+    );
+    expect(entry).toMatchObject({ action: 'cancel', outcome: 'refused', code: 'not_allowed' });
+    expect(entry).not.toHaveProperty('run_id');
   });
 
   it('an owner pauses a dynamic job: no new runs until resumed', async () => {
