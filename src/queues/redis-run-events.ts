@@ -24,6 +24,8 @@ export class RedisRunEventBus implements RunEventBus {
   private readonly presenceKey: string;
   private listening = true;
   private checkedAt = 0;
+  /** When the last presence read answered (its answer is {@link listening}). */
+  private answeredAt = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -38,9 +40,11 @@ export class RedisRunEventBus implements RunEventBus {
 
   /**
    * Whether some API process has live-stream clients. The presence key is read again, in the background,
-   * when the last answer is older than PRESENCE_CHECK_MS (a new subscriber waits that long before it counts
-   * on events, see {@link subscribe}); until the read answers, the last answer stands, and a failed read
-   * answers yes.
+   * when the last read is older than PRESENCE_CHECK_MS (a new subscriber waits that long before it counts
+   * on events, see {@link subscribe}). Only a fresh "nobody" skips a batch: after a quiet spell the last
+   * answer may predate a page that connected since, so until the new read answers a stale "nobody" counts
+   * as yes (one batch published in vain, rather than a new page missing the run that just started). A
+   * failed read answers yes.
    */
   wanted(): boolean {
     const now = Date.now();
@@ -49,13 +53,14 @@ export class RedisRunEventBus implements RunEventBus {
       this.redis.exists(this.presenceKey).then(
         (n) => {
           this.listening = n > 0;
+          this.answeredAt = Date.now();
         },
         () => {
           this.listening = true;
         },
       );
     }
-    return this.listening;
+    return this.listening || now - this.answeredAt >= PRESENCE_CHECK_MS;
   }
 
   async publish(events: readonly RunEvent[]): Promise<void> {

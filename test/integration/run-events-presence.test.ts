@@ -73,3 +73,26 @@ it('a subscribe that fails (Redis frozen past the command timeout) leaves no con
   await own.quit();
   await admin.quit();
 });
+
+it('a publisher whose last "nobody" is stale publishes: a page that connected during a quiet spell gets the next run', async () => {
+  const prefix = '{jmstale}';
+  const logs = memoryLogger();
+  const publisher = new RedisRunEventBus(redis, prefix, logs.logger);
+  const apiSide = new RedisRunEventBus(redis, prefix, logs.logger);
+  // Nobody listens: the publisher reads so and skips.
+  publisher.wanted();
+  await waitFor(async () => !publisher.wanted(), 5000);
+  expect(publisher.wanted()).toBe(false);
+  // A page connects while nothing is published (the publisher does not read presence meanwhile).
+  const got: string[] = [];
+  const sub = await apiSide.subscribe((events) => got.push(...events.map((e) => e.run_id)));
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    // The first batch after the quiet spell is wanted at once (its answer is stale), and it arrives.
+    expect(publisher.wanted()).toBe(true);
+    await publisher.publish([{ type: 'created', run_id: 'r-after-quiet', job_id: 'j', run: {} } as never]);
+    expect(await waitFor(async () => got.includes('r-after-quiet'), 5000)).toBe(true);
+  } finally {
+    await sub.close();
+  }
+});
