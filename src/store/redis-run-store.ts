@@ -138,6 +138,34 @@ function encodeAttempt(a: AttemptRecord, patch?: RunPatch, sa?: string, ea?: str
   const err = a.error === null ? 'null' : JSON.stringify(a.error);
   return `[${s},${e},${w},${JSON.stringify(a.outcome)},${err}]`;
 }
+/**
+ * A first attempt that succeeded, written with the run's own start, end and worker (most runs): the run's
+ * fields say all of it, so its record is stored empty; {@link decodeRun} fills it in from them.
+ */
+function impliedAttempt(a: AttemptRecord, p: RunPatch): boolean {
+  return (
+    a.attempt === 1 &&
+    (a.outcome === 'completed' || a.outcome === 'skipped') &&
+    p.status === a.outcome &&
+    a.error === null &&
+    a.worker === p.worker &&
+    a.started_at === p.started_at &&
+    a.ended_at === p.ended_at
+  );
+}
+
+/** The attempt {@link impliedAttempt} stored empty, from the run's fields. */
+function attemptFromRun(run: JobRun): AttemptRecord {
+  return {
+    attempt: 1,
+    started_at: run.started_at,
+    ended_at: run.ended_at,
+    worker: run.worker,
+    outcome: run.status as AttemptRecord['outcome'],
+    error: null,
+  };
+}
+
 /** An attempt's time as stored: usually the same text as the update's own start or end, encoded already. */
 function attemptTime(v: string | null, same?: string | null, encoded?: string): string {
   if (v === null) return '';
@@ -191,6 +219,7 @@ const NO_MARKS = Object.freeze({});
  */
 export function encodeUpdate(u: RunUpdate): string[] {
   const id = u.identity;
+  const attempt = u.attempt;
   const t = u.times;
   const created =
     t?.created ?? (msFromCanonicalIso(id.created_at) || Date.parse(id.created_at) || Date.now());
@@ -206,7 +235,7 @@ export function encodeUpdate(u: RunUpdate): string[] {
     '', // [8] log pairs
     '', // [9] mark pairs
     '', // [10] mark nulls
-    u.attempt ? String(u.attempt.attempt) : '',
+    attempt ? String(attempt.attempt) : '',
     '', // [12] search terms
     '', // [13] status in the patch
     '', // [14] duration_ms in the patch
@@ -230,7 +259,8 @@ export function encodeUpdate(u: RunUpdate): string[] {
   for (let i = 0; i < PATCH_FIELDS.length; i++) {
     const k = PATCH_FIELDS[i];
     const v = patch[k];
-    if (v === undefined) continue;
+    // Stalls only grow and read back as 0 when absent: a 0 is not written.
+    if (v === undefined || (v === 0 && k === 'stalls')) continue;
     if (v === null) {
       nulls++;
       continue;
@@ -250,7 +280,11 @@ export function encodeUpdate(u: RunUpdate): string[] {
     out.push(FIELD[k as Stored], value);
   }
   out.push('z', u.seq);
-  if (u.attempt) out.push(`@${u.attempt.attempt}`, encodeAttempt(u.attempt, u.patch, sa, ea));
+  if (attempt)
+    out.push(
+      `@${attempt.attempt}`,
+      impliedAttempt(attempt, u.patch) ? '' : encodeAttempt(attempt, u.patch, sa, ea),
+    );
   out[5] = String(out.length - start);
   if (nulls) for (const k of PATCH_FIELDS) if (patch[k] === null) out.push(FIELD[k]);
   out[6] = String(nulls);
@@ -724,7 +758,12 @@ function decodeRun(runId: string, hash: Record<string, string>, logs: string[]):
   run.result = run.result ?? null;
   run.seq = hash.z ?? '';
   const attempts: AttemptRecord[] = [];
-  for (const f in hash) if (f[0] === '@') attempts.push(decodeAttempt(Number(f.slice(1)), hash[f]));
+  for (const f in hash) {
+    if (f[0] !== '@') continue;
+    attempts.push(
+      hash[f] === '' ? attemptFromRun(run as unknown as JobRun) : decodeAttempt(Number(f.slice(1)), hash[f]),
+    );
+  }
   attempts.sort((a, b) => a.attempt - b.attempt);
   run.attempts_log = attempts.slice(-MAX_RUN_ATTEMPTS);
   run.logs = logs.map((l) => JSON.parse(l) as RunLog);

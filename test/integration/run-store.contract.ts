@@ -476,6 +476,49 @@ export function runStoreContract(
       expect(log[24]).toEqual(at(30, 'failed', 'e30'));
     });
 
+    it('attempts: a run done on its first attempt reads back that attempt exactly (and a later one beside it)', async () => {
+      const started = new Date(t0 + 10).toISOString();
+      const ended = new Date(t0 + 25).toISOString();
+      const first = {
+        attempt: 1,
+        started_at: started,
+        ended_at: ended,
+        worker: 'w:1',
+        outcome: 'completed' as const,
+        error: null,
+      };
+      await store.apply([
+        upd(
+          'one1',
+          1,
+          { status: 'completed', started_at: started, ended_at: ended, worker: 'w:1', attempts: 1 },
+          { attempt: first },
+        ),
+      ]);
+      expect((await store.get('one1'))?.attempts_log).toEqual([first]);
+      // The same record on a run whose own fields say otherwise is kept as it was written.
+      const other = { ...first, worker: 'w:9' };
+      await store.apply([
+        upd(
+          'one2',
+          1,
+          { status: 'completed', started_at: started, ended_at: ended, worker: 'w:1', attempts: 1 },
+          { attempt: other },
+        ),
+      ]);
+      expect((await store.get('one2'))?.attempts_log).toEqual([other]);
+      const skipped = { ...first, outcome: 'skipped' as const };
+      await store.apply([
+        upd(
+          'one3',
+          1,
+          { status: 'skipped', started_at: started, ended_at: ended, worker: 'w:1', attempts: 1 },
+          { attempt: skipped },
+        ),
+      ]);
+      expect((await store.get('one3'))?.attempts_log).toEqual([skipped]);
+    });
+
     it("attempts: a later attempt's start records the earlier one as stalled when its worker never wrote an end", async () => {
       const start1 = new Date(t0 + 10).toISOString();
       const start2 = new Date(t0 + 900).toISOString();
