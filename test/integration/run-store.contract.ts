@@ -1,4 +1,5 @@
 import {
+  type AttemptRecord,
   DEFAULT_RUN_RESULT_MAX_BYTES,
   RUN_TRUNCATED_MARKER,
   type RunIdentity,
@@ -487,36 +488,18 @@ export function runStoreContract(
         outcome: 'completed' as const,
         error: null,
       };
-      await store.apply([
-        upd(
-          'one1',
-          1,
-          { status: 'completed', started_at: started, ended_at: ended, worker: 'w:1', attempts: 1 },
-          { attempt: first },
-        ),
-      ]);
-      expect((await store.get('one1'))?.attempts_log).toEqual([first]);
+      // Ended by its first attempt: the run's own fields, and the attempt record it was written with.
+      const doneWith = async (runId: string, status: 'completed' | 'skipped', attempt: AttemptRecord) => {
+        const patch = { status, started_at: started, ended_at: ended, worker: 'w:1', attempts: 1 };
+        await store.apply([upd(runId, 1, patch, { attempt })]);
+        return (await store.get(runId))?.attempts_log;
+      };
+      expect(await doneWith('one1', 'completed', first)).toEqual([first]);
       // The same record on a run whose own fields say otherwise is kept as it was written.
       const other = { ...first, worker: 'w:9' };
-      await store.apply([
-        upd(
-          'one2',
-          1,
-          { status: 'completed', started_at: started, ended_at: ended, worker: 'w:1', attempts: 1 },
-          { attempt: other },
-        ),
-      ]);
-      expect((await store.get('one2'))?.attempts_log).toEqual([other]);
+      expect(await doneWith('one2', 'completed', other)).toEqual([other]);
       const skipped = { ...first, outcome: 'skipped' as const };
-      await store.apply([
-        upd(
-          'one3',
-          1,
-          { status: 'skipped', started_at: started, ended_at: ended, worker: 'w:1', attempts: 1 },
-          { attempt: skipped },
-        ),
-      ]);
-      expect((await store.get('one3'))?.attempts_log).toEqual([skipped]);
+      expect(await doneWith('one3', 'skipped', skipped)).toEqual([skipped]);
     });
 
     it("attempts: a later attempt's start records the earlier one as stalled when its worker never wrote an end", async () => {
