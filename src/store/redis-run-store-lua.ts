@@ -138,7 +138,7 @@ for a = 1, #batch do
   local termStart = markDelStart + nMarkDel
 
   local runKey = base .. 'r:' .. runId
-  local st = redis.call('HMGET', runKey, 'z', 'j', 's', 't', 'u', 'c', 'k', 'a', 'sa', 'w')
+  local st = redis.call('HMGET', runKey, 'z', 'j', 's', 't', 'u', 'c', 'k', 'a', 'sa', 'w', 'ea', '@1')
   local cur = st[1]
   local exists = cur ~= false
   if exists or U[4] ~= '1' then
@@ -173,6 +173,12 @@ for a = 1, #batch do
           fields[#fields + 1] = '@' .. oldAttempts
           fields[#fields + 1] = cjson.encode({ st[9], U[16], st[10] or cjson.null, 'stalled', cjson.null })
         end
+        if st[12] == '' then
+          -- The first attempt was stored empty (the run's own start, end, worker and status said it), and this
+          -- update may change those: it is written out in full first.
+          redis.call('HSET', runKey, '@1',
+            cjson.encode({ st[9] or '', st[11] or '', st[10] or cjson.null, oldStatus, cjson.null }))
+        end
         if U[11] ~= '' then
           local old = tonumber(U[11]) - 25
           if old >= 1 then redis.call('HDEL', runKey, '@' .. old) end
@@ -196,8 +202,18 @@ for a = 1, #batch do
       end
     elseif U[11] ~= '' and redis.call('HEXISTS', runKey, '@' .. U[11]) == 0 then
       -- An older update's attempt the run has no record of (attempts are history): added, never replacing.
+      -- A record sent empty (the update's own start, end, worker and status say it) is written out in full
+      -- here, since the run's fields, which a reader would fill it in from, are not this update's.
+      local record = U[delStart - 1]
+      if record == '' then
+        local ea, w = '', cjson.null
+        for k = bStart, delStart - 3, 2 do
+          if U[k] == 'ea' then ea = U[k + 1] elseif U[k] == 'w' then w = U[k + 1] end
+        end
+        record = cjson.encode({ U[16], ea, w, U[13], cjson.null })
+      end
       fields[#fields + 1] = U[delStart - 2]
-      fields[#fields + 1] = U[delStart - 1]
+      fields[#fields + 1] = record
     end
 
     -- Marks: whatever the seq; stuck fields only while the run is not finished.

@@ -219,7 +219,6 @@ const NO_MARKS = Object.freeze({});
  */
 export function encodeUpdate(u: RunUpdate): string[] {
   const id = u.identity;
-  const attempt = u.attempt;
   const t = u.times;
   const created =
     t?.created ?? (msFromCanonicalIso(id.created_at) || Date.parse(id.created_at) || Date.now());
@@ -235,7 +234,7 @@ export function encodeUpdate(u: RunUpdate): string[] {
     '', // [8] log pairs
     '', // [9] mark pairs
     '', // [10] mark nulls
-    attempt ? String(attempt.attempt) : '',
+    u.attempt ? String(u.attempt.attempt) : '',
     '', // [12] search terms
     '', // [13] status in the patch
     '', // [14] duration_ms in the patch
@@ -280,10 +279,11 @@ export function encodeUpdate(u: RunUpdate): string[] {
     out.push(FIELD[k as Stored], value);
   }
   out.push('z', u.seq);
-  if (attempt)
+  if (u.attempt)
     out.push(
-      `@${attempt.attempt}`,
-      impliedAttempt(attempt, u.patch) ? '' : encodeAttempt(attempt, u.patch, sa, ea),
+      `@${u.attempt.attempt}`,
+      // Written empty when the run's own fields say it all (see APPLY_UPDATES_LUA for an older update's).
+      impliedAttempt(u.attempt, u.patch) ? '' : encodeAttempt(u.attempt, u.patch, sa, ea),
     );
   out[5] = String(out.length - start);
   if (nulls) for (const k of PATCH_FIELDS) if (patch[k] === null) out.push(FIELD[k]);

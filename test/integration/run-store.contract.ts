@@ -500,6 +500,25 @@ export function runStoreContract(
       expect(await doneWith('one2', 'completed', other)).toEqual([other]);
       const skipped = { ...first, outcome: 'skipped' as const };
       expect(await doneWith('one3', 'skipped', skipped)).toEqual([skipped]);
+      // Older than what the run has (given up on as failed meanwhile): its attempt is added as it was, not
+      // read from the failed run's fields.
+      const failedAt = new Date(t0 + 90).toISOString();
+      await store.apply([
+        upd('one4', 5, {
+          status: 'failed',
+          started_at: started,
+          ended_at: failedAt,
+          worker: null,
+          attempts: 1,
+        }),
+      ]);
+      expect(await doneWith('one4', 'completed', first)).toEqual([first]);
+      expect((await store.get('one4'))?.status).toBe('failed');
+      // Newer than it (given up on as failed afterwards): the attempt stays as it ended.
+      expect(await doneWith('one5', 'completed', first)).toEqual([first]);
+      await store.apply([upd('one5', 5, { status: 'failed', ended_at: failedAt, worker: null })]);
+      expect((await store.get('one5'))?.attempts_log).toEqual([first]);
+      expect((await store.get('one5'))?.status).toBe('failed');
     });
 
     it("attempts: a later attempt's start records the earlier one as stalled when its worker never wrote an end", async () => {
