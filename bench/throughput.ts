@@ -1,7 +1,7 @@
 /**
  * Throughput: 20,000 no-op jobs, one queue, worker concurrency 50. Bare BullMQ (Queue + Worker) against the
  * full tracked pipeline (WorkerPool + Tracker + BullmqLifecycleSource + RedisRunStore; MongoRunStore too
- * when MONGO_URL is set), alternated, BENCH_ROUNDS (default 3) rounds each. Prints jobs/s and the ratio of
+ * when MONGO_URL is set), alternated, BENCH_ROUNDS (default 5) rounds each. Prints jobs/s and the ratio of
  * the medians. Usage: npm run bench:throughput  (BENCH_JOBS, BENCH_ROUNDS, BENCH_REDIS_URL)
  */
 import { runThroughput } from './lib/throughput-runner';

@@ -234,7 +234,7 @@ export async function waitForReplicas(
  * Defines a Lua script as a command on `redis` (ioredis `defineCommand`: sent once per connection, then called by
  * EVALSHA as `redis[name](...)`), unless the connection already has one by that name: several components built on
  * one shared connection each call this in their constructor. Because of that, a changed script needs a new name
- * (`jmApplyRuns3`), or connections that defined the old one keep running it. Without `numberOfKeys` the caller
+ * (`jmApplyRuns4`), or connections that defined the old one keep running it. Without `numberOfKeys` the caller
  * passes the number of keys as the first argument.
  */
 export function defineScript(

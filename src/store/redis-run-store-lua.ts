@@ -54,6 +54,46 @@ local function addRun(job, status, trigger, user, score, runId)
     addLeaf(key, score, runId, dir, leaf)
   end
 end
+-- addRun for many runs: queued, then one ZADD per leaf (flushLeaves, before anything else reads the leaves).
+local pendKeys, pendArgs, pendDir = {}, {}, {}
+local function queueLeaf(key, score, member, dirKey, dirMember)
+  local args = pendArgs[key]
+  if not args then
+    args = {}
+    pendArgs[key] = args
+    pendKeys[#pendKeys + 1] = key
+    pendDir[key] = { dirKey, dirMember }
+  end
+  args[#args + 1] = score
+  args[#args + 1] = member
+end
+local function queueRun(job, status, trigger, user, score, runId)
+  local leaf = job .. '|' .. status .. '|' .. trigger
+  queueLeaf(base .. 'L:' .. leaf, score, runId, base .. 'D', leaf)
+  if user then
+    local key = userLeafKey(user, leaf)
+    if not touched[key] and not pendArgs[key] then
+      redis.call('SADD', base .. 'UR', user)
+      keep(base .. 'UR')
+    end
+    queueLeaf(key, score, runId, base .. 'UD:' .. user, leaf)
+  end
+end
+local function flushLeaves()
+  for i = 1, #pendKeys do
+    local key = pendKeys[i]
+    local args = pendArgs[key]
+    redis.call('ZADD', key, unpack(args))
+    if not touched[key] then
+      keep(key)
+      local d = pendDir[key]
+      redis.call('SADD', d[1], d[2])
+      touched[d[1]] = nil
+      keep(d[1])
+    end
+  end
+  if #pendKeys > 0 then pendKeys, pendArgs, pendDir = {}, {}, {} end
+end
 local function removeRun(job, status, trigger, user, runId)
   local leaf = job .. '|' .. status .. '|' .. trigger
   removeLeaf(base .. 'L:' .. leaf, runId, base .. 'D', leaf)
@@ -99,20 +139,72 @@ end
 `;
 
 /**
+ * A run's record is one of two types under `r:<id>`: a hash of its fields, or — for a run whose first write
+ * already finished it (most short runs: #16) — a string holding the same field/value pairs as a JSON array,
+ * written with one `SET … PX … NX` (creation, TTL and the "is it new" check in one command). The first later
+ * change turns the string into the hash (same fields, same TTL). Readers take either (see RUN_FIELD).
+ */
+const RECORD_HELPERS = `
+-- The value of one field of a run record (false when the run or the field is absent).
+-- A key of another type, or a string that is no record, reads as absent.
+local function runField(key, field)
+  local v = redis.pcall('HGET', key, field)
+  if type(v) ~= 'table' then return v end
+  local blob = redis.pcall('GET', key)
+  if type(blob) ~= 'string' then return false end
+  local ok, P = pcall(cjson.decode, blob)
+  if not ok or type(P) ~= 'table' then return false end
+  for i = 1, #P - 1, 2 do
+    if P[i] == field then return P[i + 1] end
+  end
+  return false
+end
+`;
+
+/**
+ * Reads run records (KEYS, one slot): per key its hash as a flat field/value list, `{ pairs JSON }` for a
+ * record stored as a string (see RECORD_HELPERS), `{}` when there is none.
+ */
+export const READ_RUNS_LUA = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'hash' then out[i] = redis.call('HGETALL', key)
+  elseif t == 'string' then out[i] = { redis.call('GET', key) }
+  else out[i] = {} end
+end
+return out`;
+
+/**
+ * Reads the status of many runs in one call (keys declared: Cluster routes it): the compact field `s`, or a
+ * legacy hash's JSON `status` (answered as such; the caller tells them apart by the quote).
+ */
+export const RUN_STATUSES_LUA = `
+${RECORD_HELPERS}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.pcall('HMGET', key, 's', 'status')
+  if v.err then out[i] = runField(key, 's') else out[i] = v[1] or v[2] end
+end
+return out`;
+
+/**
  * Applies a batch of RunUpdates in one call (src/monitor/run.ts applyRunUpdate is the reference).
  * KEYS[1] the leaf directory, KEYS[2] and KEYS[3] (optional) the run and duration counters (see
- * COUNT_HELPERS). ARGV[1] key base, ARGV[2] retention ms, ARGV[3] now ms, ARGV[4] the updates: a JSON
- * array with one array of strings per update (see encodeUpdate in redis-run-store.ts)
+ * COUNT_HELPERS). ARGV[1] key base, ARGV[2] retention ms, ARGV[3] now ms, then two arguments per update
+ * (see encodeUpdate in redis-run-store.ts): its head, a JSON array of strings
  *   [1] run id [2] seq [3] created ms [4] '1' when it only carries marks [5] n identity strings
  *   [6] n patch strings [7] n patch fields set to null [8] n log pairs [9] n mark pairs [10] n marks set to
  *   null [11] attempt number ('' none; its field/value pair ends the patch strings) [12] n search terms
  *   [13] status [14] duration_ms [15] attempts [16] started_at — each as in the patch, '' when not in it —
- *   then the sections in that order: identity pairs (j, q, t first, c last), patch pairs (z last but the
- *   attempt), null fields, logs (seq, JSON line), mark pairs, null marks, terms.
- * Values stay plain strings, so nothing is decoded here but the envelope, and a new run is one HSET of the
- * identity and patch sections as they came. A run is one hash (`r:<id>`, compact field names, null fields
- * absent), in one leaf `L:<job>|<status>|<trigger>` (+ its user's leaf), in `K` while stuck, and in
- * `Q:<term>` per search term.
+ *   [17] job [18] trigger [19] user id ('' none), then the sections null fields, logs (seq, JSON line), mark
+ *   pairs, null marks, terms;
+ * and its record pairs, a JSON array of the identity pairs (j, q, t first, c last) then the patch pairs (z
+ * last but the attempt) — exactly what a new run stores, so a run created finished is stored as that very
+ * string (see RECORD_HELPERS) and the pairs are not even decoded. Any other update works on the head with
+ * the pairs spliced in after [19] (the layout the rest of the script indexes). A run is one record
+ * (`r:<id>`, compact field names, null fields absent), in one leaf `L:<job>|<status>|<trigger>` (+ its
+ * user's leaf), in `K` while stuck, and in `Q:<term>` per search term.
  */
 export const APPLY_UPDATES_LUA = `
 local retention, now = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -120,13 +212,70 @@ ${INDEX_HELPERS}
 ${COUNT_HELPERS}
 local FINISHED = { completed = true, failed = true, skipped = true, cancelled = true }
 local stuckKey = base .. 'K'
-local HEAD = 16
+local HEAD = 19
+
+-- New log lines (seq after cur) of an update, from its log section.
+local function pushLogs(runId, X, from, to, cur)
+  local lines = {}
+  for k = from, to, 2 do
+    if X[k] > cur then lines[#lines + 1] = X[k + 1] end
+  end
+  if #lines > 0 then
+    local logKey = base .. 'l:' .. runId
+    local len = redis.call('RPUSH', logKey, unpack(lines))
+    if len > 50 then redis.call('LTRIM', logKey, -50, -1) end
+    if len == #lines then redis.call('PEXPIRE', logKey, retention) end
+  end
+end
+local function addTerms(X, from, n, createdMs, runId)
+  for k = from, from + n - 1 do
+    local tkey = base .. 'Q:' .. X[k]
+    redis.call('ZADD', tkey, createdMs, runId)
+    if not touched[tkey] then
+      -- A term's set is trimmed when it is written (no registry of terms) and expires on its own.
+      redis.call('ZREMRANGEBYSCORE', tkey, '-inf', now - retention)
+      keep(tkey)
+    end
+  end
+end
+-- A record stored as a string becomes a hash of the same fields, keeping its TTL.
+local function toHash(runKey)
+  local P = cjson.decode(redis.call('GET', runKey))
+  local ttl = redis.call('PTTL', runKey)
+  redis.call('DEL', runKey)
+  redis.call('HSET', runKey, unpack(P))
+  if ttl > 0 then redis.call('PEXPIRE', runKey, ttl) end
+end
+local function splice(H, P)
+  local U = {}
+  for k = 1, HEAD do U[k] = H[k] end
+  local n = HEAD
+  for k = 1, #P do n = n + 1; U[n] = P[k] end
+  for k = HEAD + 1, #H do n = n + 1; U[n] = H[k] end
+  return U
+end
 
 local applied = 0
-local batch = cjson.decode(ARGV[4])
-for a = 1, #batch do
-  local U = batch[a]
-  local runId, seq, createdMs = U[1], U[2], U[3]
+for a = 4, #ARGV, 2 do
+  local H = cjson.decode(ARGV[a])
+  local runId, seq, createdMs = H[1], H[2], H[3]
+  local runKey = base .. 'r:' .. runId
+  local created = false
+  if H[4] ~= '1' and H[9] == '0' and H[10] == '0' and FINISHED[H[13]]
+    and redis.call('SET', runKey, ARGV[a + 1], 'PX', retention, 'NX') then
+    -- A new run, finished in its first write: stored as its pairs (the SET above), indexed and counted.
+    created = true
+    applied = applied + 1
+    local user = H[19] ~= '' and H[19] or nil
+    queueRun(H[17], H[13], H[18], user, createdMs, runId)
+    countEnd(H[17], H[13], H[14])
+    local nDel, nLogs = tonumber(H[7]), tonumber(H[8])
+    if nLogs > 0 then pushLogs(runId, H, HEAD + 1 + nDel, HEAD + nDel + 2 * nLogs, '') end
+    addTerms(H, HEAD + 1 + nDel + 2 * nLogs, tonumber(H[12]), createdMs, runId)
+  end
+  if not created then
+  flushLeaves()
+  local U = splice(H, cjson.decode(ARGV[a + 1]))
   local nA, nB, nDel, nLogs = tonumber(U[5]), tonumber(U[6]), tonumber(U[7]), tonumber(U[8])
   local nMark, nMarkDel, nTerms = tonumber(U[9]), tonumber(U[10]), tonumber(U[12])
   local aStart = HEAD + 1
@@ -137,8 +286,13 @@ for a = 1, #batch do
   local markDelStart = markStart + 2 * nMark
   local termStart = markDelStart + nMarkDel
 
-  local runKey = base .. 'r:' .. runId
-  local st = redis.call('HMGET', runKey, 'z', 'j', 's', 't', 'u', 'c', 'k', 'a', 'sa', 'w', 'ea', '@1')
+  local FIELDS = { 'z', 'j', 's', 't', 'u', 'c', 'k', 'a', 'sa', 'w', 'ea', '@1' }
+  local st = redis.pcall('HMGET', runKey, unpack(FIELDS))
+  if st.err then
+    -- Not a hash: a record stored as a string (or a damaged key: toHash then fails and refuses the update).
+    toHash(runKey)
+    st = redis.call('HMGET', runKey, unpack(FIELDS))
+  end
   local cur = st[1]
   local exists = cur ~= false
   if exists or U[4] ~= '1' then
@@ -150,10 +304,8 @@ for a = 1, #batch do
       status = oldStatus
     else
       -- First sight of this run: identity (written only now), and its indexes below.
-      job, trigger = U[aStart + 1], U[aStart + 5]
-      for k = aStart + 6, bStart - 1, 2 do
-        if U[k] == 'u' then user = U[k + 1] end
-      end
+      job, trigger = U[17], U[18]
+      if U[19] ~= '' then user = U[19] end
       status = 'pending'
       wasStuck = false
       cur = ''
@@ -188,18 +340,7 @@ for a = 1, #batch do
       else
         redis.call('HSET', runKey, unpack(U, aStart, delStart - 1))
       end
-      if nLogs > 0 then
-        local lines = {}
-        for k = logStart, markStart - 1, 2 do
-          if U[k] > cur then lines[#lines + 1] = U[k + 1] end
-        end
-        if #lines > 0 then
-          local logKey = base .. 'l:' .. runId
-          local len = redis.call('RPUSH', logKey, unpack(lines))
-          if len > 50 then redis.call('LTRIM', logKey, -50, -1) end
-          if len == #lines then redis.call('PEXPIRE', logKey, retention) end
-        end
-      end
+      if nLogs > 0 then pushLogs(runId, U, logStart, markStart - 1, cur) end
     elseif U[11] ~= '' and redis.call('HEXISTS', runKey, '@' .. U[11]) == 0 then
       -- An older update's attempt the run has no record of (attempts are history): added, never replacing.
       -- A record sent empty (the update's own start, end, worker and status say it) is written out in full
@@ -251,15 +392,7 @@ for a = 1, #batch do
       redis.call('PEXPIRE', runKey, retention)
       addRun(job, status, trigger, user, createdMs, runId)
       if FINISHED[status] then countEnd(job, status, U[14]) end
-      for k = termStart, termStart + nTerms - 1 do
-        local tkey = base .. 'Q:' .. U[k]
-        redis.call('ZADD', tkey, createdMs, runId)
-        if not touched[tkey] then
-          -- A term's set is trimmed when it is written (no registry of terms) and expires on its own.
-          redis.call('ZREMRANGEBYSCORE', tkey, '-inf', now - retention)
-          keep(tkey)
-        end
-      end
+      addTerms(U, termStart, nTerms, createdMs, runId)
     elseif status ~= oldStatus then
       removeRun(job, oldStatus, trigger, user, runId)
       addRun(job, status, trigger, user, createdMs, runId)
@@ -274,8 +407,10 @@ for a = 1, #batch do
       end
     end
   end
+  end
 end
 
+flushLeaves()
 flushCounts()
 return applied
 `;
@@ -292,6 +427,7 @@ return applied
  * Returns a flat list: member, score, member, score…
  */
 export const MERGE_LUA = `
+${RECORD_HELPERS}
 local base, top, bottom, tie, tieId = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local want = tonumber(ARGV[6])
 local direct = ARGV[7]
@@ -319,7 +455,7 @@ for i = 8, #ARGV do
   if #s.buf > 0 then srcs[#srcs + 1] = s end
 end
 if direct ~= '' then
-  local c = redis.call('HGET', base .. 'r:' .. direct, 'c')
+  local c = runField(base .. 'r:' .. direct, 'c')
   if c then
     local score = tonumber(c)
     local lo = bottom == '-inf' and -math.huge or tonumber(bottom)

@@ -32,20 +32,16 @@ import {
 import { isoFromMs, msFromCanonicalIso } from '../monitor/iso-time';
 import { RedisKeys } from '../queues/redis-keys';
 import { defineScript } from '../queues/redis';
-import { APPLY_UPDATES_LUA, MERGE_LUA, TRIM_LUA } from './redis-run-store-lua';
+import {
+  APPLY_UPDATES_LUA,
+  MERGE_LUA,
+  READ_RUNS_LUA,
+  RUN_STATUSES_LUA,
+  TRIM_LUA,
+} from './redis-run-store-lua';
 
+type ReadCommand = (numKeys: number, ...keys: string[]) => Promise<string[][]>;
 type StatusesCommand = (numKeys: number, ...keys: string[]) => Promise<(string | null)[]>;
-
-/**
- * Reads the status of many runs in one call (keys declared: Cluster routes it): the compact field `s`, or a
- * legacy hash's JSON `status` (answered as such; the caller tells them apart by the quote).
- */
-const RUN_STATUSES_LUA = `local out = {}
-for i, key in ipairs(KEYS) do
-  local v = redis.call('HMGET', key, 's', 'status')
-  out[i] = v[1] or v[2]
-end
-return out`;
 
 type ApplyCommand = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<number>;
 
@@ -212,17 +208,18 @@ const PATCH_FIELDS = [
 const NO_MARKS = Object.freeze({});
 
 /**
- * One update as the array of strings APPLY_UPDATES_LUA reads (see its header), built in one pass: the counts
- * in the head are filled in as each section is written. The identity section and the patch section are
- * adjacent and already hash field/value pairs, so the script writes a new run with one HSET of a range and
- * no loop of its own.
+ * One update as the two JSON arrays of strings APPLY_UPDATES_LUA reads (see its header): the head, and the
+ * record pairs (identity, then patch) — exactly the field/value pairs a new run stores, so a run created
+ * finished is stored as that JSON text itself. Built in one pass: the counts in the head are filled in as
+ * each section is written.
  */
-export function encodeUpdate(u: RunUpdate): string[] {
+export function encodeUpdate(u: RunUpdate): [head: string[], pairs: string[]] {
   const id = u.identity;
   const t = u.times;
   const created =
     t?.created ?? (msFromCanonicalIso(id.created_at) || Date.parse(id.created_at) || Date.now());
   const createdText = String(created);
+  const user = id.user_id !== null && id.user_id !== undefined ? id.user_id : '';
   const out: string[] = [
     u.run_id,
     u.seq,
@@ -240,17 +237,19 @@ export function encodeUpdate(u: RunUpdate): string[] {
     '', // [14] duration_ms in the patch
     '', // [15] attempts in the patch
     '', // [16] started_at in the patch (encoded)
+    id.job_id,
+    id.trigger,
+    user,
   ];
   // Identity (written only when the run is created): job, queue, trigger first, the creation time last.
-  let start = out.length;
-  out.push('j', id.job_id, 'q', id.queue, 't', id.trigger);
-  if (id.user_id !== null && id.user_id !== undefined) out.push('u', id.user_id);
-  if (id.retry_of) out.push('ro', id.retry_of);
-  if (id.triggered_by) out.push('tb', id.triggered_by);
-  out.push('c', createdText);
-  out[4] = String(out.length - start);
+  const pairs: string[] = ['j', id.job_id, 'q', id.queue, 't', id.trigger];
+  if (id.user_id !== null && id.user_id !== undefined) pairs.push('u', id.user_id);
+  if (id.retry_of) pairs.push('ro', id.retry_of);
+  if (id.triggered_by) pairs.push('tb', id.triggered_by);
+  pairs.push('c', createdText);
+  const nIdentity = pairs.length;
+  out[4] = String(nIdentity);
   // Patch (written when the update is newer), its seq, and the attempt record last.
-  start = out.length;
   const patch = u.patch as Record<string, unknown>;
   let sa: string | undefined;
   let ea: string | undefined;
@@ -276,16 +275,16 @@ export function encodeUpdate(u: RunUpdate): string[] {
       else if (k === 'duration_ms') out[13] = value;
       else if (k === 'attempts') out[14] = value;
     }
-    out.push(FIELD[k as Stored], value);
+    pairs.push(FIELD[k as Stored], value);
   }
-  out.push('z', u.seq);
+  pairs.push('z', u.seq);
   if (u.attempt)
-    out.push(
+    pairs.push(
       `@${u.attempt.attempt}`,
       // Written empty when the run's own fields say it all (see APPLY_UPDATES_LUA for an older update's).
       impliedAttempt(u.attempt, u.patch) ? '' : encodeAttempt(u.attempt, u.patch, sa, ea),
     );
-  out[5] = String(out.length - start);
+  out[5] = String(pairs.length - nIdentity);
   if (nulls) for (const k of PATCH_FIELDS) if (patch[k] === null) out.push(FIELD[k]);
   out[6] = String(nulls);
   for (const l of u.logs) {
@@ -315,7 +314,7 @@ export function encodeUpdate(u: RunUpdate): string[] {
   const userTerm = id.user_id && needsNorm(id.user_id) ? norm(id.user_id) : id.user_id;
   if (!id.search?.length && runTerm === u.run_id && userTerm === id.user_id) {
     out[11] = '0';
-    return out;
+    return [out, pairs];
   }
   const terms = new Set<string>();
   if (id.search) for (const t of id.search) if (norm(t)) terms.add(norm(t));
@@ -323,7 +322,37 @@ export function encodeUpdate(u: RunUpdate): string[] {
   if (userTerm && userTerm !== id.user_id) terms.add(userTerm);
   for (const t of terms) out.push(t);
   out[11] = String(terms.size);
-  return out;
+  return [out, pairs];
+}
+
+/** The script's arguments for a chunk of updates: head and pairs of each, as JSON. */
+function encodeArgs(chunk: RunUpdate[]): string[] {
+  const args: string[] = new Array(chunk.length * 2);
+  for (let i = 0; i < chunk.length; i++) {
+    const [head, pairs] = encodeUpdate(chunk[i]);
+    args[2 * i] = JSON.stringify(head);
+    args[2 * i + 1] = JSON.stringify(pairs);
+  }
+  return args;
+}
+
+/** The field/value pairs of a run record stored as a string (see APPLY_UPDATES_LUA), as a hash reads. */
+function recordOf(raw: string[]): Record<string, string> {
+  if (raw.length !== 1) {
+    const hash: Record<string, string> = {};
+    for (let i = 0; i + 1 < raw.length; i += 2) hash[raw[i]] = raw[i + 1];
+    return hash;
+  }
+  let pairs: unknown;
+  try {
+    pairs = JSON.parse(raw[0]);
+  } catch {
+    return {}; // not a record (a damaged key): read as absent
+  }
+  const hash: Record<string, string> = {};
+  if (!Array.isArray(pairs)) return hash;
+  for (let i = 0; i + 1 < pairs.length; i += 2) hash[String(pairs[i])] = String(pairs[i + 1]);
+  return hash;
 }
 
 /**
@@ -377,8 +406,11 @@ interface Plan {
 
 /**
  * RunStore on Redis, used when MONGO_URL is unset. Layout (every key under {@link RedisKeys.runsBase}):
- * - `r:<id>`: the run, a hash of short fields (see `FIELD`), null fields absent, kept in listpack
- *   encoding for a normal run; `l:<id>`: its last 50 log lines, only when it logged.
+ * - `r:<id>`: the run's record, short fields (see `FIELD`), null fields absent: a hash (listpack for a
+ *   normal run), or — for a run whose first write already finished it, most short runs — a string holding
+ *   the same field/value pairs as JSON, created with its TTL in one command and turned into the hash by
+ *   the first later change (see APPLY_UPDATES_LUA); every read takes both. `l:<id>`: its last 50 log lines,
+ *   only when it logged.
  * - `L:<job>|<status>|<trigger>`: one index leaf per combination (sorted set, score created_at ms);
  *   every run is in exactly one; `D` lists the leaves that exist. A user's runs are also in
  *   `U:<len>:<user>|<leaf>` leaves listed in `UD:<user>`. `K`: the runs flagged stuck. `Q:<term>`: runs by
@@ -414,10 +446,11 @@ export class RedisRunStore implements RunStore {
     this.applyKeys = this.countsFinishedRuns
       ? [this.keys.runLeafDir, this.keys.metric('runs'), this.keys.metric('durations')]
       : [this.keys.runLeafDir];
-    defineScript(redis, 'jmApplyRuns3', { lua: APPLY_UPDATES_LUA });
+    defineScript(redis, 'jmApplyRuns4', { lua: APPLY_UPDATES_LUA });
     defineScript(redis, 'jmMergeRuns', { numberOfKeys: 1, lua: MERGE_LUA });
     defineScript(redis, 'jmTrimRuns', { numberOfKeys: 1, lua: TRIM_LUA });
-    defineScript(redis, 'jmRunStatuses2', { lua: RUN_STATUSES_LUA });
+    defineScript(redis, 'jmReadRuns', { lua: READ_RUNS_LUA });
+    defineScript(redis, 'jmRunStatuses3', { lua: RUN_STATUSES_LUA });
   }
 
   /** The key of a run's hash (for tools and benches that measure it). */
@@ -465,19 +498,11 @@ export class RedisRunStore implements RunStore {
   /** One Lua call per chunk in one pipeline; returns each call's error (null when it succeeded). */
   private async runChunks(chunks: RunUpdate[][]): Promise<(Error | null)[]> {
     const pipeline = this.redis.pipeline();
-    const apply = (pipeline as unknown as { jmApplyRuns3: ApplyCommand }).jmApplyRuns3.bind(pipeline);
+    const apply = (pipeline as unknown as { jmApplyRuns4: ApplyCommand }).jmApplyRuns4.bind(pipeline);
     const now = Date.now();
     for (const chunk of chunks) {
-      // One JSON argument per chunk (an array of encoded updates): one string for the client to write, one
-      // cjson.decode in the script.
-      apply(
-        this.applyKeys.length,
-        ...this.applyKeys,
-        this.base,
-        this.retentionMs,
-        now,
-        JSON.stringify(chunk.map(encodeUpdate)),
-      );
+      // Two JSON arguments per update (see encodeUpdate): a run created finished is stored as the second.
+      apply(this.applyKeys.length, ...this.applyKeys, this.base, this.retentionMs, now, ...encodeArgs(chunk));
     }
     const res = await pipeline.exec();
     if (!res) throw new Error('Redis pipeline aborted');
@@ -493,10 +518,14 @@ export class RedisRunStore implements RunStore {
   }
 
   async get(runId: string): Promise<JobRun | null> {
-    const [hash, logs] = (await execAll(
-      this.redis.multi().hgetall(this.keys.run(runId)).lrange(this.keys.runLogs(runId), 0, -1),
-    )) as [Record<string, string>, string[]];
-    if (!hash || Object.keys(hash).length === 0) return null;
+    const m = this.redis.multi();
+    (m as unknown as { jmReadRuns: ReadCommand }).jmReadRuns(1, this.keys.run(runId));
+    const [[raw], logs] = (await execAll(m.lrange(this.keys.runLogs(runId), 0, -1))) as [
+      string[][],
+      string[],
+    ];
+    const hash = recordOf(raw);
+    if (Object.keys(hash).length === 0) return null;
     return decodeRun(runId, hash, logs);
   }
 
@@ -604,14 +633,12 @@ export class RedisRunStore implements RunStore {
         if (merged.length < want) break;
         continue;
       }
-      const read = this.redis.pipeline();
-      for (const e of entries) read.hgetall(this.keys.run(e.id));
-      const hashes = (await execAll(read)) as Record<string, string>[];
+      const hashes = await this.readRuns(entries.map((e) => e.id));
       for (let i = 0; i < entries.length && out.length <= limit; i++) {
         pos = entries[i];
         scanned++;
         const hash = hashes[i];
-        if (!hash || Object.keys(hash).length === 0) continue; // expired; its index entry is trimmed later
+        if (Object.keys(hash).length === 0) continue; // expired; its index entry is trimmed later
         const run = decodeRun(entries[i].id, hash, []);
         if (!plan.exact) {
           if (query.job_id && run.job_id !== query.job_id) continue;
@@ -665,12 +692,10 @@ export class RedisRunStore implements RunStore {
     const finishedLeaves = leaves.filter((l) => FINISHED_STATUSES.includes(leafStatus(l)));
     const plan: Plan = { keys: finishedLeaves.map((l) => this.keys.runLeaf(l)), direct: '', exact: true };
     const keep = sample > 0 ? await this.merge(plan, { since }, null, sample) : [];
-    const read = this.redis.pipeline();
-    for (const c of keep) read.hmget(this.keys.run(c.id), 's', 'd');
-    const hashes = await execAll(read);
+    const hashes = await this.readRuns(keep.map((c) => c.id));
     const finished: FinishedRunSample[] = [];
     keep.forEach((c, i) => {
-      const [status, duration] = (hashes[i] ?? []) as (string | null)[];
+      const { s: status, d: duration } = hashes[i];
       if (!status) return; // expired meanwhile
       finished.push({
         run_id: c.id,
@@ -682,12 +707,26 @@ export class RedisRunStore implements RunStore {
     return { counts, finished };
   }
 
+  /** Run records as field/value maps (empty: no such run), one Lua call per 1,000, all in one pipeline. */
+  private async readRuns(runIds: string[]): Promise<Record<string, string>[]> {
+    if (!runIds.length) return [];
+    const pipeline = this.redis.pipeline();
+    const read = (pipeline as unknown as { jmReadRuns: ReadCommand }).jmReadRuns.bind(pipeline);
+    const CHUNK = 1000;
+    for (let i = 0; i < runIds.length; i += CHUNK) {
+      const keys = runIds.slice(i, i + CHUNK).map((id) => this.keys.run(id));
+      read(keys.length, ...keys);
+    }
+    const res = (await execAll(pipeline)) as string[][][];
+    return runIds.map((_, i) => recordOf(res[Math.floor(i / CHUNK)][i % CHUNK]));
+  }
+
   /** One Lua call per 1,000 runs (HGET of each run's status), all in one pipeline. */
   async statuses(runIds: string[]): Promise<Map<string, RunStatus>> {
     const out = new Map<string, RunStatus>();
     if (!runIds.length) return out;
     const pipeline = this.redis.pipeline();
-    const read = (pipeline as unknown as { jmRunStatuses2: StatusesCommand }).jmRunStatuses2.bind(pipeline);
+    const read = (pipeline as unknown as { jmRunStatuses3: StatusesCommand }).jmRunStatuses3.bind(pipeline);
     const CHUNK = 1000;
     for (let i = 0; i < runIds.length; i += CHUNK) {
       const keys = runIds.slice(i, i + CHUNK).map((id) => this.keys.run(id));

@@ -32,9 +32,19 @@ describe('RedisRunStore retention', () => {
         patch: { status: 'running' },
         logs: [{ time: new Date().toISOString(), level: 'info', message: 'x', seq: '1' }],
       },
+      {
+        // Created finished: a string record, its TTL set in the same command.
+        run_id: 'r2',
+        seq: '1',
+        identity: { job_id: 'j', queue: 'q', created_at: new Date().toISOString(), trigger: 'api', user_id: 'u' },
+        patch: { status: 'completed' },
+        logs: [{ time: new Date().toISOString(), level: 'info', message: 'y', seq: '1' }],
+      },
     ]);
-    const keys = (await redis.keys(`${prefix}*`)).filter((k) => !k.endsWith('_registry'));
-    expect(keys.length).toBeGreaterThanOrEqual(7);
+    const all = await redis.keys(`${prefix}*`);
+    expect(all).toContain(new RedisKeys(prefix).run('r2'));
+    const keys = all.filter((k) => !k.endsWith('_registry') && !k.includes(':metrics:'));
+    expect(keys.length).toBeGreaterThanOrEqual(9);
     for (const key of keys) {
       const ttl = await redis.pttl(key);
       expect(ttl).toBeGreaterThan(3_500_000);
@@ -126,7 +136,7 @@ describe('RedisRunStore index layout', () => {
     await deletePrefix(redis, prefix);
   });
 
-  it('keeps a no-op run small: one listpack hash and one index entry, no log key', async () => {
+  it('keeps a no-op run small: one string record with a TTL and one index entry, no log key', async () => {
     const prefix = uniquePrefix('small');
     const keys = new RedisKeys(prefix);
     const store = new RedisRunStore(redis, { prefix });
@@ -157,10 +167,12 @@ describe('RedisRunStore index layout', () => {
         },
       },
     ]);
-    expect(await redis.object('ENCODING', keys.run('1000001'))).toBe('listpack');
+    // Created finished: its field/value pairs as one string, written with its TTL in the same command.
+    expect(await redis.type(keys.run('1000001'))).toBe('string');
+    expect(await redis.pttl(keys.run('1000001'))).toBeGreaterThan(6 * 24 * 3600 * 1000);
     expect(await redis.exists(keys.runLogs('1000001'))).toBe(0);
     const all = await redis.keys(`${prefix}*`);
-    // Per run: its hash and one index entry; the directory and the two counter hashes are per deployment.
+    // Per run: its record and one index entry; the directory and the two counter hashes are per deployment.
     expect(all.sort()).toEqual(
       [
         keys.runLeafDir,
@@ -215,6 +227,142 @@ describe('RedisRunStore index layout', () => {
   });
 });
 
+describe('RedisRunStore records created finished', () => {
+  const T0 = Date.now() - 60_000;
+  const finished = (run_id: string, over: Partial<RunUpdate> = {}): RunUpdate => ({
+    run_id,
+    seq: '000001700000000000-00000010',
+    identity: {
+      job_id: 'job_a',
+      queue: 'q',
+      created_at: new Date(T0).toISOString(),
+      trigger: 'api',
+      user_id: 'u1',
+      search: ['order-7'],
+    },
+    patch: {
+      status: 'completed',
+      started_at: new Date(T0 + 10).toISOString(),
+      ended_at: new Date(T0 + 30).toISOString(),
+      duration_ms: 20,
+      attempts: 1,
+      worker: 'host:1',
+      result: { ok: true },
+    },
+    attempt: {
+      attempt: 1,
+      started_at: new Date(T0 + 10).toISOString(),
+      ended_at: new Date(T0 + 30).toISOString(),
+      worker: 'host:1',
+      outcome: 'completed',
+      error: null,
+    },
+    logs: [
+      {
+        time: new Date(T0 + 20).toISOString(),
+        level: 'info',
+        message: 'done',
+        seq: '000001700000000000-00000009',
+      },
+    ],
+    ...over,
+  });
+
+  it('is one string record that every read takes, and the first later change turns it into a hash: same fields, same TTL', async () => {
+    const prefix = uniquePrefix('strrec');
+    const keys = new RedisKeys(prefix);
+    const store = new RedisRunStore(redis, { prefix, retentionSeconds: 3600 });
+    await store.apply([finished('f1'), finished('f2')]);
+    expect(await redis.type(keys.run('f1'))).toBe('string');
+    const before = await store.get('f1');
+    expect(before).toMatchObject({
+      status: 'completed',
+      user_id: 'u1',
+      duration_ms: 20,
+      result: { ok: true },
+      attempts_log: [expect.objectContaining({ attempt: 1, outcome: 'completed', worker: 'host:1' })],
+      logs: [expect.objectContaining({ message: 'done' })],
+    });
+    // Every read path: statuses, lists by filter, by user, by run id and by term, stats.
+    expect(await store.statuses(['f1', 'f2', 'missing'])).toEqual(
+      new Map([
+        ['f1', 'completed'],
+        ['f2', 'completed'],
+      ]),
+    );
+    const ids = async (q: Parameters<typeof store.list>[0]) =>
+      (await store.list(q)).runs.map((r) => r.run_id).sort();
+    expect(await ids({ status: ['completed'] })).toEqual(['f1', 'f2']);
+    expect(await ids({ user_id: 'u1' })).toEqual(['f1', 'f2']);
+    expect(await ids({ q: 'f1' })).toEqual(['f1']);
+    expect(await ids({ q: 'order-7' })).toEqual(['f1', 'f2']);
+    const stats = await store.stats('job_a', T0 - 1000);
+    expect(stats.counts.completed).toBe(2);
+    expect(stats.finished.map((f) => [f.run_id, f.duration_ms]).sort()).toEqual([
+      ['f1', 20],
+      ['f2', 20],
+    ]);
+    // A replay of the same update changes nothing (and counts nothing twice).
+    await store.apply([finished('f1')]);
+    expect(await store.get('f1')).toEqual(before);
+    expect(await redis.hget(keys.metric('runs'), 'job_a\tcompleted')).toBe('2');
+
+    // A mark (an operator's rerun): the record becomes a hash with the mark, nothing else changes.
+    const ttl = await redis.pttl(keys.run('f1'));
+    await store.apply([
+      {
+        run_id: 'f1',
+        seq: '',
+        identity: finished('f1').identity,
+        patch: {},
+        logs: [],
+        marks: { retried_by: 'r9' },
+      },
+    ]);
+    expect(await redis.type(keys.run('f1'))).toBe('hash');
+    const after = await redis.pttl(keys.run('f1'));
+    expect(after).toBeGreaterThan(ttl - 5000);
+    expect(after).toBeLessThanOrEqual(ttl);
+    expect(await store.get('f1')).toEqual({ ...before, retried_by: 'r9' });
+
+    // A newer update that changes the status: moved between leaves, counted once under the new status.
+    await store.apply([
+      {
+        run_id: 'f2',
+        seq: '000001700000000000-00000020',
+        identity: finished('f2').identity,
+        patch: { status: 'failed', error_message: 'lost after commit' },
+        logs: [],
+      },
+    ]);
+    expect(await redis.type(keys.run('f2'))).toBe('hash');
+    expect(await ids({ status: ['completed'] })).toEqual(['f1']);
+    expect(await ids({ status: ['failed'] })).toEqual(['f2']);
+    expect(await store.get('f2')).toMatchObject({
+      status: 'failed',
+      error_message: 'lost after commit',
+      result: { ok: true },
+      started_at: new Date(T0 + 10).toISOString(),
+      attempts_log: [expect.objectContaining({ attempt: 1, outcome: 'completed' })],
+    });
+    expect(await redis.hget(keys.metric('runs'), 'job_a\tfailed')).toBe('1');
+    await deletePrefix(redis, prefix);
+  });
+
+  it('reads a damaged run key (not a record) as no run, in every read', async () => {
+    const prefix = uniquePrefix('strbad');
+    const keys = new RedisKeys(prefix);
+    const store = new RedisRunStore(redis, { prefix });
+    await redis.set(keys.run('bad1'), 'not json');
+    await redis.rpush(keys.run('bad2'), 'a list');
+    expect(await store.get('bad1')).toBeNull();
+    expect(await store.get('bad2')).toBeNull();
+    expect(await store.statuses(['bad1', 'bad2'])).toEqual(new Map());
+    expect((await store.list({ q: 'bad1' })).runs).toEqual([]);
+    await deletePrefix(redis, prefix);
+  });
+});
+
 describe('RedisRunStore poison updates', () => {
   const update = (
     run_id: string,
@@ -239,7 +387,7 @@ describe('RedisRunStore poison updates', () => {
     const logs = memoryLogger();
     const store = new RedisRunStore(redis, { prefix, logger: logs.logger });
     // A run key of the wrong type (a damaged key): every write to this run fails with WRONGTYPE.
-    await redis.set(`${prefix}:runs:r:bad`, 'not a hash');
+    await redis.rpush(`${prefix}:runs:r:bad`, 'not a run');
     // 450 updates: 3 Lua calls of 200; the bad one sits in the middle of the second.
     const batch = Array.from({ length: 450 }, (_, i) => update(`ok${i}`, '001'));
     batch.splice(300, 0, update('bad', '001'));

@@ -82,7 +82,7 @@ describe("the run store's Lua builds the same key names as RedisKeys", () => {
     user,
     '#user': String(Buffer.byteLength(user, 'utf8')), // Lua's # is the length in bytes
     leaf: 'job_a|failed|manual',
-    'U[k]': 'order-1',
+    'X[k]': 'order-1',
   };
   const expected: Record<string, string> = {
     'r:': keys.run('run-1'),
