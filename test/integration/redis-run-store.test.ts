@@ -36,7 +36,13 @@ describe('RedisRunStore retention', () => {
         // Created finished: a string record, its TTL set in the same command.
         run_id: 'r2',
         seq: '1',
-        identity: { job_id: 'j', queue: 'q', created_at: new Date().toISOString(), trigger: 'api', user_id: 'u' },
+        identity: {
+          job_id: 'j',
+          queue: 'q',
+          created_at: new Date().toISOString(),
+          trigger: 'api',
+          user_id: 'u',
+        },
         patch: { status: 'completed' },
         logs: [{ time: new Date().toISOString(), level: 'info', message: 'y', seq: '1' }],
       },
