@@ -707,34 +707,31 @@ export class RedisRunStore implements RunStore {
     return { counts, finished };
   }
 
-  /** Run records as field/value maps (empty: no such run), one Lua call per 1,000, all in one pipeline. */
-  private async readRuns(runIds: string[]): Promise<Record<string, string>[]> {
+  /** A per-run read script's answer for each run, one Lua call per 1,000 runs, all in one pipeline. */
+  private async perRun<T>(script: 'jmReadRuns' | 'jmRunStatuses3', runIds: string[]): Promise<T[]> {
     if (!runIds.length) return [];
     const pipeline = this.redis.pipeline();
-    const read = (pipeline as unknown as { jmReadRuns: ReadCommand }).jmReadRuns.bind(pipeline);
+    const read = (pipeline as unknown as Record<string, StatusesCommand>)[script].bind(pipeline);
     const CHUNK = 1000;
     for (let i = 0; i < runIds.length; i += CHUNK) {
       const keys = runIds.slice(i, i + CHUNK).map((id) => this.keys.run(id));
       read(keys.length, ...keys);
     }
-    const res = (await execAll(pipeline)) as string[][][];
-    return runIds.map((_, i) => recordOf(res[Math.floor(i / CHUNK)][i % CHUNK]));
+    const res = (await execAll(pipeline)) as T[][];
+    return runIds.map((_, i) => res[Math.floor(i / CHUNK)][i % CHUNK]);
   }
 
-  /** One Lua call per 1,000 runs (HGET of each run's status), all in one pipeline. */
+  /** Run records as field/value maps (empty: no such run). */
+  private async readRuns(runIds: string[]): Promise<Record<string, string>[]> {
+    return (await this.perRun<string[]>('jmReadRuns', runIds)).map(recordOf);
+  }
+
+  /** Each run's status (HGET of its `s`), one Lua call per 1,000 runs. */
   async statuses(runIds: string[]): Promise<Map<string, RunStatus>> {
     const out = new Map<string, RunStatus>();
-    if (!runIds.length) return out;
-    const pipeline = this.redis.pipeline();
-    const read = (pipeline as unknown as { jmRunStatuses3: StatusesCommand }).jmRunStatuses3.bind(pipeline);
-    const CHUNK = 1000;
-    for (let i = 0; i < runIds.length; i += CHUNK) {
-      const keys = runIds.slice(i, i + CHUNK).map((id) => this.keys.run(id));
-      read(keys.length, ...keys);
-    }
-    const res = await execAll(pipeline);
+    const res = await this.perRun<string | false | null>('jmRunStatuses3', runIds);
     runIds.forEach((id, i) => {
-      const v = (res[Math.floor(i / CHUNK)] as (string | false | null)[])[i % CHUNK];
+      const v = res[i];
       if (typeof v === 'string') out.set(id, (v.startsWith('"') ? JSON.parse(v) : v) as RunStatus);
     });
     return out;
