@@ -16,18 +16,6 @@ local function keep(key)
     redis.call('PEXPIRE', key, retention)
   end
 end
--- Adds a run to an index leaf and, at the leaf's first touch in this call, its TTL and directory entry.
-local function addLeaf(key, score, member, dirKey, dirMember)
-  redis.call('ZADD', key, score, member)
-  if not touched[key] then
-    keep(key)
-    if dirKey then
-      redis.call('SADD', dirKey, dirMember)
-      touched[dirKey] = nil
-      keep(dirKey)
-    end
-  end
-end
 -- Removes a run from a leaf; an emptied leaf leaves its directory (so a query never reads a dead leaf
 -- for long, and a later add puts it back).
 local function removeLeaf(key, member, dirKey, dirMember)
@@ -41,20 +29,8 @@ end
 local function userLeafKey(user, leaf)
   return base .. 'U:' .. #user .. ':' .. user .. '|' .. leaf
 end
-local function addRun(job, status, trigger, user, score, runId)
-  local leaf = job .. '|' .. status .. '|' .. trigger
-  addLeaf(base .. 'L:' .. leaf, score, runId, base .. 'D', leaf)
-  if user then
-    local dir = base .. 'UD:' .. user
-    local key = userLeafKey(user, leaf)
-    if not touched[key] then
-      redis.call('SADD', base .. 'UR', user)
-      keep(base .. 'UR')
-    end
-    addLeaf(key, score, runId, dir, leaf)
-  end
-end
--- addRun for many runs: queued, then one ZADD per leaf (flushLeaves, before anything else reads the leaves).
+-- Adds runs to index leaves: queued, then one ZADD per leaf by flushLeaves (which must run before anything
+-- reads or removes from the leaves), with the leaf's TTL and directory entry at its first touch in this call.
 local pendKeys, pendArgs, pendDir = {}, {}, {}
 local function queueLeaf(key, score, member, dirKey, dirMember)
   local args = pendArgs[key]
@@ -67,7 +43,7 @@ local function queueLeaf(key, score, member, dirKey, dirMember)
   args[#args + 1] = score
   args[#args + 1] = member
 end
-local function queueRun(job, status, trigger, user, score, runId)
+local function addRun(job, status, trigger, user, score, runId)
   local leaf = job .. '|' .. status .. '|' .. trigger
   queueLeaf(base .. 'L:' .. leaf, score, runId, base .. 'D', leaf)
   if user then
@@ -142,7 +118,7 @@ end
  * A run's record is one of two types under `r:<id>`: a hash of its fields, or — for a run whose first write
  * already finished it (most short runs: #16) — a string holding the same field/value pairs as a JSON array,
  * written with one `SET … PX … NX` (creation, TTL and the "is it new" check in one command). The first later
- * change turns the string into the hash (same fields, same TTL). Readers take either (see RUN_FIELD).
+ * change turns the string into the hash (same fields, same TTL). Readers take either (runField, READ_RUNS_LUA).
  */
 const RECORD_HELPERS = `
 -- The value of one field of a run record (false when the run or the field is absent).
@@ -197,7 +173,7 @@ return out`;
  *   [6] n patch strings [7] n patch fields set to null [8] n log pairs [9] n mark pairs [10] n marks set to
  *   null [11] attempt number ('' none; its field/value pair ends the patch strings) [12] n search terms
  *   [13] status [14] duration_ms [15] attempts [16] started_at — each as in the patch, '' when not in it —
- *   [17] job [18] trigger [19] user id ('' none), then the sections null fields, logs (seq, JSON line), mark
+ *   [17] job [18] trigger [19] 'u' and the user id ('' none), then the sections null fields, logs (seq, JSON line), mark
  *   pairs, null marks, terms;
  * and its record pairs, a JSON array of the identity pairs (j, q, t first, c last) then the patch pairs (z
  * last but the attempt) — exactly what a new run stores, so a run created finished is stored as that very
@@ -255,6 +231,8 @@ local function splice(H, P)
   return U
 end
 
+-- What an update reads of an existing run.
+local FIELDS = { 'z', 'j', 's', 't', 'u', 'c', 'k', 'a', 'sa', 'w', 'ea', '@1' }
 local applied = 0
 for a = 4, #ARGV, 2 do
   local H = cjson.decode(ARGV[a])
@@ -266,8 +244,8 @@ for a = 4, #ARGV, 2 do
     -- A new run, finished in its first write: stored as its pairs (the SET above), indexed and counted.
     created = true
     applied = applied + 1
-    local user = H[19] ~= '' and H[19] or nil
-    queueRun(H[17], H[13], H[18], user, createdMs, runId)
+    local user = H[19] ~= '' and string.sub(H[19], 2) or nil
+    addRun(H[17], H[13], H[18], user, createdMs, runId)
     countEnd(H[17], H[13], H[14])
     local nDel, nLogs = tonumber(H[7]), tonumber(H[8])
     if nLogs > 0 then pushLogs(runId, H, HEAD + 1 + nDel, HEAD + nDel + 2 * nLogs, '') end
@@ -286,7 +264,6 @@ for a = 4, #ARGV, 2 do
   local markDelStart = markStart + 2 * nMark
   local termStart = markDelStart + nMarkDel
 
-  local FIELDS = { 'z', 'j', 's', 't', 'u', 'c', 'k', 'a', 'sa', 'w', 'ea', '@1' }
   local st = redis.pcall('HMGET', runKey, unpack(FIELDS))
   if st.err then
     -- Not a hash: a record stored as a string (or a damaged key: toHash then fails and refuses the update).
@@ -305,7 +282,7 @@ for a = 4, #ARGV, 2 do
     else
       -- First sight of this run: identity (written only now), and its indexes below.
       job, trigger = U[17], U[18]
-      if U[19] ~= '' then user = U[19] end
+      if U[19] ~= '' then user = string.sub(U[19], 2) end
       status = 'pending'
       wasStuck = false
       cur = ''

@@ -219,7 +219,6 @@ export function encodeUpdate(u: RunUpdate): [head: string[], pairs: string[]] {
   const created =
     t?.created ?? (msFromCanonicalIso(id.created_at) || Date.parse(id.created_at) || Date.now());
   const createdText = String(created);
-  const user = id.user_id !== null && id.user_id !== undefined ? id.user_id : '';
   const out: string[] = [
     u.run_id,
     u.seq,
@@ -239,7 +238,7 @@ export function encodeUpdate(u: RunUpdate): [head: string[], pairs: string[]] {
     '', // [16] started_at in the patch (encoded)
     id.job_id,
     id.trigger,
-    user,
+    id.user_id !== null && id.user_id !== undefined ? `u${id.user_id}` : '', // [19] (an empty id is one)
   ];
   // Identity (written only when the run is created): job, queue, trigger first, the creation time last.
   const pairs: string[] = ['j', id.job_id, 'q', id.queue, 't', id.trigger];
@@ -453,7 +452,7 @@ export class RedisRunStore implements RunStore {
     defineScript(redis, 'jmRunStatuses3', { lua: RUN_STATUSES_LUA });
   }
 
-  /** The key of a run's hash (for tools and benches that measure it). */
+  /** The key of a run's record (for tools and benches that measure it). */
   runKey(runId: string): string {
     return this.keys.run(runId);
   }

@@ -18,35 +18,16 @@ describe('RedisRunStore retention', () => {
   it('gives every key a TTL so nothing outlives the retention', async () => {
     const prefix = uniquePrefix('ttl');
     const store = new RedisRunStore(redis, { prefix, retentionSeconds: 3600 });
-    await store.apply([
-      {
-        run_id: 'r1',
-        seq: '1',
-        identity: {
-          job_id: 'j',
-          queue: 'q',
-          created_at: new Date().toISOString(),
-          trigger: 'api',
-          user_id: 'u',
-        },
-        patch: { status: 'running' },
-        logs: [{ time: new Date().toISOString(), level: 'info', message: 'x', seq: '1' }],
-      },
-      {
-        // Created finished: a string record, its TTL set in the same command.
-        run_id: 'r2',
-        seq: '1',
-        identity: {
-          job_id: 'j',
-          queue: 'q',
-          created_at: new Date().toISOString(),
-          trigger: 'api',
-          user_id: 'u',
-        },
-        patch: { status: 'completed' },
-        logs: [{ time: new Date().toISOString(), level: 'info', message: 'y', seq: '1' }],
-      },
-    ]);
+    const now = new Date().toISOString();
+    const update = (run_id: string, status: 'running' | 'completed'): RunUpdate => ({
+      run_id,
+      seq: '1',
+      identity: { job_id: 'j', queue: 'q', created_at: now, trigger: 'api', user_id: 'u' },
+      patch: { status },
+      logs: [{ time: now, level: 'info', message: 'x', seq: '1' }],
+    });
+    // r2 is created finished: a string record, its TTL set in the same command.
+    await store.apply([update('r1', 'running'), update('r2', 'completed')]);
     const all = await redis.keys(`${prefix}*`);
     expect(all).toContain(new RedisKeys(prefix).run('r2'));
     const keys = all.filter((k) => !k.endsWith('_registry') && !k.includes(':metrics:'));
