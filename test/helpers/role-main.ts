@@ -32,6 +32,9 @@ async function main(): Promise<void> {
     return { worker };
   }) as Processor<never>;
   const system = await startSystem(config, logger, { processors: { ...testProcessors, tally } });
+  // The logger writes asynchronously: flushed first, so every line logged while starting (`tracker_resume`,
+  // …) is in the output before `role_ready`, which tests wait for and then read the output.
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
   process.stdout.write(
     `${JSON.stringify({ msg: 'role_ready', pid: process.pid, port: system.port, worker })}\n`,
   );
