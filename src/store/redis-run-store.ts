@@ -324,13 +324,27 @@ export function encodeUpdate(u: RunUpdate): [head: string[], pairs: string[]] {
   return [out, pairs];
 }
 
+/** A lone surrogate as JSON.stringify escapes it (well-formed text is written as it is). */
+const LONE_SURROGATE = /\\ud[89a-f]/;
+
+/**
+ * Strings as a JSON array. A lone surrogate (broken UTF-16 in a processor's text) becomes U+FFFD, as it would
+ * on its way to Redis as UTF-8 anyway: Redis' cjson refuses its escape, and the whole update with it. The
+ * check reads the JSON text once (a backslash before `ud8`… is rare: text that merely looks like one only
+ * costs the second pass).
+ */
+function jsonArray(a: string[]): string {
+  const json = JSON.stringify(a);
+  return LONE_SURROGATE.test(json) ? JSON.stringify(a.map((s) => s.toWellFormed())) : json;
+}
+
 /** The script's arguments for a chunk of updates: head and pairs of each, as JSON. */
 function encodeArgs(chunk: RunUpdate[]): string[] {
   const args: string[] = new Array(chunk.length * 2);
   for (let i = 0; i < chunk.length; i++) {
     const [head, pairs] = encodeUpdate(chunk[i]);
-    args[2 * i] = JSON.stringify(head);
-    args[2 * i + 1] = JSON.stringify(pairs);
+    args[2 * i] = jsonArray(head);
+    args[2 * i + 1] = jsonArray(pairs);
   }
   return args;
 }

@@ -336,6 +336,90 @@ describe('RedisRunStore records created finished', () => {
     await deletePrefix(redis, prefix);
   });
 
+  it('keeps any text exactly, in a record created finished and in a hash: quotes, backslashes, control and non-ASCII characters', async () => {
+    const prefix = uniquePrefix('strtext');
+    const store = new RedisRunStore(redis, { prefix, retentionSeconds: 3600 });
+    const odd = 'a"b\\c\n\t\u0000\u001f \u2028\u2029 é 日本 😀 </script>';
+    // Broken UTF-16 (a lone surrogate) is stored as U+FFFD, as UTF-8 would carry it, instead of refusing the run.
+    const broken = (s: string) => s.replace('😀', '\ud800');
+    const text = (id: string): RunUpdate =>
+      finished(id, {
+        identity: {
+          job_id: `job_${odd}`,
+          queue: `q${odd}`,
+          created_at: new Date(T0).toISOString(),
+          trigger: 'api',
+          user_id: `user ${odd}`,
+          triggered_by: `api:${odd}`,
+          retry_of: `r${odd}`,
+          search: [`term ${odd}`],
+        },
+        patch: {
+          ...finished(id).patch,
+          worker: `host${odd}`,
+          result: { text: odd },
+          error_message: odd,
+        },
+        attempt: { ...finished(id).attempt!, worker: `host${odd}`, error: odd },
+        logs: [
+          {
+            time: new Date(T0 + 20).toISOString(),
+            level: 'info',
+            message: odd,
+            seq: '000001700000000000-00000009',
+          },
+        ],
+      });
+    // `t1` is created finished (a string record); `t2` exists first, so the finished update writes a hash.
+    await store.apply([
+      {
+        ...text('t2'),
+        seq: '000001700000000000-00000001',
+        patch: { status: 'running' },
+        attempt: undefined,
+        logs: [],
+      },
+    ]);
+    await store.apply([text('t1'), text('t2')]);
+    for (const id of ['t1', 't2']) {
+      expect(await store.get(id)).toMatchObject({
+        job_id: `job_${odd}`,
+        queue: `q${odd}`,
+        user_id: `user ${odd}`,
+        triggered_by: `api:${odd}`,
+        retry_of: `r${odd}`,
+        worker: `host${odd}`,
+        result: { text: odd },
+        error_message: odd,
+        attempts_log: [expect.objectContaining({ worker: `host${odd}`, error: odd })],
+        logs: [expect.objectContaining({ message: odd })],
+      });
+    }
+    const bad = broken(odd);
+    const fixed = bad.replace('\ud800', '\ufffd');
+    const t3 = finished('t3');
+    await store.apply([
+      {
+        ...t3,
+        identity: { ...t3.identity, user_id: `user ${bad}` },
+        patch: { ...t3.patch, worker: `host${bad}`, error_message: bad },
+        logs: [{ ...t3.logs[0], message: bad }],
+      },
+    ]);
+    expect(await store.get('t3')).toMatchObject({
+      user_id: `user ${fixed}`,
+      worker: `host${fixed}`,
+      error_message: fixed,
+      logs: [expect.objectContaining({ message: bad })],
+    });
+    expect((await store.list({ q: `term ${odd}` })).runs.map((r) => r.run_id).sort()).toEqual(['t1', 't2']);
+    expect((await store.list({ user_id: `user ${odd}` })).runs.map((r) => r.run_id).sort()).toEqual([
+      't1',
+      't2',
+    ]);
+    await deletePrefix(redis, prefix);
+  });
+
   it('reads a damaged run key (not a record) as no run, in every read', async () => {
     const prefix = uniquePrefix('strbad');
     const keys = new RedisKeys(prefix);
