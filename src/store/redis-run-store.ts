@@ -29,7 +29,7 @@ import {
   type RunQuery,
   type RunStore,
 } from '../monitor/run-store';
-import { isoFromMs, msFromCanonicalIso } from '../monitor/iso-time';
+import { base36Ms, decimalMs, isoFromMs, msFromCanonicalIso } from '../monitor/iso-time';
 import { RedisKeys } from '../queues/redis-keys';
 import { defineScript } from '../queues/redis';
 import {
@@ -103,7 +103,7 @@ const NUMBER_FIELDS = new Set<string>([
 /** A time as stored: canonical ISO times as base-36 ms (8 characters instead of 24), others as `~<text>`. */
 function encodeTime(v: string): string {
   const ms = msFromCanonicalIso(v);
-  return ms >= 0 ? ms.toString(36) : `~${v}`;
+  return ms >= 0 ? base36Ms(ms) : `~${v}`;
 }
 function decodeTime(v: string): string {
   return v.startsWith('~') ? v.slice(1) : isoFromMs(Number.parseInt(v, 36));
@@ -218,7 +218,7 @@ export function encodeUpdate(u: RunUpdate): [head: string[], pairs: string[]] {
   const t = u.times;
   const created =
     t?.created ?? (msFromCanonicalIso(id.created_at) || Date.parse(id.created_at) || Date.now());
-  const createdText = String(created);
+  const createdText = decimalMs(created);
   const out: string[] = [
     u.run_id,
     u.seq,
@@ -264,10 +264,10 @@ export function encodeUpdate(u: RunUpdate): [head: string[], pairs: string[]] {
     }
     let value: string;
     if (k === 'started_at') {
-      value = sa = t?.started_at !== undefined ? t.started_at.toString(36) : encodeValue(k, v);
+      value = sa = t?.started_at !== undefined ? base36Ms(t.started_at) : encodeValue(k, v);
       out[15] = value;
     } else if (k === 'ended_at') {
-      value = ea = t?.ended_at !== undefined ? t.ended_at.toString(36) : encodeValue(k, v);
+      value = ea = t?.ended_at !== undefined ? base36Ms(t.ended_at) : encodeValue(k, v);
     } else {
       value = encodeValue(k, v);
       if (k === 'status') out[12] = value;

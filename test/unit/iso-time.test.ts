@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { isoFromMs, isoOrNull, msFromCanonicalIso } from '../../src/monitor/iso-time';
+import { base36Ms, decimalMs, isoFromMs, isoOrNull, msFromCanonicalIso } from '../../src/monitor/iso-time';
 
 const MAX = 253402300799999; // 9999-12-31T23:59:59.999Z
 
@@ -36,5 +36,22 @@ describe('run times (cached ISO conversions)', () => {
     expect(isoOrNull(0)).toBeNull();
     expect(isoOrNull(undefined)).toBeNull();
     expect(isoOrNull(1_700_000_000_123)).toBe('2023-11-14T22:13:20.123Z');
+  });
+
+  it('writes epoch-ms times in base 36 and decimal exactly as toString(36) and String do, in any order', () => {
+    const time = fc.oneof(
+      fc.integer({ min: 0, max: MAX }),
+      fc.integer({ min: 0, max: 36 ** 4 + 10 }),
+      fc.integer({ min: 999_990, max: 1_000_010 }),
+      fc.constantFrom(-1, 0.5, 1e21, Number.MAX_SAFE_INTEGER, Number.NaN),
+    );
+    fc.assert(
+      fc.property(fc.array(time, { minLength: 1, maxLength: 40 }), (times) => {
+        for (const ms of times) {
+          expect(base36Ms(ms)).toBe(ms.toString(36));
+          expect(decimalMs(ms)).toBe(String(ms));
+        }
+      }),
+    );
   });
 });
