@@ -89,28 +89,46 @@ end
  * src/metrics/shared-counters.ts), summed per field over the call. Without those keys nothing is counted.
  */
 const COUNT_HELPERS = `
-local runCounts, durCounts, durSums = {}, {}, {}
-local BUCKETS = { ${DURATION_BUCKETS.map((b) => `{ ${b}, '${b}' }`).join(', ')} }
+-- Per call: ends per job and status, and per job the duration count, sum and per-bucket counts (indexes
+-- 3.. of BUCKETS, then +Inf): no string is built per run, only per counter field at the end.
+local endCounts, durations = {}, {}
+local BUCKETS = { ${DURATION_BUCKETS.map((b) => `{ ${b}, '${b}' }`).join(', ')}, { math.huge, '+Inf' } }
 local function countEnd(job, status, duration)
   if not KEYS[3] then return end
-  local f = job .. '\t' .. status
-  runCounts[f] = (runCounts[f] or 0) + 1
+  local c = endCounts[job]
+  if not c then
+    c = {}
+    endCounts[job] = c
+  end
+  c[status] = (c[status] or 0) + 1
   local d = tonumber(duration)
   if not d then return end
   local secs = d / 1000
-  durSums[job] = (durSums[job] or 0) + secs
-  durCounts[job .. '\tcount'] = (durCounts[job .. '\tcount'] or 0) + 1
-  local label = '+Inf'
-  for _, b in ipairs(BUCKETS) do
-    if secs <= b[1] then label = b[2] break end
+  local t = durations[job]
+  if not t then
+    t = { 0, 0 }
+    durations[job] = t
   end
-  local bf = job .. '\t' .. label
-  durCounts[bf] = (durCounts[bf] or 0) + 1
+  t[1] = t[1] + 1
+  t[2] = t[2] + secs
+  for i = 1, #BUCKETS do
+    if secs <= BUCKETS[i][1] then
+      t[i + 2] = (t[i + 2] or 0) + 1
+      break
+    end
+  end
 end
 local function flushCounts()
-  for f, v in pairs(runCounts) do redis.call('HINCRBY', KEYS[2], f, v) end
-  for f, v in pairs(durCounts) do redis.call('HINCRBY', KEYS[3], f, v) end
-  for job, v in pairs(durSums) do redis.call('HINCRBYFLOAT', KEYS[3], job .. '\tsum', tostring(v)) end
+  for job, c in pairs(endCounts) do
+    for status, n in pairs(c) do redis.call('HINCRBY', KEYS[2], job .. '\t' .. status, n) end
+  end
+  for job, t in pairs(durations) do
+    redis.call('HINCRBY', KEYS[3], job .. '\tcount', t[1])
+    redis.call('HINCRBYFLOAT', KEYS[3], job .. '\tsum', tostring(t[2]))
+    for i = 1, #BUCKETS do
+      if t[i + 2] then redis.call('HINCRBY', KEYS[3], job .. '\t' .. BUCKETS[i][2], t[i + 2]) end
+    end
+  end
 end
 `;
 
@@ -177,7 +195,10 @@ return out`;
  *   pairs, null marks, terms;
  * and its record pairs, a JSON array of the identity pairs (j, q, t first, c last) then the patch pairs (z
  * last but the attempt) — exactly what a new run stores, so a run created finished is stored as that very
- * string (see RECORD_HELPERS) and the pairs are not even decoded. Any other update works on the head with
+ * string (see RECORD_HELPERS) and the pairs are not even decoded. Such an update without logs or search terms
+ * has, before its JSON head, `F` and the fields that case needs, tab-separated (run id, created, status,
+ * duration, job, trigger, [19]), so the head is decoded only when the run exists after all. Records created
+ * finished expire at PXAT now + retention (a relative PX is rewritten by Redis on every SET). Any other update works on the head with
  * the pairs spliced in after [19] (the layout the rest of the script indexes). A run is one record
  * (`r:<id>`, compact field names, null fields absent), in one leaf `L:<job>|<status>|<trigger>` (+ its
  * user's leaf), in `K` while stuck, and in `Q:<term>` per search term.
@@ -234,25 +255,48 @@ end
 -- What an update reads of an existing run.
 local FIELDS = { 'z', 'j', 's', 't', 'u', 'c', 'k', 'a', 'sa', 'w', 'ea', '@1' }
 local applied = 0
+-- Records created finished expire at one absolute time per call (PXAT: Redis rewrites a relative PX).
+local expireAt = string.format('%d', now + retention)
 for a = 4, #ARGV, 2 do
-  local H = cjson.decode(ARGV[a])
-  local runId, seq, createdMs = H[1], H[2], H[3]
-  local runKey = base .. 'r:' .. runId
+  local h = ARGV[a]
+  local H, runId, createdMs, runKey
   local created = false
-  if H[4] ~= '1' and H[9] == '0' and H[10] == '0' and FINISHED[H[13]]
-    and redis.call('SET', runKey, ARGV[a + 1], 'PX', retention, 'NX') then
-    -- A new run, finished in its first write: stored as its pairs (the SET above), indexed and counted.
-    created = true
-    applied = applied + 1
-    local user = H[19] ~= '' and string.sub(H[19], 2) or nil
-    addRun(H[17], H[13], H[18], user, createdMs, runId)
-    countEnd(H[17], H[13], H[14])
-    local nDel, nLogs = tonumber(H[7]), tonumber(H[8])
-    if nLogs > 0 then pushLogs(runId, H, HEAD + 1 + nDel, HEAD + nDel + 2 * nLogs, '') end
-    addTerms(H, HEAD + 1 + nDel + 2 * nLogs, tonumber(H[12]), createdMs, runId)
+  if string.byte(h, 1) == 70 then
+    -- 'F': a new run finished in its first write, without logs or terms: the fields this needs before the
+    -- head (run id, created, status, duration, job, trigger, 'u'..user), read without decoding the head,
+    -- which is decoded only when the run exists after all.
+    local status, duration, job, trigger, u, at
+    runId, createdMs, status, duration, job, trigger, u, at =
+      string.match(h, '^F\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t()')
+    runKey = base .. 'r:' .. runId
+    if FINISHED[status] and redis.call('SET', runKey, ARGV[a + 1], 'PXAT', expireAt, 'NX') then
+      created = true
+      applied = applied + 1
+      addRun(job, status, trigger, u ~= '' and string.sub(u, 2) or nil, createdMs, runId)
+      countEnd(job, status, duration)
+    else
+      H = cjson.decode(string.sub(h, at))
+    end
+  else
+    H = cjson.decode(h)
+    runId, createdMs = H[1], H[3]
+    runKey = base .. 'r:' .. runId
+    if H[4] ~= '1' and H[9] == '0' and H[10] == '0' and FINISHED[H[13]]
+      and redis.call('SET', runKey, ARGV[a + 1], 'PXAT', expireAt, 'NX') then
+      -- A new run, finished in its first write: stored as its pairs (the SET above), indexed and counted.
+      created = true
+      applied = applied + 1
+      local user = H[19] ~= '' and string.sub(H[19], 2) or nil
+      addRun(H[17], H[13], H[18], user, createdMs, runId)
+      countEnd(H[17], H[13], H[14])
+      local nDel, nLogs = tonumber(H[7]), tonumber(H[8])
+      if nLogs > 0 then pushLogs(runId, H, HEAD + 1 + nDel, HEAD + nDel + 2 * nLogs, '') end
+      addTerms(H, HEAD + 1 + nDel + 2 * nLogs, tonumber(H[12]), createdMs, runId)
+    end
   end
   if not created then
   flushLeaves()
+  local seq = H[2]
   local U = splice(H, cjson.decode(ARGV[a + 1]))
   local nA, nB, nDel, nLogs = tonumber(U[5]), tonumber(U[6]), tonumber(U[7]), tonumber(U[8])
   local nMark, nMarkDel, nTerms = tonumber(U[9]), tonumber(U[10]), tonumber(U[12])

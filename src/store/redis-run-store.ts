@@ -338,12 +338,39 @@ function jsonArray(a: string[]): string {
   return LONE_SURROGATE.test(json) ? JSON.stringify(a.map((s) => s.toWellFormed())) : json;
 }
 
-/** The script's arguments for a chunk of updates: head and pairs of each, as JSON. */
+const FINISHED_SET = new Set<string>(FINISHED_STATUSES);
+const TAB = /\t/;
+
+/**
+ * The head as the script reads it. An update that may create its run finished (no marks) and has no logs
+ * or search terms — most short runs — gets the fields that case needs in front, tab-separated (`F`, run id,
+ * created, status, duration, job, trigger, user slot), and the script decodes the JSON head after them only
+ * when the run exists already. Not when one of those texts holds a tab.
+ */
+function headArg(head: string[]): string {
+  const json = jsonArray(head);
+  if (
+    head[3] === '1' ||
+    head[7] !== '0' ||
+    head[8] !== '0' ||
+    head[9] !== '0' ||
+    head[11] !== '0' ||
+    !FINISHED_SET.has(head[12]) ||
+    TAB.test(head[0]) ||
+    TAB.test(head[16]) ||
+    TAB.test(head[17]) ||
+    TAB.test(head[18])
+  )
+    return json;
+  return `F\t${head[0]}\t${head[2]}\t${head[12]}\t${head[13]}\t${head[16]}\t${head[17]}\t${head[18]}\t${json}`;
+}
+
+/** The script's arguments for a chunk of updates: head and pairs of each (see {@link headArg}). */
 function encodeArgs(chunk: RunUpdate[]): string[] {
   const args: string[] = new Array(chunk.length * 2);
   for (let i = 0; i < chunk.length; i++) {
     const [head, pairs] = encodeUpdate(chunk[i]);
-    args[2 * i] = jsonArray(head);
+    args[2 * i] = headArg(head);
     args[2 * i + 1] = jsonArray(pairs);
   }
   return args;

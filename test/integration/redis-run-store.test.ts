@@ -123,6 +123,58 @@ describe('RedisRunStore index layout', () => {
     await deletePrefix(redis, prefix);
   });
 
+  it('counts runs created finished per job, status and duration bucket in one write, whatever their ids hold (a tab, a quote)', async () => {
+    const prefix = uniquePrefix('countnew');
+    const keys = new RedisKeys(prefix);
+    const store = new RedisRunStore(redis, { prefix });
+    const t = Date.now();
+    const ended = (
+      run_id: string,
+      job_id: string,
+      status: 'completed' | 'failed' | 'skipped',
+      ms?: number,
+    ) => ({
+      run_id,
+      seq: '000001700000000000-00000005',
+      identity: {
+        job_id,
+        queue: 'q',
+        created_at: new Date(t).toISOString(),
+        trigger: 'api' as const,
+        user_id: 'u\t1',
+      },
+      logs: [],
+      patch: { status, ...(ms === undefined ? {} : { duration_ms: ms }) },
+    });
+    const batch = [
+      ended('n1', 'job_x', 'completed', 50),
+      ended('n2', 'job_x', 'completed', 50),
+      ended('n\t3', 'job_x', 'failed', 2000),
+      ended('n"4', 'job_y', 'completed', 7_200_000),
+      ended('n5', 'job_y', 'skipped'),
+    ];
+    await store.apply(batch);
+    await store.apply(batch); // a replay counts nothing
+    expect(await redis.hgetall(keys.metric('runs'))).toEqual({
+      'job_x\tcompleted': '2',
+      'job_x\tfailed': '1',
+      'job_y\tcompleted': '1',
+      'job_y\tskipped': '1',
+    });
+    expect(await redis.hgetall(keys.metric('durations'))).toEqual({
+      'job_x\tcount': '3',
+      'job_x\tsum': '2.1',
+      'job_x\t0.1': '2',
+      'job_x\t5': '1',
+      'job_y\tcount': '1',
+      'job_y\tsum': '7200',
+      'job_y\t+Inf': '1',
+    });
+    for (const id of ['n1', 'n\t3', 'n"4', 'n5']) expect((await store.get(id))?.user_id).toBe('u\t1');
+    expect((await store.list({ user_id: 'u\t1' })).runs).toHaveLength(5);
+    await deletePrefix(redis, prefix);
+  });
+
   it('keeps a no-op run small: one string record with a TTL and one index entry, no log key', async () => {
     const prefix = uniquePrefix('small');
     const keys = new RedisKeys(prefix);
