@@ -195,10 +195,11 @@ return out`;
  *   pairs, null marks, terms;
  * and its record pairs, a JSON array of the identity pairs (j, q, t first, c last) then the patch pairs (z
  * last but the attempt) — exactly what a new run stores, so a run created finished is stored as that very
- * string (see RECORD_HELPERS) and the pairs are not even decoded. Such an update without logs or search terms
- * has, before its JSON head, `F` and the fields that case needs, tab-separated (run id, created, status,
- * duration, job, trigger, [19]), so the head is decoded only when the run exists after all. Records created
- * finished expire at PXAT now + retention (a relative PX is rewritten by Redis on every SET). Any other update works on the head with
+ * string (see RECORD_HELPERS) and the pairs are not even decoded. Such an update without logs, marks or
+ * search terms (and no tab in its texts) has its head as text instead of JSON: `F` and, tab-separated, the
+ * slots [1] [3] [13] [14] [17] [18] [19] that case needs, then [2] [5] [6] [11] [15] [16] and the null
+ * fields, read only when the run exists after all. Records created finished expire at PXAT now + retention
+ * (a relative PX is rewritten by Redis on every SET). Any other update works on the head with
  * the pairs spliced in after [19] (the layout the rest of the script indexes). A run is one record
  * (`r:<id>`, compact field names, null fields absent), in one leaf `L:<job>|<status>|<trigger>` (+ its
  * user's leaf), in `K` while stuck, and in `Q:<term>` per search term.
@@ -262,12 +263,11 @@ for a = 4, #ARGV, 2 do
   local H, runId, createdMs, runKey
   local created = false
   if string.byte(h, 1) == 70 then
-    -- 'F': a new run finished in its first write, without logs or terms: the fields this needs before the
-    -- head (run id, created, status, duration, job, trigger, 'u'..user), read without decoding the head,
-    -- which is decoded only when the run exists after all.
+    -- 'F' (see the header): the fields a new run finished in its first write needs come first; the rest of
+    -- the head is read only when the run exists after all.
     local status, duration, job, trigger, u, at
     runId, createdMs, status, duration, job, trigger, u, at =
-      string.match(h, '^F\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t()')
+      string.match(h, '^F\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)()')
     runKey = base .. 'r:' .. runId
     if FINISHED[status] and redis.call('SET', runKey, ARGV[a + 1], 'PXAT', expireAt, 'NX') then
       created = true
@@ -275,7 +275,12 @@ for a = 4, #ARGV, 2 do
       addRun(job, status, trigger, u ~= '' and string.sub(u, 2) or nil, createdMs, runId)
       countEnd(job, status, duration)
     else
-      H = cjson.decode(string.sub(h, at))
+      local seq, nA, nB, attempt, attempts, started, rest =
+        string.match(h, '^\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)()', at)
+      H = { runId, seq, createdMs, '', nA, nB, '0', '0', '0', '0', attempt, '0', status, duration, attempts, started,
+        job, trigger, u }
+      for f in string.gmatch(string.sub(h, rest), '\t([^\t]*)') do H[#H + 1] = f end
+      H[7] = tostring(#H - HEAD)
     end
   else
     H = cjson.decode(h)

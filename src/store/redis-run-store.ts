@@ -343,12 +343,11 @@ const TAB = /\t/;
 
 /**
  * The head as the script reads it. An update that may create its run finished (no marks) and has no logs
- * or search terms — most short runs — gets the fields that case needs in front, tab-separated (`F`, run id,
- * created, status, duration, job, trigger, user slot), and the script decodes the JSON head after them only
- * when the run exists already. Not when one of those texts holds a tab.
+ * or search terms — most short runs — sends it as tab-separated text (see APPLY_UPDATES_LUA: the slots the
+ * common case needs first), which the script splits without decoding JSON; not when one of its texts holds a
+ * tab.
  */
 function headArg(head: string[]): string {
-  const json = jsonArray(head);
   if (
     head[3] === '1' ||
     head[7] !== '0' ||
@@ -357,12 +356,16 @@ function headArg(head: string[]): string {
     head[11] !== '0' ||
     !FINISHED_SET.has(head[12]) ||
     TAB.test(head[0]) ||
+    TAB.test(head[1]) ||
+    TAB.test(head[15]) ||
     TAB.test(head[16]) ||
     TAB.test(head[17]) ||
     TAB.test(head[18])
   )
-    return json;
-  return `F\t${head[0]}\t${head[2]}\t${head[12]}\t${head[13]}\t${head[16]}\t${head[17]}\t${head[18]}\t${json}`;
+    return jsonArray(head);
+  let text = `F\t${head[0]}\t${head[2]}\t${head[12]}\t${head[13]}\t${head[16]}\t${head[17]}\t${head[18]}\t${head[1]}\t${head[4]}\t${head[5]}\t${head[10]}\t${head[14]}\t${head[15]}`;
+  for (let i = 19; i < head.length; i++) text += `\t${head[i]}`;
+  return text;
 }
 
 /** The script's arguments for a chunk of updates: head and pairs of each (see {@link headArg}). */
