@@ -43,9 +43,31 @@ local function queueLeaf(key, score, member, dirKey, dirMember)
   args[#args + 1] = score
   args[#args + 1] = member
 end
+-- A leaf's name and key by job, status and trigger, built once per call (not once per run).
+local leafNames, leafDir = {}, base .. 'D'
+local function leafOf(job, status, trigger)
+  local byStatus = leafNames[job]
+  if not byStatus then
+    byStatus = {}
+    leafNames[job] = byStatus
+  end
+  local byTrigger = byStatus[status]
+  if not byTrigger then
+    byTrigger = {}
+    byStatus[status] = byTrigger
+  end
+  local l = byTrigger[trigger]
+  if not l then
+    local leaf = job .. '|' .. status .. '|' .. trigger
+    l = { leaf, base .. 'L:' .. leaf }
+    byTrigger[trigger] = l
+  end
+  return l
+end
 local function addRun(job, status, trigger, user, score, runId)
-  local leaf = job .. '|' .. status .. '|' .. trigger
-  queueLeaf(base .. 'L:' .. leaf, score, runId, base .. 'D', leaf)
+  local l = leafOf(job, status, trigger)
+  local leaf = l[1]
+  queueLeaf(l[2], score, runId, leafDir, leaf)
   if user then
     local key = userLeafKey(user, leaf)
     if not touched[key] and not pendArgs[key] then

@@ -252,14 +252,14 @@ export function encodeUpdate(u: RunUpdate): [head: string[], pairs: string[]] {
   const patch = u.patch as Record<string, unknown>;
   let sa: string | undefined;
   let ea: string | undefined;
-  let nulls = 0;
+  let nulls: string[] | null = null;
   for (let i = 0; i < PATCH_FIELDS.length; i++) {
     const k = PATCH_FIELDS[i];
     const v = patch[k];
     // Stalls only grow and read back as 0 when absent: a 0 is not written.
     if (v === undefined || (v === 0 && k === 'stalls')) continue;
     if (v === null) {
-      nulls++;
+      (nulls ??= []).push(FIELD[k]);
       continue;
     }
     let value: string;
@@ -284,8 +284,8 @@ export function encodeUpdate(u: RunUpdate): [head: string[], pairs: string[]] {
       impliedAttempt(u.attempt, u.patch) ? '' : encodeAttempt(u.attempt, u.patch, sa, ea),
     );
   out[5] = String(pairs.length - nIdentity);
-  if (nulls) for (const k of PATCH_FIELDS) if (patch[k] === null) out.push(FIELD[k]);
-  out[6] = String(nulls);
+  if (nulls) for (const f of nulls) out.push(f);
+  out[6] = nulls ? String(nulls.length) : '0';
   for (const l of u.logs) {
     out.push(l.seq ?? '', JSON.stringify({ time: l.time, level: l.level, message: l.message }));
   }
