@@ -259,7 +259,8 @@ export function encodeUpdate(u: RunUpdate): [head: string[], pairs: string[]] {
     // Stalls only grow and read back as 0 when absent: a 0 is not written.
     if (v === undefined || (v === 0 && k === 'stalls')) continue;
     if (v === null) {
-      (nulls ??= []).push(FIELD[k]);
+      if (nulls) nulls.push(FIELD[k]);
+      else nulls = [FIELD[k]];
       continue;
     }
     let value: string;
