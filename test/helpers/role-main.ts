@@ -4,7 +4,7 @@
  *
  * Reads the same environment as src/main.ts (ROLES, REDIS_URL, QUEUE_PREFIX, JOBS_CONFIG, PORT,
  * DB_HEALTH_TOKEN, WORKER_*, ...). Logs (pino JSON) go to stdout. When the roles are up it prints one line
- * `{"msg":"role_ready","pid":…,"port":…,"worker":"host:pid"}`; on SIGTERM/SIGINT it stops gracefully
+ * `{…,"pid":…,"port":…,"worker":"host:pid","msg":"role_ready"}` (a log line); on SIGTERM/SIGINT it stops gracefully
  * (`shutdown_complete`, exit 0). Start it with `spawnRole()` from test/helpers/processes.ts.
  */
 import { hostname } from 'node:os';
@@ -32,12 +32,10 @@ async function main(): Promise<void> {
     return { worker };
   }) as Processor<never>;
   const system = await startSystem(config, logger, { processors: { ...testProcessors, tally } });
-  // The logger writes asynchronously: flushed first, so every line logged while starting (`tracker_resume`,
-  // …) is in the output before `role_ready`, which tests wait for and then read the output.
-  await new Promise<void>((resolve) => logger.flush(() => resolve()));
-  process.stdout.write(
-    `${JSON.stringify({ msg: 'role_ready', pid: process.pid, port: system.port, worker })}\n`,
-  );
+  // Through the logger itself: its lines go out in order, so every line logged while starting (`tracker_resume`,
+  // …) is in the output before `role_ready`, which tests wait for and then read the output. (A separate
+  // stdout write could overtake the logger's asynchronous writes; its flush() does not wait for one in flight.)
+  logger.info({ pid: process.pid, port: system.port, worker }, 'role_ready');
 
   stopOnSignals(system, logger, () => redis.disconnect());
 }
