@@ -32,8 +32,11 @@ async function main(): Promise<void> {
       process.exit(78);
     }
     logger.fatal({ err }, 'start_failed');
+    // The logger writes asynchronously and its flush() does not wait for a write in flight: a moment for
+    // the line to go out, as at a shutdown (src/shutdown.ts).
     logger.flush();
-    process.exit(1);
+    setTimeout(() => process.exit(1), 50);
+    return;
   }
   logger.info({ roles: config.ROLES }, 'started');
   if (config.tokenGenerated && system.port !== undefined) {

@@ -91,3 +91,18 @@ it('exits 78 naming TELEGRAM_BOT_TOKEN when the Bot API refuses the token (401 t
     await new Promise((r) => api.close(r));
   }
 });
+
+it('exits 1 with its start_failed line logged when a role cannot start (the port is taken)', async () => {
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+  const port = (taken.address() as AddressInfo).port;
+  try {
+    const { code, out } = await runMain({ PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+    expect(code).toBe(1);
+    // The fatal line goes out through the asynchronous logger before the process exits.
+    expect(out).toMatch(/"msg":"start_failed"/);
+    expect(out).toContain('EADDRINUSE');
+  } finally {
+    taken.close();
+  }
+});
