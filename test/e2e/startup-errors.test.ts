@@ -3,10 +3,18 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { REDIS_URL } from '../helpers/redis';
+import { deletePrefix, REDIS_URL, testRedis, uniquePrefix } from '../helpers/redis';
 import { tempYaml } from '../helpers/system';
 
 jest.setTimeout(60_000);
+
+// A start that gets as far as Redis (the taken port) writes under its prefix: a fresh one, deleted after.
+const prefix = uniquePrefix('startup');
+const redis = testRedis();
+afterAll(async () => {
+  await deletePrefix(redis, prefix);
+  await redis.quit();
+});
 
 function runMain(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../../src/main.ts')], {
@@ -15,6 +23,7 @@ function runMain(env: Record<string, string>): Promise<{ code: number | null; ou
       PATH: process.env.PATH,
       NODE_ENV: 'test',
       REDIS_URL,
+      QUEUE_PREFIX: prefix,
       PORT: '0',
       DB_HEALTH_TOKEN: 'x'.repeat(20),
       ...env,
@@ -97,7 +106,7 @@ it('exits 1 with its start_failed line logged when a role cannot start (the port
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
   const port = (taken.address() as AddressInfo).port;
   try {
-    const { code, out } = await runMain({ PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+    const { code, out } = await runMain({ PORT: String(port), LOG_LEVEL: 'info' });
     expect(code).toBe(1);
     // The fatal line goes out through the asynchronous logger before the process exits.
     expect(out).toMatch(/"msg":"start_failed"/);
