@@ -145,11 +145,20 @@ async function signIn(page: Page, path = '/jobs/monitor'): Promise<void> {
 describe('Workers panel', () => {
   it('shows this worker, the run it is on (opening the run) and the queue depth', async () => {
     const { page, errors } = await newPage();
-    const { run_id } = await sys.service.trigger('slow_job', { payload: { ms: 8000 } });
+    const { run_id } = await sys.service.trigger('slow_job', { payload: { ms: 12_000 } });
+    // The panel loads the workers when the page opens, then every 10 s: the page opens once a heartbeat
+    // carries the run (an earlier load would show it only at the next poll, after a short run has ended).
+    const carried = await waitFor(async () => {
+      const res = await fetch(`${sys.url}/api/jobs/workers`, {
+        headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      });
+      const body = (await res.json()) as { workers: { runs: string[] }[] };
+      return body.workers.some((w) => w.runs.includes(run_id));
+    }, 20_000);
+    expect(carried).toBe(true);
     await signIn(page);
     const card = page.locator(`.worker-card[data-worker-id="${sys.workers!.name}"]`);
     await card.waitFor();
-    // The panel polls; the run shows up once a heartbeat carries it.
     await page.waitForFunction(
       (id) => Array.from(document.querySelectorAll('.worker-runs button')).some((b) => b.textContent === id),
       run_id,
