@@ -80,38 +80,28 @@ export function msFromCanonicalIso(s: string): number {
 }
 
 /**
- * Epoch-ms times as base-36 and decimal text, as the run store writes them several times per run. For a
- * number past the small-integer range, `toString(36)` and `String()` take 100–150 ns; here the high part
- * (the same for times within ~28 minutes, or 1,000 s for decimal) is kept from the last call and only the
- * low part, a small integer, is formatted.
+ * `ms.toString(radix)` for epoch-ms times, as the run store writes them several times per run. For a number
+ * past the small-integer range that takes 100–150 ns; here the text of the high part (all but the low
+ * `lowDigits` digits: the same for times within ~28 minutes in base 36, 1,000 s in decimal) is kept from the
+ * last call and only the low part, a small integer, is formatted.
  */
-const ZEROS = '000000';
-const B36_LOW = 36 ** 4;
-let b36High = Number.NaN;
-let b36HighText = '';
+function cachedHigh(radix: number, lowDigits: number): (ms: number) => string {
+  const LOW = radix ** lowDigits;
+  const ZEROS = '0'.repeat(lowDigits);
+  let high = Number.NaN;
+  let highText = '';
+  return (ms) => {
+    if (!(ms >= LOW && ms <= Number.MAX_SAFE_INTEGER) || ms % 1 !== 0) return ms.toString(radix);
+    const h = Math.floor(ms / LOW);
+    if (h !== high) {
+      high = h;
+      highText = h.toString(radix);
+    }
+    const low = (ms - h * LOW).toString(radix);
+    return highText + ZEROS.slice(low.length) + low;
+  };
+}
 /** `ms.toString(36)`. */
-export function base36Ms(ms: number): string {
-  if (!(ms >= B36_LOW && ms <= Number.MAX_SAFE_INTEGER) || ms % 1 !== 0) return ms.toString(36);
-  const high = Math.floor(ms / B36_LOW);
-  if (high !== b36High) {
-    b36High = high;
-    b36HighText = high.toString(36);
-  }
-  const low = (ms - high * B36_LOW).toString(36);
-  return b36HighText + ZEROS.slice(0, 4 - low.length) + low;
-}
-
-const DEC_LOW = 1e6;
-let decHigh = Number.NaN;
-let decHighText = '';
+export const base36Ms = cachedHigh(36, 4);
 /** `String(ms)`. */
-export function decimalMs(ms: number): string {
-  if (!(ms >= DEC_LOW && ms <= Number.MAX_SAFE_INTEGER) || ms % 1 !== 0) return String(ms);
-  const high = Math.floor(ms / DEC_LOW);
-  if (high !== decHigh) {
-    decHigh = high;
-    decHighText = String(high);
-  }
-  const low = String(ms - high * DEC_LOW);
-  return decHighText + ZEROS.slice(0, 6 - low.length) + low;
-}
+export const decimalMs = cachedHigh(10, 6);

@@ -157,7 +157,7 @@ end
 /**
  * A run's record is one of two types under `r:<id>`: a hash of its fields, or — for a run whose first write
  * already finished it (most short runs: #16) — a string holding the same field/value pairs as a JSON array,
- * written with one `SET … PX … NX` (creation, TTL and the "is it new" check in one command). The first later
+ * written with one `SET … PXAT … NX` (creation, TTL and the "is it new" check in one command). The first later
  * change turns the string into the hash (same fields, same TTL). Readers take either (runField, READ_RUNS_LUA).
  */
 const RECORD_HELPERS = `
@@ -282,44 +282,40 @@ local applied = 0
 local expireAt = string.format('%d', now + retention)
 for a = 4, #ARGV, 2 do
   local h = ARGV[a]
-  local H, runId, createdMs, runKey
-  local created = false
+  -- The head: as text ('F', see the header: the fields a run created finished needs come first, the rest is
+  -- read only when the run exists after all) or as JSON.
+  local H, runId, createdMs, status, duration, job, trigger, u, at, mayCreate
   if string.byte(h, 1) == 70 then
-    -- 'F' (see the header): the fields a new run finished in its first write needs come first; the rest of
-    -- the head is read only when the run exists after all.
-    local status, duration, job, trigger, u, at
     runId, createdMs, status, duration, job, trigger, u, at =
       string.match(h, '^F\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)()')
-    runKey = base .. 'r:' .. runId
-    if FINISHED[status] and redis.call('SET', runKey, ARGV[a + 1], 'PXAT', expireAt, 'NX') then
-      created = true
-      applied = applied + 1
-      addRun(job, status, trigger, u ~= '' and string.sub(u, 2) or nil, createdMs, runId)
-      countEnd(job, status, duration)
-    else
-      local seq, nA, nB, attempt, attempts, started, rest =
-        string.match(h, '^\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)()', at)
-      H = { runId, seq, createdMs, '', nA, nB, '0', '0', '0', '0', attempt, '0', status, duration, attempts, started,
-        job, trigger, u }
-      for f in string.gmatch(string.sub(h, rest), '\t([^\t]*)') do H[#H + 1] = f end
-      H[7] = tostring(#H - HEAD)
-    end
+    mayCreate = true
   else
     H = cjson.decode(h)
-    runId, createdMs = H[1], H[3]
-    runKey = base .. 'r:' .. runId
-    if H[4] ~= '1' and H[9] == '0' and H[10] == '0' and FINISHED[H[13]]
-      and redis.call('SET', runKey, ARGV[a + 1], 'PXAT', expireAt, 'NX') then
-      -- A new run, finished in its first write: stored as its pairs (the SET above), indexed and counted.
-      created = true
-      applied = applied + 1
-      local user = H[19] ~= '' and string.sub(H[19], 2) or nil
-      addRun(H[17], H[13], H[18], user, createdMs, runId)
-      countEnd(H[17], H[13], H[14])
+    runId, createdMs, status, duration, job, trigger, u = H[1], H[3], H[13], H[14], H[17], H[18], H[19]
+    mayCreate = H[4] ~= '1' and H[9] == '0' and H[10] == '0'
+  end
+  local runKey = base .. 'r:' .. runId
+  local created = mayCreate and FINISHED[status]
+    and redis.call('SET', runKey, ARGV[a + 1], 'PXAT', expireAt, 'NX')
+  if created then
+    -- A new run, finished in its first write: stored as its pairs (the SET above), indexed and counted.
+    applied = applied + 1
+    addRun(job, status, trigger, u ~= '' and string.sub(u, 2) or nil, createdMs, runId)
+    countEnd(job, status, duration)
+    if H then
       local nDel, nLogs = tonumber(H[7]), tonumber(H[8])
       if nLogs > 0 then pushLogs(runId, H, HEAD + 1 + nDel, HEAD + nDel + 2 * nLogs, '') end
       addTerms(H, HEAD + 1 + nDel + 2 * nLogs, tonumber(H[12]), createdMs, runId)
     end
+  elseif not H then
+    -- A text head whose run exists: the same head as JSON would have given (slots [7]-[10] and [12] are 0
+    -- for a text head, [4] is '').
+    local seq, nA, nB, attempt, attempts, started, rest =
+      string.match(h, '^\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)()', at)
+    H = { runId, seq, createdMs, '', nA, nB, '0', '0', '0', '0', attempt, '0', status, duration, attempts, started,
+      job, trigger, u }
+    for f in string.gmatch(string.sub(h, rest), '\t([^\t]*)') do H[#H + 1] = f end
+    H[7] = tostring(#H - HEAD)
   end
   if not created then
   flushLeaves()

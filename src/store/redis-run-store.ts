@@ -382,20 +382,17 @@ function encodeArgs(chunk: RunUpdate[]): string[] {
 
 /** The field/value pairs of a run record stored as a string (see APPLY_UPDATES_LUA), as a hash reads. */
 function recordOf(raw: string[]): Record<string, string> {
-  if (raw.length !== 1) {
-    const hash: Record<string, string> = {};
-    for (let i = 0; i + 1 < raw.length; i += 2) hash[raw[i]] = raw[i + 1];
-    return hash;
-  }
-  let pairs: unknown;
-  try {
-    pairs = JSON.parse(raw[0]);
-  } catch {
-    return {}; // not a record (a damaged key): read as absent
+  let flat: unknown = raw;
+  if (raw.length === 1) {
+    try {
+      flat = JSON.parse(raw[0]);
+    } catch {
+      return {}; // not a record (a damaged key): read as absent
+    }
   }
   const hash: Record<string, string> = {};
-  if (!Array.isArray(pairs)) return hash;
-  for (let i = 0; i + 1 < pairs.length; i += 2) hash[String(pairs[i])] = String(pairs[i + 1]);
+  if (!Array.isArray(flat)) return hash;
+  for (let i = 0; i + 1 < flat.length; i += 2) hash[String(flat[i])] = String(flat[i + 1]);
   return hash;
 }
 
