@@ -1,7 +1,7 @@
 /**
- * Throughput: 20,000 no-op jobs, one queue, worker concurrency 50. Bare BullMQ (Queue + Worker) against the
+ * Throughput: 10,000 no-op jobs, one queue, worker concurrency 50. Bare BullMQ (Queue + Worker) against the
  * full tracked pipeline (WorkerPool + Tracker + BullmqLifecycleSource + RedisRunStore; MongoRunStore too
- * when MONGO_URL is set), alternated, BENCH_ROUNDS (default 5) rounds each. Prints jobs/s, the ratio of the
+ * when MONGO_URL is set), alternated, BENCH_ROUNDS (default 9) rounds each. Prints jobs/s, the ratio of the
  * medians, each round's tracked/bare, and the verdict on the median of those.
  * Usage: npm run bench:throughput  (BENCH_JOBS, BENCH_ROUNDS, BENCH_REDIS_URL)
  */

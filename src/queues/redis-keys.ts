@@ -53,6 +53,14 @@ export class RedisKeys {
     return `${this.runsBase}r:${runId}`;
   }
 
+  /**
+   * A day bucket of runs created finished (hash: field run id, value the record's pairs as JSON; see
+   * BUCKET_HELPERS in src/store/redis-run-store-lua.ts): creation day (ms / 86,400,000) and shard.
+   */
+  runBucket(day: number, shard: number): string {
+    return `${this.runsBase}b:${day}:${shard}`;
+  }
+
   /** A run's last 50 log lines (list; only for runs that logged). */
   runLogs(runId: string): string {
     return `${this.runsBase}l:${runId}`;

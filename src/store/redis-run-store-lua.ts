@@ -1,5 +1,8 @@
 import { DURATION_BUCKETS } from '../metrics/shared-counters';
 
+/** Shards of a day bucket (see BUCKET_HELPERS): a bucket stays small enough to expire without a pause. */
+export const BUCKET_SHARDS = 8;
+
 /**
  * Lua of RedisRunStore (see redis-run-store.ts for the key layout and the field names). Key names are
  * built from the base argument (`<prefix>:runs:`), which carries the store's hash tag: in Redis Cluster
@@ -155,18 +158,62 @@ end
 `;
 
 /**
- * A run's record is one of two types under `r:<id>`: a hash of its fields, or — for a run whose first write
- * already finished it (most short runs: #16) — a string holding the same field/value pairs as a JSON array,
- * written with one `SET … PXAT … NX` (creation, TTL and the "is it new" check in one command). The first later
- * change turns the string into the hash (same fields, same TTL). Readers take either (runField, READ_RUNS_LUA).
+ * Day buckets (#16): a run whose first write already finished it (most short runs) is not a key of its own
+ * but a field of `b:<day>:<shard>` — its creation day (ms / 86,400,000) and a shard of its id (last byte mod
+ * 8) — holding its field/value pairs as a JSON array. A batch's new runs so cost one HSET per
+ * bucket instead of one SET per run (a Redis command from Lua costs far more than a hash field). A bucket
+ * expires at the end of its day plus the retention, so every record in it lives at least the retention from
+ * its creation. The first later change of such a run moves it to its own hash `r:<id>`. Needs `base`.
+ */
+const BUCKET_HELPERS = `
+local DAY = 86400000
+local function bucketOf(day, runId)
+  local shard = (string.byte(runId, -3) or 0) % ${BUCKET_SHARDS}
+  return base .. 'b:' .. day .. ':' .. shard
+end
+local function bucketExpireAt(day)
+  return string.format('%d', (day + 1) * DAY + retention)
+end
+`;
+
+/**
+ * A run's record is a hash under `r:<id>`, or a field of a day bucket (BUCKET_HELPERS), or — written by
+ * versions before the buckets, for at most the retention — a string under `r:<id>` holding the pairs as a JSON
+ * array. Readers take any (runField, READ_RUNS_LUA); a reader by id probes the buckets of every day a live
+ * record can have been created on, newest first. Needs `base` and `retention`.
  */
 const RECORD_HELPERS = `
+${BUCKET_HELPERS}
+local probeDays
+-- A record kept in a day bucket: its pairs JSON, or false.
+local function bucketRecord(runId)
+  if not probeDays then
+    local t = redis.call('TIME')
+    local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    -- Today first, back to the oldest day a live bucket can have; then tomorrow (a clock ahead).
+    local today = math.floor(nowMs / DAY)
+    probeDays = {}
+    for d = today, math.floor((nowMs - retention) / DAY) - 1, -1 do
+      probeDays[#probeDays + 1] = d
+    end
+    probeDays[#probeDays + 1] = today + 1
+  end
+  for i = 1, #probeDays do
+    local v = redis.call('HGET', bucketOf(probeDays[i], runId), runId)
+    if v then return v end
+  end
+  return false
+end
 -- The value of one field of a run record (false when the run or the field is absent).
 -- A key of another type, or a string that is no record, reads as absent.
-local function runField(key, field)
+local function runField(runId, field)
+  local key = base .. 'r:' .. runId
   local v = redis.pcall('HGET', key, field)
-  if type(v) ~= 'table' then return v end
-  local blob = redis.pcall('GET', key)
+  local blob
+  if type(v) == 'table' then blob = redis.pcall('GET', key)
+  elseif v then return v
+  elseif redis.call('EXISTS', key) == 0 then blob = bucketRecord(runId)
+  else return false end
   if type(blob) ~= 'string' then return false end
   local ok, P = pcall(cjson.decode, blob)
   if not ok or type(P) ~= 'table' then return false end
@@ -178,29 +225,38 @@ end
 `;
 
 /**
- * Reads run records (KEYS, one slot): per key its hash as a flat field/value list, `{ pairs JSON }` for a
- * record stored as a string (see RECORD_HELPERS), `{}` when there is none.
+ * Reads run records (KEYS, one slot; ARGV[1] key base, ARGV[2] retention ms): per key its hash as a flat
+ * field/value list, `{ pairs JSON }` for a record stored as pairs (a day bucket's field, or a string; see
+ * RECORD_HELPERS), `{}` when there is none.
  */
 export const READ_RUNS_LUA = `
+local base, retention = ARGV[1], tonumber(ARGV[2])
+${RECORD_HELPERS}
 local out = {}
 for i, key in ipairs(KEYS) do
   local t = redis.call('TYPE', key)['ok']
   if t == 'hash' then out[i] = redis.call('HGETALL', key)
   elseif t == 'string' then out[i] = { redis.call('GET', key) }
-  else out[i] = {} end
+  else
+    local v = t == 'none' and bucketRecord(string.sub(key, #base + 3))
+    out[i] = v and { v } or {}
+  end
 end
 return out`;
 
 /**
- * Reads the status of many runs in one call (keys declared: Cluster routes it): the compact field `s`, or a
- * legacy hash's JSON `status` (answered as such; the caller tells them apart by the quote).
+ * Reads the status of many runs in one call (keys declared: Cluster routes it; ARGV as READ_RUNS_LUA): the
+ * compact field `s`, or a legacy hash's JSON `status` (answered as such; the caller tells them apart by the
+ * quote).
  */
 export const RUN_STATUSES_LUA = `
+local base, retention = ARGV[1], tonumber(ARGV[2])
 ${RECORD_HELPERS}
 local out = {}
 for i, key in ipairs(KEYS) do
   local v = redis.pcall('HMGET', key, 's', 'status')
-  if v.err then out[i] = runField(key, 's') else out[i] = v[1] or v[2] end
+  if v.err or not (v[1] or v[2]) then out[i] = runField(string.sub(key, #base + 3), 's')
+  else out[i] = v[1] or v[2] end
 end
 return out`;
 
@@ -217,19 +273,22 @@ return out`;
  *   pairs, null marks, terms;
  * and its record pairs, a JSON array of the identity pairs (j, q, t first, c last) then the patch pairs (z
  * last but the attempt) — exactly what a new run stores, so a run created finished is stored as that very
- * string (see RECORD_HELPERS) and the pairs are not even decoded. Such an update without logs, marks or
- * search terms (and no tab in its texts) has its head as text instead of JSON: `F` and, tab-separated, the
- * slots [1] [3] [13] [14] [17] [18] [19] that case needs, then [2] [5] [6] [11] [15] [16] and the null
- * fields, read only when the run exists after all. Records created finished expire at PXAT now + retention
- * (a relative PX is rewritten by Redis on every SET). Any other update works on the head with
- * the pairs spliced in after [19] (the layout the rest of the script indexes). A run is one record
- * (`r:<id>`, compact field names, null fields absent), in one leaf `L:<job>|<status>|<trigger>` (+ its
- * user's leaf), in `K` while stuck, and in `Q:<term>` per search term.
+ * text, a field of its day bucket (see BUCKET_HELPERS), and the pairs are not even decoded. Such an update
+ * without logs, marks or search terms (and no tab in its texts) has its head as text instead of JSON: `F`
+ * and, tab-separated, the slots [1] [3] [13] [14] [17] [18] [19] that case needs, then [2] [5] [6] [11] [15]
+ * [16] and the null fields, read only when the run exists after all. The script reads every head first, then
+ * finds with one HMGET per bucket and one EXISTS for the whole call which runs are new; a run that occurs
+ * twice in a call, or was created more than a day from now, takes the general path. Any other update works
+ * on the head with the pairs spliced in after [19] (the layout the rest of the script indexes); a run kept in
+ * a bucket first moves to its own hash. A run is one record (`r:<id>`, compact field names, null fields
+ * absent; or its bucket's field), in one leaf `L:<job>|<status>|<trigger>` (+ its user's leaf), in `K`
+ * while stuck, and in `Q:<term>` per search term.
  */
 export const APPLY_UPDATES_LUA = `
 local retention, now = tonumber(ARGV[2]), tonumber(ARGV[3])
 ${INDEX_HELPERS}
 ${COUNT_HELPERS}
+${BUCKET_HELPERS}
 local FINISHED = { completed = true, failed = true, skipped = true, cancelled = true }
 local stuckKey = base .. 'K'
 local HEAD = 19
@@ -258,7 +317,7 @@ local function addTerms(X, from, n, createdMs, runId)
     end
   end
 end
--- A record stored as a string becomes a hash of the same fields, keeping its TTL.
+-- A record stored as a string (written before the day buckets) becomes a hash of the same fields, keeping its TTL.
 local function toHash(runKey)
   local P = cjson.decode(redis.call('GET', runKey))
   local ttl = redis.call('PTTL', runKey)
@@ -278,46 +337,125 @@ end
 -- What an update reads of an existing run.
 local FIELDS = { 'z', 'j', 's', 't', 'u', 'c', 'k', 'a', 'sa', 'w', 'ea', '@1' }
 local applied = 0
--- Records created finished expire at one absolute time per call (PXAT: Redis rewrites a relative PX).
-local expireAt = string.format('%d', now + retention)
+
+-- Pass 1: every head read (as text: 'F', see the header — the fields a run created finished needs come first,
+-- the rest is read only when the run exists after all — or as JSON), and how often each run occurs.
+local hH, hRun, hCreated, hStatus, hDur, hJob, hTrig, hU, hAt, hMay = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
+local occurs = {}
+local n = 0
 for a = 4, #ARGV, 2 do
+  n = n + 1
   local h = ARGV[a]
-  -- The head: as text ('F', see the header: the fields a run created finished needs come first, the rest is
-  -- read only when the run exists after all) or as JSON.
-  local H, runId, createdMs, status, duration, job, trigger, u, at, mayCreate
   if string.byte(h, 1) == 70 then
-    runId, createdMs, status, duration, job, trigger, u, at =
+    hRun[n], hCreated[n], hStatus[n], hDur[n], hJob[n], hTrig[n], hU[n], hAt[n] =
       string.match(h, '^F\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)()')
-    mayCreate = true
+    hMay[n] = true
   else
-    H = cjson.decode(h)
-    runId, createdMs, status, duration, job, trigger, u = H[1], H[3], H[13], H[14], H[17], H[18], H[19]
-    mayCreate = H[4] ~= '1' and H[9] == '0' and H[10] == '0'
+    local H = cjson.decode(h)
+    hH[n] = H
+    hRun[n], hCreated[n], hStatus[n], hDur[n], hJob[n], hTrig[n], hU[n] = H[1], H[3], H[13], H[14], H[17], H[18], H[19]
+    hMay[n] = H[4] ~= '1' and H[9] == '0' and H[10] == '0'
   end
-  local runKey = base .. 'r:' .. runId
-  local created = mayCreate and FINISHED[status]
-    and redis.call('SET', runKey, ARGV[a + 1], 'PXAT', expireAt, 'NX')
-  if created then
-    -- A new run, finished in its first write: stored as its pairs (the SET above), indexed and counted.
+  occurs[hRun[n]] = (occurs[hRun[n]] or 0) + 1
+end
+
+-- Pass 2: which runs sit in their day bucket (one HMGET per bucket), and which updates create their run
+-- finished (a run new to the store, once in this call, created within a day of now): those go to buckets.
+local bucketIds, bucketList, bucketOfUpdate, bucketBySlot = {}, {}, {}, {}
+for k = 1, n do
+  local c = tonumber(hCreated[k])
+  if c then
+    local runId = hRun[k]
+    local day = math.floor(c / DAY)
+    local shard = (string.byte(runId, -3) or 0) % ${BUCKET_SHARDS}
+    local b = bucketBySlot[day * ${BUCKET_SHARDS} + shard]
+    if not b then
+      b = base .. 'b:' .. day .. ':' .. shard
+      bucketBySlot[day * ${BUCKET_SHARDS} + shard] = b
+      bucketIds[b] = { day = day }
+      bucketList[#bucketList + 1] = b
+    end
+    bucketOfUpdate[k] = b
+    local ids = bucketIds[b]
+    ids[#ids + 1] = runId
+  end
+end
+local inBucket = {}
+for _, b in ipairs(bucketList) do
+  local ids = bucketIds[b]
+  local found = redis.call('HMGET', b, unpack(ids))
+  for i = 1, #ids do
+    if found[i] then inBucket[ids[i]] = b end
+  end
+end
+local fresh, cand, candKeys, keyOf = {}, {}, {}, {}
+local createdFrom, createdTo = now - DAY, now + DAY
+for k = 1, n do
+  local runId = hRun[k]
+  if hMay[k] and FINISHED[hStatus[k]] and occurs[runId] == 1 and not inBucket[runId] and bucketOfUpdate[k] then
+    local c = tonumber(hCreated[k])
+    if c >= createdFrom and c <= createdTo then
+      local runKey = base .. 'r:' .. runId
+      keyOf[k] = runKey
+      cand[#cand + 1] = k
+      candKeys[#candKeys + 1] = runKey
+    end
+  end
+end
+if #cand > 0 then
+  local some = redis.call('EXISTS', unpack(candKeys)) > 0
+  for i = 1, #cand do
+    if not some or redis.call('EXISTS', candKeys[i]) == 0 then fresh[cand[i]] = bucketOfUpdate[cand[i]] end
+  end
+end
+-- New records per bucket, written at the end (nothing in this call reads them: their runs occur once).
+local writes, writeList = {}, {}
+
+for k = 1, n do
+  local a = 2 * k + 2
+  local H, runId, createdMs, status, duration = hH[k], hRun[k], hCreated[k], hStatus[k], hDur[k]
+  local runKey = keyOf[k] or base .. 'r:' .. runId
+  local b = fresh[k]
+  if b then
+    -- A new run, finished in its first write: its pairs go to its day bucket as they are; indexed and counted.
+    local w = writes[b]
+    if not w then
+      w = {}
+      writes[b] = w
+      writeList[#writeList + 1] = b
+    end
+    w[#w + 1] = runId
+    w[#w + 1] = ARGV[a + 1]
     applied = applied + 1
-    addRun(job, status, trigger, u ~= '' and string.sub(u, 2) or nil, createdMs, runId)
-    countEnd(job, status, duration)
+    local u = hU[k]
+    addRun(hJob[k], status, hTrig[k], u ~= '' and string.sub(u, 2) or nil, createdMs, runId)
+    countEnd(hJob[k], status, duration)
     if H then
       local nDel, nLogs = tonumber(H[7]), tonumber(H[8])
       if nLogs > 0 then pushLogs(runId, H, HEAD + 1 + nDel, HEAD + nDel + 2 * nLogs, '') end
       addTerms(H, HEAD + 1 + nDel + 2 * nLogs, tonumber(H[12]), createdMs, runId)
     end
-  elseif not H then
-    -- A text head whose run exists: the same head as JSON would have given (slots [7]-[10] and [12] are 0
-    -- for a text head, [4] is '').
+  else
+  if not H then
+    -- A text head: the same head as JSON would have given (slots [7]-[10] and [12] are 0 for a text head,
+    -- [4] is '').
     local seq, nA, nB, attempt, attempts, started, rest =
-      string.match(h, '^\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)()', at)
+      string.match(ARGV[a], '^\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)()', hAt[k])
     H = { runId, seq, createdMs, '', nA, nB, '0', '0', '0', '0', attempt, '0', status, duration, attempts, started,
-      job, trigger, u }
-    for f in string.gmatch(string.sub(h, rest), '\t([^\t]*)') do H[#H + 1] = f end
+      hJob[k], hTrig[k], hU[k] }
+    for f in string.gmatch(string.sub(ARGV[a], rest), '\t([^\t]*)') do H[#H + 1] = f end
     H[7] = tostring(#H - HEAD)
   end
-  if not created then
+  local inB = inBucket[runId]
+  if inB then
+    -- Kept in its day bucket so far: it becomes its own hash (same fields, same expiry) before it changes.
+    inBucket[runId] = nil
+    if redis.call('EXISTS', runKey) == 0 then
+      redis.call('HSET', runKey, unpack(cjson.decode(redis.call('HGET', inB, runId))))
+      redis.call('PEXPIREAT', runKey, bucketExpireAt(bucketIds[inB].day))
+    end
+    redis.call('HDEL', inB, runId)
+  end
   flushLeaves()
   local seq = H[2]
   local U = splice(H, cjson.decode(ARGV[a + 1]))
@@ -454,6 +592,10 @@ for a = 4, #ARGV, 2 do
   end
 end
 
+for _, b in ipairs(writeList) do
+  redis.call('HSET', b, unpack(writes[b]))
+  redis.call('PEXPIREAT', b, bucketExpireAt(bucketIds[b].day))
+end
 flushLeaves()
 flushCounts()
 return applied
@@ -467,12 +609,13 @@ return applied
  * score (Redis score syntax, e.g. '(1700' or '+inf'), ARGV[3] the range's bottom, ARGV[4] tie score ('' for
  * none: no cursor, or the cursor is above the range), ARGV[5] tie member (entries at the tie score are kept
  * when their member is smaller), ARGV[6] want, ARGV[7] a run id whose hash may exist without being in
- * the sets ('' none; the search by run id), then the sorted-set keys.
+ * the sets ('' none; the search by run id), ARGV[8] the retention ms, then the sorted-set keys.
  * Returns a flat list: member, score, member, score…
  */
 export const MERGE_LUA = `
-${RECORD_HELPERS}
 local base, top, bottom, tie, tieId = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local retention = tonumber(ARGV[8])
+${RECORD_HELPERS}
 local want = tonumber(ARGV[6])
 local direct = ARGV[7]
 local srcs = {}
@@ -487,7 +630,7 @@ local function fill(s)
   for i = 1, #r, 2 do s.buf[#s.buf + 1] = { r[i], tonumber(r[i + 1]) } end
 end
 
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local s = { key = ARGV[i], buf = {}, pos = 1, offset = 0, chunk = math.min(want, 4), done = false }
   if tie ~= '' then
     local r = redis.call('ZRANGE', s.key, tie, tie, 'BYSCORE', 'REV', 'WITHSCORES')
@@ -499,7 +642,7 @@ for i = 8, #ARGV do
   if #s.buf > 0 then srcs[#srcs + 1] = s end
 end
 if direct ~= '' then
-  local c = runField(base .. 'r:' .. direct, 'c')
+  local c = runField(direct, 'c')
   if c then
     local score = tonumber(c)
     local lo = bottom == '-inf' and -math.huge or tonumber(bottom)

@@ -487,11 +487,13 @@ export class RedisRunStore implements RunStore {
     this.applyKeys = this.countsFinishedRuns
       ? [this.keys.runLeafDir, this.keys.metric('runs'), this.keys.metric('durations')]
       : [this.keys.runLeafDir];
-    defineScript(redis, 'jmApplyRuns4', { lua: APPLY_UPDATES_LUA });
-    defineScript(redis, 'jmMergeRuns', { numberOfKeys: 1, lua: MERGE_LUA });
+    defineScript(redis, 'jmApplyRuns5', {
+      lua: process.env.JM_EXP === 'old' ? require('./zz-old-lua').APPLY_UPDATES_LUA : APPLY_UPDATES_LUA,
+    });
+    defineScript(redis, 'jmMergeRuns2', { numberOfKeys: 1, lua: MERGE_LUA });
     defineScript(redis, 'jmTrimRuns', { numberOfKeys: 1, lua: TRIM_LUA });
-    defineScript(redis, 'jmReadRuns', { lua: READ_RUNS_LUA });
-    defineScript(redis, 'jmRunStatuses3', { lua: RUN_STATUSES_LUA });
+    defineScript(redis, 'jmReadRuns2', { lua: READ_RUNS_LUA });
+    defineScript(redis, 'jmRunStatuses4', { lua: RUN_STATUSES_LUA });
   }
 
   /** The key of a run's record (for tools and benches that measure it). */
@@ -538,9 +540,27 @@ export class RedisRunStore implements RunStore {
 
   /** One Lua call per chunk in one pipeline; returns each call's error (null when it succeeded). */
   private async runChunks(chunks: RunUpdate[][]): Promise<(Error | null)[]> {
-    const pipeline = this.redis.pipeline();
-    const apply = (pipeline as unknown as { jmApplyRuns4: ApplyCommand }).jmApplyRuns4.bind(pipeline);
     const now = Date.now();
+    if (chunks.length === 1) {
+      // The usual batch: one call, without a pipeline (building one copies every command the client knows).
+      const apply = (this.redis as unknown as { jmApplyRuns5: ApplyCommand }).jmApplyRuns5;
+      try {
+        await apply.call(
+          this.redis,
+          this.applyKeys.length,
+          ...this.applyKeys,
+          this.base,
+          this.retentionMs,
+          now,
+          ...encodeArgs(chunks[0]),
+        );
+        return [null];
+      } catch (err) {
+        return [err as Error];
+      }
+    }
+    const pipeline = this.redis.pipeline();
+    const apply = (pipeline as unknown as { jmApplyRuns5: ApplyCommand }).jmApplyRuns5.bind(pipeline);
     for (const chunk of chunks) {
       // Two JSON arguments per update (see encodeUpdate): a run created finished is stored as the second.
       apply(this.applyKeys.length, ...this.applyKeys, this.base, this.retentionMs, now, ...encodeArgs(chunk));
@@ -560,7 +580,12 @@ export class RedisRunStore implements RunStore {
 
   async get(runId: string): Promise<JobRun | null> {
     const m = this.redis.multi();
-    (m as unknown as { jmReadRuns: ReadCommand }).jmReadRuns(1, this.keys.run(runId));
+    (m as unknown as { jmReadRuns2: ReadCommand }).jmReadRuns2(
+      1,
+      this.keys.run(runId),
+      this.base,
+      String(this.retentionMs),
+    );
     const [[raw], logs] = (await execAll(m.lrange(this.keys.runLogs(runId), 0, -1))) as [
       string[][],
       string[],
@@ -632,7 +657,7 @@ export class RedisRunStore implements RunStore {
       top = `(${pos.score}`;
       tie = String(pos.score);
     }
-    const cmd = (this.redis as unknown as { jmMergeRuns: MergeCommand }).jmMergeRuns;
+    const cmd = (this.redis as unknown as { jmMergeRuns2: MergeCommand }).jmMergeRuns2;
     const raw = await cmd.call(
       this.redis,
       this.keys.runLeafDir,
@@ -643,6 +668,7 @@ export class RedisRunStore implements RunStore {
       pos?.id ?? '',
       want,
       plan.direct,
+      this.retentionMs,
       ...plan.keys,
     );
     const out: Pos[] = [];
@@ -749,14 +775,14 @@ export class RedisRunStore implements RunStore {
   }
 
   /** A per-run read script's answer for each run, one Lua call per 1,000 runs, all in one pipeline. */
-  private async perRun<T>(script: 'jmReadRuns' | 'jmRunStatuses3', runIds: string[]): Promise<T[]> {
+  private async perRun<T>(script: 'jmReadRuns2' | 'jmRunStatuses4', runIds: string[]): Promise<T[]> {
     if (!runIds.length) return [];
     const pipeline = this.redis.pipeline();
     const read = (pipeline as unknown as Record<string, StatusesCommand>)[script].bind(pipeline);
     const CHUNK = 1000;
     for (let i = 0; i < runIds.length; i += CHUNK) {
       const keys = runIds.slice(i, i + CHUNK).map((id) => this.keys.run(id));
-      read(keys.length, ...keys);
+      read(keys.length, ...keys, this.base, String(this.retentionMs));
     }
     const res = (await execAll(pipeline)) as T[][];
     return runIds.map((_, i) => res[Math.floor(i / CHUNK)][i % CHUNK]);
@@ -764,13 +790,13 @@ export class RedisRunStore implements RunStore {
 
   /** Run records as field/value maps (empty: no such run). */
   private async readRuns(runIds: string[]): Promise<Record<string, string>[]> {
-    return (await this.perRun<string[]>('jmReadRuns', runIds)).map(recordOf);
+    return (await this.perRun<string[]>('jmReadRuns2', runIds)).map(recordOf);
   }
 
   /** Each run's status (HGET of its `s`), one Lua call per 1,000 runs. */
   async statuses(runIds: string[]): Promise<Map<string, RunStatus>> {
     const out = new Map<string, RunStatus>();
-    const res = await this.perRun<string | false | null>('jmRunStatuses3', runIds);
+    const res = await this.perRun<string | false | null>('jmRunStatuses4', runIds);
     runIds.forEach((id, i) => {
       const v = res[i];
       if (typeof v === 'string') out.set(id, (v.startsWith('"') ? JSON.parse(v) : v) as RunStatus);

@@ -2,6 +2,7 @@ import type { RunUpdate } from '../../src/monitor/run';
 import { ReplyError } from 'ioredis';
 import { RedisKeys } from '../../src/queues/redis-keys';
 import { isPoisonReply, LIST_SCAN_BUDGET, RedisRunStore } from '../../src/store/redis-run-store';
+import { BUCKET_SHARDS } from '../../src/store/redis-run-store-lua';
 import { memoryLogger } from '../helpers/logger';
 import { deletePrefix, testRedis, uniquePrefix } from '../helpers/redis';
 import { runStoreContract } from './run-store.contract';
@@ -9,16 +10,25 @@ import { runStoreContract } from './run-store.contract';
 const redis = testRedis();
 afterAll(() => redis.quit());
 
+const DAY_MS = 86_400_000;
+/** The day bucket a run created finished is kept in (see BUCKET_HELPERS in redis-run-store-lua.ts). */
+const bucketKey = (keys: RedisKeys, runId: string, createdMs: number) =>
+  keys.runBucket(Math.floor(createdMs / DAY_MS), (Buffer.from(runId).at(-3) ?? 0) % BUCKET_SHARDS);
+/** When a day bucket expires: the end of its creation day plus the retention. */
+const bucketExpiresAt = (createdMs: number, retentionMs: number) =>
+  (Math.floor(createdMs / DAY_MS) + 1) * DAY_MS + retentionMs;
+
 runStoreContract('RedisRunStore', async () => {
   const prefix = uniquePrefix('store');
   return { store: new RedisRunStore(redis, { prefix }), cleanup: () => deletePrefix(redis, prefix) };
 });
 
 describe('RedisRunStore retention', () => {
-  it('gives every key a TTL so nothing outlives the retention', async () => {
+  it('gives every key a TTL so nothing outlives the retention (a day bucket: the end of its day plus the retention)', async () => {
     const prefix = uniquePrefix('ttl');
     const store = new RedisRunStore(redis, { prefix, retentionSeconds: 3600 });
-    const now = new Date().toISOString();
+    const nowMs = Date.now();
+    const now = new Date(nowMs).toISOString();
     const update = (run_id: string, status: 'running' | 'completed'): RunUpdate => ({
       run_id,
       seq: '1',
@@ -26,14 +36,20 @@ describe('RedisRunStore retention', () => {
       patch: { status },
       logs: [{ time: now, level: 'info', message: 'x', seq: '1' }],
     });
-    // r2 is created finished: a string record, its TTL set in the same command.
+    // r2 is created finished: a field of its day bucket, which expires at the end of the day plus the retention.
     await store.apply([update('r1', 'running'), update('r2', 'completed')]);
     const all = await redis.keys(`${prefix}*`);
-    expect(all).toContain(new RedisKeys(prefix).run('r2'));
+    const bucket = bucketKey(new RedisKeys(prefix), 'r2', nowMs);
+    expect(all).toContain(bucket);
+    expect(all).not.toContain(new RedisKeys(prefix).run('r2'));
     const keys = all.filter((k) => !k.endsWith('_registry') && !k.includes(':metrics:'));
     expect(keys.length).toBeGreaterThanOrEqual(9);
     for (const key of keys) {
       const ttl = await redis.pttl(key);
+      if (key === bucket) {
+        expect(Math.abs(Date.now() + ttl - bucketExpiresAt(nowMs, 3_600_000))).toBeLessThan(5_000);
+        continue;
+      }
       expect(ttl).toBeGreaterThan(3_500_000);
       expect(ttl).toBeLessThanOrEqual(3_600_000);
     }
@@ -175,7 +191,7 @@ describe('RedisRunStore index layout', () => {
     await deletePrefix(redis, prefix);
   });
 
-  it('keeps a no-op run small: one string record with a TTL and one index entry, no log key', async () => {
+  it('keeps a no-op run small: a field of its day bucket and one index entry, no key of its own, no log key', async () => {
     const prefix = uniquePrefix('small');
     const keys = new RedisKeys(prefix);
     const store = new RedisRunStore(redis, { prefix });
@@ -206,16 +222,23 @@ describe('RedisRunStore index layout', () => {
         },
       },
     ]);
-    // Created finished: its field/value pairs as one string, written with its TTL in the same command.
-    expect(await redis.type(keys.run('1000001'))).toBe('string');
-    expect(await redis.pttl(keys.run('1000001'))).toBeGreaterThan(6 * 24 * 3600 * 1000);
+    // Created finished: its field/value pairs as one field of its creation day's bucket.
+    const bucket = bucketKey(keys, '1000001', now);
+    expect(await redis.exists(keys.run('1000001'))).toBe(0);
+    expect(JSON.parse((await redis.hget(bucket, '1000001'))!)).toEqual(
+      expect.arrayContaining(['j', 'job_a']),
+    );
+    expect(Math.abs(Date.now() + (await redis.pttl(bucket)) - bucketExpiresAt(now, 7 * DAY_MS))).toBeLessThan(
+      5_000,
+    );
     expect(await redis.exists(keys.runLogs('1000001'))).toBe(0);
     const all = await redis.keys(`${prefix}*`);
-    // Per run: its record and one index entry; the directory and the two counter hashes are per deployment.
+    // Per run: a bucket field and one index entry; buckets (per day), the directory and the two counter
+    // hashes are per deployment.
     expect(all.sort()).toEqual(
       [
         keys.runLeafDir,
-        keys.run('1000001'),
+        bucket,
         keys.runLeaf('job_a|completed|api'),
         keys.metric('runs'),
         keys.metric('durations'),
@@ -307,12 +330,13 @@ describe('RedisRunStore records created finished', () => {
     ...over,
   });
 
-  it('is one string record that every read takes, and the first later change turns it into a hash: same fields, same TTL', async () => {
+  it('is a field of its day bucket that every read takes, and the first later change moves it to its own hash: same fields, same expiry', async () => {
     const prefix = uniquePrefix('strrec');
     const keys = new RedisKeys(prefix);
     const store = new RedisRunStore(redis, { prefix, retentionSeconds: 3600 });
     await store.apply([finished('f1'), finished('f2')]);
-    expect(await redis.type(keys.run('f1'))).toBe('string');
+    expect(await redis.exists(keys.run('f1'))).toBe(0);
+    expect(await redis.hexists(bucketKey(keys, 'f1', T0), 'f1')).toBe(1);
     const before = await store.get('f1');
     expect(before).toMatchObject({
       status: 'completed',
@@ -347,7 +371,7 @@ describe('RedisRunStore records created finished', () => {
     expect(await redis.hget(keys.metric('runs'), 'job_a\tcompleted')).toBe('2');
 
     // A mark (an operator's rerun): the record becomes a hash with the mark, nothing else changes.
-    const ttl = await redis.pttl(keys.run('f1'));
+    // (The replay above may already have moved it: a run leaves its bucket at its first update after creation.)
     await store.apply([
       {
         run_id: 'f1',
@@ -359,9 +383,9 @@ describe('RedisRunStore records created finished', () => {
       },
     ]);
     expect(await redis.type(keys.run('f1'))).toBe('hash');
+    expect(await redis.hexists(bucketKey(keys, 'f1', T0), 'f1')).toBe(0);
     const after = await redis.pttl(keys.run('f1'));
-    expect(after).toBeGreaterThan(ttl - 5000);
-    expect(after).toBeLessThanOrEqual(ttl);
+    expect(Math.abs(Date.now() + after - bucketExpiresAt(T0, 3_600_000))).toBeLessThan(5_000);
     expect(await store.get('f1')).toEqual({ ...before, retried_by: 'r9' });
 
     // A newer update that changes the status: moved between leaves, counted once under the new status.
@@ -422,7 +446,7 @@ describe('RedisRunStore records created finished', () => {
           },
         ],
       });
-    // `t1` is created finished (a string record); `t2` exists first, so the finished update writes a hash.
+    // `t1` is created finished (a bucket field); `t2` exists first, so the finished update writes a hash.
     await store.apply([
       {
         ...text('t2'),
@@ -469,6 +493,55 @@ describe('RedisRunStore records created finished', () => {
       't1',
       't2',
     ]);
+    await deletePrefix(redis, prefix);
+  });
+
+  it('reads a string record written before the day buckets, and moves it to a hash at its next change, keeping its TTL', async () => {
+    const prefix = uniquePrefix('legacy');
+    const keys = new RedisKeys(prefix);
+    const store = new RedisRunStore(redis, { prefix, retentionSeconds: 3600 });
+    await store.apply([finished('g1')]);
+    const before = await store.get('g1');
+    // The layout of the previous version: the same pairs as a string under r:<id>, with its own TTL.
+    const bucket = bucketKey(keys, 'g1', T0);
+    const pairs = (await redis.hget(bucket, 'g1'))!;
+    await redis.hdel(bucket, 'g1');
+    await redis.set(keys.run('g1'), pairs, 'PX', 3_000_000);
+    expect(await store.get('g1')).toEqual(before);
+    expect(await store.statuses(['g1'])).toEqual(new Map([['g1', 'completed']]));
+    expect((await store.list({ q: 'g1' })).runs.map((r) => r.run_id)).toEqual(['g1']);
+    await store.apply([
+      {
+        run_id: 'g1',
+        seq: '',
+        identity: finished('g1').identity,
+        patch: {},
+        logs: [],
+        marks: { retried_by: 'r9' },
+      },
+    ]);
+    expect(await redis.type(keys.run('g1'))).toBe('hash');
+    expect(await redis.pttl(keys.run('g1'))).toBeGreaterThan(2_990_000);
+    expect(await redis.pttl(keys.run('g1'))).toBeLessThanOrEqual(3_000_000);
+    expect(await store.get('g1')).toEqual({ ...before, retried_by: 'r9' });
+    await deletePrefix(redis, prefix);
+  });
+
+  it('keeps a run created finished more than a day ago in its own hash (its bucket would expire too soon)', async () => {
+    const prefix = uniquePrefix('oldrec');
+    const keys = new RedisKeys(prefix);
+    const store = new RedisRunStore(redis, { prefix });
+    const old = Date.now() - 3 * DAY_MS;
+    const run = finished('h1', {
+      identity: { ...finished('h1').identity, created_at: new Date(old).toISOString() },
+    });
+    await store.apply([run]);
+    expect(await redis.type(keys.run('h1'))).toBe('hash');
+    expect(await redis.exists(bucketKey(keys, 'h1', old))).toBe(0);
+    expect(await store.get('h1')).toMatchObject({
+      status: 'completed',
+      created_at: new Date(old).toISOString(),
+    });
     await deletePrefix(redis, prefix);
   });
 

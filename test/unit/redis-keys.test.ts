@@ -33,6 +33,7 @@ it('keeps the default prefix names unchanged, with or without braces', () => {
 it('puts every project key in one Cluster slot', () => {
   const own = [
     keys.run('r'),
+    keys.runBucket(20428, 3),
     keys.runLogs('r'),
     keys.runLeaf('j|completed|api'),
     keys.runLeafDir,
@@ -79,6 +80,8 @@ describe("the run store's Lua builds the same key names as RedisKeys", () => {
     base: keys.runsBase,
     runId: 'run-1',
     direct: 'run-1',
+    day: '20428',
+    shard: '3',
     user,
     '#user': String(Buffer.byteLength(user, 'utf8')), // Lua's # is the length in bytes
     leaf: 'job_a|failed|manual',
@@ -86,6 +89,7 @@ describe("the run store's Lua builds the same key names as RedisKeys", () => {
   };
   const expected: Record<string, string> = {
     'r:': keys.run('run-1'),
+    'b:': keys.runBucket(20428, 3),
     'l:': keys.runLogs('run-1'),
     'L:': keys.runLeaf('job_a|failed|manual'),
     D: keys.runLeafDir,
