@@ -159,16 +159,18 @@ end
 
 /**
  * Day buckets (#16): a run whose first write already finished it (most short runs) is not a key of its own
- * but a field of `b:<day>:<shard>` — its creation day (ms / 86,400,000) and a shard of its id (last byte mod
- * 8) — holding its field/value pairs as a JSON array. A batch's new runs so cost one HSET per
+ * but a field of `b:<day>:<shard>` — its creation day (ms / 86,400,000) and a shard of its id (third-last
+ * byte mod 8: a batch of sequential ids shares one) — holding its field/value pairs as a JSON array. A batch's new runs so cost one HSET per
  * bucket instead of one SET per run (a Redis command from Lua costs far more than a hash field). A bucket
  * expires at the end of its day plus the retention, so every record in it lives at least the retention from
  * its creation. The first later change of such a run moves it to its own hash `r:<id>`. Needs `base`.
  */
 const BUCKET_HELPERS = `
 local DAY = 86400000
-local function bucketOf(day, runId)
-  local shard = (string.byte(runId, -3) or 0) % ${BUCKET_SHARDS}
+local function shardOf(runId)
+  return (string.byte(runId, -3) or 0) % ${BUCKET_SHARDS}
+end
+local function bucketKey(day, shard)
   return base .. 'b:' .. day .. ':' .. shard
 end
 local function bucketExpireAt(day)
@@ -180,7 +182,7 @@ end
  * A run's record is a hash under `r:<id>`, or a field of a day bucket (BUCKET_HELPERS), or — written by
  * versions before the buckets, for at most the retention — a string under `r:<id>` holding the pairs as a JSON
  * array. Readers take any (runField, READ_RUNS_LUA); a reader by id probes the buckets of every day a live
- * record can have been created on, newest first. Needs `base` and `retention`.
+ * record can have been created on, today first. Needs `base` and `retention`.
  */
 const RECORD_HELPERS = `
 ${BUCKET_HELPERS}
@@ -199,7 +201,7 @@ local function bucketRecord(runId)
     probeDays[#probeDays + 1] = today + 1
   end
   for i = 1, #probeDays do
-    local v = redis.call('HGET', bucketOf(probeDays[i], runId), runId)
+    local v = redis.call('HGET', bucketKey(probeDays[i], shardOf(runId)), runId)
     if v then return v end
   end
   return false
@@ -367,10 +369,10 @@ for k = 1, n do
   if c then
     local runId = hRun[k]
     local day = math.floor(c / DAY)
-    local shard = (string.byte(runId, -3) or 0) % ${BUCKET_SHARDS}
+    local shard = shardOf(runId)
     local b = bucketBySlot[day * ${BUCKET_SHARDS} + shard]
     if not b then
-      b = base .. 'b:' .. day .. ':' .. shard
+      b = bucketKey(day, shard)
       bucketBySlot[day * ${BUCKET_SHARDS} + shard] = b
       bucketIds[b] = { day = day }
       bucketList[#bucketList + 1] = b

@@ -487,9 +487,7 @@ export class RedisRunStore implements RunStore {
     this.applyKeys = this.countsFinishedRuns
       ? [this.keys.runLeafDir, this.keys.metric('runs'), this.keys.metric('durations')]
       : [this.keys.runLeafDir];
-    defineScript(redis, 'jmApplyRuns5', {
-      lua: process.env.JM_EXP === 'old' ? require('./zz-old-lua').APPLY_UPDATES_LUA : APPLY_UPDATES_LUA,
-    });
+    defineScript(redis, 'jmApplyRuns5', { lua: APPLY_UPDATES_LUA });
     defineScript(redis, 'jmMergeRuns2', { numberOfKeys: 1, lua: MERGE_LUA });
     defineScript(redis, 'jmTrimRuns', { numberOfKeys: 1, lua: TRIM_LUA });
     defineScript(redis, 'jmReadRuns2', { lua: READ_RUNS_LUA });
@@ -538,33 +536,31 @@ export class RedisRunStore implements RunStore {
     await this.trimIndexes();
   }
 
-  /** One Lua call per chunk in one pipeline; returns each call's error (null when it succeeded). */
+  /**
+   * One Lua call per chunk (several in one pipeline; the usual single chunk without one: building a pipeline
+   * copies every command the client defines); returns each call's error (null when it succeeded).
+   */
   private async runChunks(chunks: RunUpdate[][]): Promise<(Error | null)[]> {
     const now = Date.now();
+    // Two arguments per update (see encodeUpdate): a run created finished is stored as the second.
+    const args = (chunk: RunUpdate[]) => [
+      this.applyKeys.length,
+      ...this.applyKeys,
+      this.base,
+      this.retentionMs,
+      now,
+      ...encodeArgs(chunk),
+    ];
     if (chunks.length === 1) {
-      // The usual batch: one call, without a pipeline (building one copies every command the client knows).
       const apply = (this.redis as unknown as { jmApplyRuns5: ApplyCommand }).jmApplyRuns5;
-      try {
-        await apply.call(
-          this.redis,
-          this.applyKeys.length,
-          ...this.applyKeys,
-          this.base,
-          this.retentionMs,
-          now,
-          ...encodeArgs(chunks[0]),
-        );
-        return [null];
-      } catch (err) {
-        return [err as Error];
-      }
+      return apply.call(this.redis, ...(args(chunks[0]) as Parameters<ApplyCommand>)).then(
+        () => [null],
+        (err: Error) => [err],
+      );
     }
     const pipeline = this.redis.pipeline();
     const apply = (pipeline as unknown as { jmApplyRuns5: ApplyCommand }).jmApplyRuns5.bind(pipeline);
-    for (const chunk of chunks) {
-      // Two JSON arguments per update (see encodeUpdate): a run created finished is stored as the second.
-      apply(this.applyKeys.length, ...this.applyKeys, this.base, this.retentionMs, now, ...encodeArgs(chunk));
-    }
+    for (const chunk of chunks) apply(...(args(chunk) as Parameters<ApplyCommand>));
     const res = await pipeline.exec();
     if (!res) throw new Error('Redis pipeline aborted');
     return res.map(([err]) => err ?? null);
